@@ -25,7 +25,7 @@ class DemoArgs:
     n_sft: int = field(default=5000, metadata={"help": "Lab items with teacher traces."})
     n_rl_pool: int = field(default=2000, metadata={"help": "Lab items in the noisy RL pool."})
     n_test: int = field(default=500, metadata={"help": "Clean test items."})
-    epochs: float = field(default=3.0, metadata={"help": "SFT epochs over the filtered traces."})
+    epochs: float = field(default=4.0, metadata={"help": "SFT epochs over the filtered traces (the judge starts reading the image after ~300 steps)."})
     learning_rate: float = field(default=1e-3, metadata={"help": "SFT learning rate (tiny model from scratch)."})
     batch_size: int = field(default=32, metadata={"help": "SFT batch size."})
     eval_batch_size: int = field(default=100, metadata={"help": "Judgements per generate call."})

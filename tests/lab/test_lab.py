@@ -57,3 +57,19 @@ def test_traces_are_well_formed_and_grounded(small_lab):
             assert v is not None and f"image {p.meta['colour']}" in v.reasoning or "image" in v.reasoning
             agree += original_choice(v.choice, swapped) == p.meta["true_preferred"]
     assert agree / (2 * len(pairs)) > 0.85  # the teacher errs only on ambiguous colours
+
+
+def test_flawed_colour_is_never_in_the_image():
+    """A judge needs to read colours, not bind position words to squares (lab/items.py docstring)."""
+    import numpy as np
+
+    from egt.lab.items import sample_item
+
+    flaws = set()
+    for i in range(400):
+        spec = sample_item(np.random.default_rng(i), noise_easy=0.05, noise_hard=0.3, teacher_error_hard=0.3,
+                           apply_noise=True)
+        assert spec.wrong not in {s.name for s in spec.squares} and spec.correct == spec.squares[0].name
+        assert spec.position == spec.squares[0].position
+        flaws.add(spec.flaw)
+    assert flaws == {"neighbour", "distant"}

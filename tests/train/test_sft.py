@@ -46,7 +46,8 @@ def test_sft_smoke_parameters_change_and_loss_falls(small_lab, tmp_path):
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
 
     cfg = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(tmp_path / "judge"), "max_steps": 12,
-                       "per_device_train_batch_size": 16, "logging_steps": 1, "disable_tqdm": True})
+                       "per_device_train_batch_size": 16, "logging_steps": 1, "disable_tqdm": True,
+                       "warmup_steps": 0})
     summary = train_judge_sft(JudgeSFTArgs(data=str(small_lab / "sft.jsonl")), cfg)
     assert summary["steps"] == 12 and summary["last_loss"] < 0.7 * summary["first_loss"]
     trained = load_model(str(tmp_path / "judge"), device="cpu")

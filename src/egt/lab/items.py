@@ -4,8 +4,10 @@ trace, and a label that a simulated annotator may have flipped.
 Difficulty has two sources (EGT's "hard samples"):
 - perceptual ambiguity ``a`` ∈ [0, 1]: how close the asked square's hue sits to the boundary
   between two named colours;
-- flaw subtlety ``s``: the flawed response names the confusable neighbouring colour (1.0), a colour
-  present elsewhere in the image (0.5), or an unrelated colour (0.0).
+- flaw subtlety ``s``: the flawed response names the confusable neighbouring colour (1.0) or an
+  unrelated one (0.0). The flawed colour is never elsewhere in the image: telling which square a
+  position word refers to (binding it to one of the four image tokens) is beyond the 2-layer judge
+  in the demo's budget — with such flaws it stayed at ~55% on them after 1,000 SFT steps.
 ``difficulty = 0.7·a + 0.3·s``. Like a human annotator, the simulated one errs on what is hard
 to see: it flips the label with probability ``noise_easy`` up to ``a = 0.4``, rising linearly to
 ``noise_hard`` at ``a = 0.9``. The teacher that writes the stage-1
@@ -47,12 +49,12 @@ class ItemSpec:
     preferred: int  # the annotator's label, possibly flipped
     flipped: bool
     ambiguity: float
-    flaw: str  # neighbour | elsewhere | distant
+    flaw: str  # neighbour | distant
     difficulty: float
     teacher_colour: str  # what the teacher saw (may be wrong on ambiguous squares)
 
 
-FLAW_SUBTLETY = {"neighbour": 1.0, "elsewhere": 0.5, "distant": 0.0}
+FLAW_SUBTLETY = {"neighbour": 1.0, "distant": 0.0}
 
 
 def sample_item(
@@ -77,15 +79,14 @@ def sample_item(
         if pos == asked:
             ambiguity, confusable = amb, lean
     target = squares[0]
-    elsewhere = [s.name for s in squares[1:] if s.name != target.name]
-    flaw = str(rng.choice(["neighbour", "elsewhere", "distant"] if elsewhere else ["neighbour", "distant"]))
+    # The flawed response names a colour absent from the image: the confusable neighbour when it is
+    # absent, else an unrelated colour (six names, at most four squares: one is always free).
+    present = {s.name for s in squares}
+    flaw = "neighbour" if confusable not in present and rng.random() < 0.5 else "distant"
     if flaw == "neighbour":
         wrong = confusable
-    elif flaw == "elsewhere":
-        wrong = str(rng.choice(elsewhere))
     else:
-        far = [n for n in NAMES if n not in (target.name, confusable)]
-        wrong = str(rng.choice(far))
+        wrong = str(rng.choice([n for n in NAMES if n not in present and n != confusable]))
     difficulty = 0.7 * ambiguity + 0.3 * FLAW_SUBTLETY[flaw]
 
     question = str(rng.choice(QUESTION_TEMPLATES)).format(pos=asked)

@@ -194,7 +194,8 @@ def cpu_sft_defaults() -> dict:
     """SFTConfig defaults that run the tiny judge on a laptop CPU (override any on the command line)."""
     return dict(
         output_dir="runs/sft/judge", use_cpu=True, bf16=False, report_to="none", learning_rate=1e-3,
-        per_device_train_batch_size=32, num_train_epochs=1.0, lr_scheduler_type="cosine", warmup_steps=0.05,
+        adam_beta2=0.95, per_device_train_batch_size=32, num_train_epochs=1.0, lr_scheduler_type="cosine",
+        warmup_steps=50,
         logging_steps=10, save_strategy="no", max_length=512, dataloader_num_workers=0, seed=0,
         disable_tqdm=False,
     )
