@@ -36,7 +36,8 @@ def main() -> int:
     print(f"median over {len(rows)} seeds: test accuracy {acc:.4f} (target ≥ 0.85: {'PASS' if acc >= 0.85 else 'FAIL'}), "
           f"wall {wall:.1f} s (target ≤ 300: {'PASS' if wall <= 300 else 'FAIL'})")
     if "rq1" in rows[0]:
-        for key in ("spearman_answer", "auroc_flipped_answer", "auroc_hard_answer"):
+        for key in (f"{m}_{e}" for e in ("answer", "sentence", "mixed", "vote")
+                    for m in ("spearman", "auroc_flipped", "auroc_hard")):
             print(f"median {key}: {statistics.median(r['rq1'][key] for r in rows):.3f}")
     return 0
 

@@ -34,11 +34,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lab", default="", help="Reuse a shapes-lab folder (default: make one under --out).")
     p.add_argument("--judge", default="", help="Reuse an SFT judge (default: SFT one under --out).")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n_sft", type=int, default=800)
-    p.add_argument("--n_rl_pool", type=int, default=512)
+    p.add_argument("--n_sft", type=int, default=5000)
+    p.add_argument("--n_rl_pool", type=int, default=1000)
     p.add_argument("--n_test", type=int, default=200)
-    p.add_argument("--sft_steps", type=int, default=500, help="SFT steps of the weak judge (the tiny judge copies the claims after ~400).")
-    p.add_argument("--sft_lr", type=float, default=2.0e-3)
+    p.add_argument("--sft_steps", type=int, default=340,
+                   help="SFT steps of the weak judge (it starts reading the image after ~300; 540 reach ~95%%).")
+    p.add_argument("--sft_lr", type=float, default=1.0e-3)
     p.add_argument("--sft_batch", type=int, default=32)
     p.add_argument("--estimators", default="grpo,gtpo,grpo_s")
     p.add_argument("--rl_seconds", type=float, default=300.0, help="Wall-clock budget of each RL run.")
@@ -92,7 +93,7 @@ def main() -> int:
         sft = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(judge), "max_steps": args.sft_steps,
                            "learning_rate": args.sft_lr, "per_device_train_batch_size": args.sft_batch,
                            "seed": args.seed, "disable_tqdm": True, "logging_steps": 20})
-        train_judge_sft(JudgeSFTArgs(data=str(lab / "sft.jsonl"), trace_order="both", max_new_tokens=args.max_completion_length), sft)
+        train_judge_sft(JudgeSFTArgs(data=str(lab / "sft.jsonl"), max_new_tokens=args.max_completion_length), sft)
         sft_seconds = time.perf_counter() - t0
 
     rows = {"sft": {**evaluate_judge(judge, lab, args.seed), "steps": args.sft_steps if not args.judge else None,

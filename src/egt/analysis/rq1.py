@@ -84,6 +84,9 @@ def rq1_summary_rows(rq1: dict) -> list[list[str]]:
         ["RQ1 Spearman ρ(answer entropy, rollout accuracy)", f"{num(rq1.get('spearman_answer'))} (target < 0){mark('spearman_answer')}"],
         ["RQ1 AUROC flipped labels (answer entropy)", f"{num(rq1.get('auroc_flipped_answer'), '.3f')} (target ≥ 0.60){mark('auroc_flipped_answer')}"],
         ["RQ1 AUROC hard items (answer entropy)", f"{num(rq1.get('auroc_hard_answer'), '.3f')} (target ≥ 0.70){mark('auroc_hard_answer')}"],
+        ["  same for sentence entropy: ρ / AUROC flipped / hard",
+         f"{num(rq1.get('spearman_sentence'))} / {num(rq1.get('auroc_flipped_sentence'), '.3f')} / "
+         f"{num(rq1.get('auroc_hard_sentence'), '.3f')}"],
     ]
     if cur.get("flip_rate_kept") is not None:
         rows.append(["curated lowest-entropy half: flip rate kept / dropped",

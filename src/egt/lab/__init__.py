@@ -64,7 +64,7 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
         meta = {
             "true_preferred": spec.true_preferred, "flipped": spec.flipped, "difficulty": spec.difficulty,
             "hard": spec.difficulty >= cfg.hard_threshold, "ambiguity": spec.ambiguity, "flaw": spec.flaw,
-            "position": spec.position, "colour": spec.correct,
+            "position": spec.position, "colour": spec.correct, "n_squares": len(spec.squares),
         }
         if split == "sft":
             meta["traces"] = [teacher_trace(spec, swapped=False), teacher_trace(spec, swapped=True)]

@@ -114,8 +114,8 @@ def teacher_trace(spec: ItemSpec, swapped: bool) -> str:
 
     The trace marks each response's claim against what the teacher sees in the image, with the
     mark right after the claim ("left: image red, response 1 red correct, response 2 blue wrong"),
-    the format a trial outside the project found learnable. In this project's runs the 2-layer
-    judge has not yet learned to read the colour from the image (README, "Status").
+    the format a trial outside the project found learnable. The verdict follows from the marks, so
+    the judge's uncertainty sits in the token that names the image's colour, not in the verdict.
     """
     claims = [spec.correct, spec.wrong] if spec.true_preferred == 0 else [spec.wrong, spec.correct]
     if swapped:
