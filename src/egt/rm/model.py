@@ -168,8 +168,12 @@ class RewardModel(nn.Module):
     def lm_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of the backbone's LM head on ``hidden`` ``[B, L, h]``; ``labels``
         ``[B, L]`` with −100 where no loss is taken."""
-        logits = self.backbone.get_output_embeddings()(hidden[:, :-1]).float()  # [B, L-1, V]
-        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+        targets = labels[:, 1:]  # [B, L-1]: position t predicts token t+1
+        keep = targets != -100
+        if not keep.any():
+            return hidden.sum() * 0.0
+        logits = self.backbone.get_output_embeddings()(hidden[:, :-1][keep]).float()  # [N, V], labelled positions only
+        return torch.nn.functional.cross_entropy(logits, targets[keep])
 
     # Trainer machinery (activation checkpointing, special-token alignment) sees the backbone.
     @property
