@@ -65,8 +65,12 @@ def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bo
     texts = [render_text(processor, it, reads_images) for it in items]
     if reads_images:
         images = [im for it in items for im in it.images]
-        return processor(text=texts, images=images or None, padding=True, padding_side=padding_side,
-                         return_tensors="pt")
+        enc = processor(text=texts, images=images or None, padding=True, padding_side=padding_side,
+                        return_tensors="pt")
+        sources = image_sources(images)
+        if sources is not None:
+            enc["image_sources"] = sources
+        return enc
     kwargs: dict[str, Any] = {}
     if max_length:
         kwargs = {"truncation": True, "max_length": max_length}
@@ -75,6 +79,15 @@ def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bo
                     **kwargs)
     enc.pop("token_type_ids", None)
     return enc
+
+
+def image_sources(images: Sequence[Any]) -> torch.Tensor | None:
+    """``[n_images]``: for each image, the index of its first occurrence (the same object) in ``images``;
+    ``None`` when all are distinct. The two responses of a pair share their image objects, so the
+    model encodes each image once (:meth:`egt.rm.model.RewardModel.hidden_states`)."""
+    first: dict[int, int] = {}
+    sources = [first.setdefault(id(im), i) for i, im in enumerate(images)]
+    return torch.tensor(sources) if len(first) < len(images) else None
 
 
 @dataclass

@@ -141,12 +141,36 @@ class RewardModel(nn.Module):
         return inner.base_model
 
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        """The backbone's final hidden states ``[B, L, h]`` (no LM head)."""
+        """The backbone's final hidden states ``[B, L, h]`` (no LM head).
+
+        ``image_sources`` (``[n_images]``, from :func:`egt.rm.collate.encode_items`) marks repeated
+        images: each distinct image goes through the vision tower once and its features are reused.
+        """
         inputs.pop("return_loss", None)
+        sources = inputs.pop("image_sources", None)
+        if sources is not None and inputs.get("pixel_values") is not None:
+            inputs = self._encode_images_once(inputs, sources)
         if not self.is_vision and "position_ids" not in inputs:
             inputs["position_ids"] = positions_from_mask(attention_mask)
         out = self.base()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **inputs)
         return out.last_hidden_state
+
+    def _encode_images_once(self, inputs: dict[str, Any], sources: torch.Tensor) -> dict[str, Any]:
+        """Replace ``pixel_values`` by precomputed features (``mm_encoder_outputs``), one vision pass per
+        distinct image; ``image_grid_thw`` stays (the 3-D positions need it)."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        inputs = dict(inputs)
+        grid = inputs["image_grid_thw"]  # [n_images, 3]
+        patches = inputs.pop("pixel_values").split(grid.prod(-1).tolist())  # per image [t·h·w, C·p·p]
+        sources = sources.tolist()
+        distinct = sorted(set(sources))
+        where = {s: k for k, s in enumerate(distinct)}
+        features = self.base().get_image_features(torch.cat([patches[s] for s in distinct]), grid[distinct],
+                                                  return_dict=True).pooler_output  # per distinct image
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
+            pooler_output=tuple(features[where[s]] for s in sources))}
+        return inputs
 
     def rewards_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         pooled = pool_last_token(hidden, attention_mask)  # [B, h]
