@@ -10,7 +10,7 @@ import pytest
 
 from egt.analysis.review import write_review_page
 
-from .conftest import synthetic_records
+from synthetic_scores import synthetic_records
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

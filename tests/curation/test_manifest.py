@@ -12,7 +12,7 @@ from egt.curation.manifest import curate_pool, curriculum_order, read_manifest
 from egt.errors import EgtError
 from egt.records import read_pairs
 
-from .conftest import synthetic_records, write_scores
+from synthetic_scores import synthetic_records, write_scores
 
 
 def test_curate_writes_manifest_selected_and_selection(tmp_path, scores_file, small_lab, pool):

@@ -51,6 +51,22 @@ def build_judge_messages(
     return [{"role": "user", "content": content}]
 
 
+def judge_prompt(question: str, responses: tuple[str, str], swapped: bool, style: str,
+                 n_images: int | None) -> list[dict[str, Any]]:
+    """The user turn of one judgement as a TRL conversational ``prompt`` (SFT and GRPO datasets).
+
+    ``responses`` in stored order, shown swapped when ``swapped``. With ``n_images`` (a VLM) the
+    content is image placeholders then the text, every part carrying a ``text`` key so a
+    ``datasets`` column has one schema; with ``None`` it is plain text.
+    """
+    a, b = responses
+    r1, r2 = (b, a) if swapped else (a, b)
+    if n_images is None:
+        return [{"role": "user", "content": judge_user_text(question, r1, r2, style)}]
+    content = build_judge_messages(question, r1, r2, n_images=n_images, style=style)[0]["content"]
+    return [{"role": "user", "content": [dict(c, text=c.get("text")) for c in content]}]
+
+
 def format_judge_output(reasoning: str, verdict: int) -> str:
     """The target text of a judge: ``<think>reasoning</think><answer>1|2</answer>``."""
     if verdict not in (1, 2):

@@ -384,24 +384,20 @@ def build_rl_dataset(pairs, rows: Sequence[tuple[int, bool]], images_root, style
     and the reward columns ``id``, ``preferred`` (stored-order label), ``swapped``."""
     import datasets
 
-    from egt.judge.prompt import build_judge_messages, judge_user_text
+    from egt.judge.prompt import judge_prompt
     from egt.records import open_images
 
     records, images_cache = [], {}
     for index, swapped in rows:
         pair = pairs[index]
-        a, b = pair.responses
-        r1, r2 = (b, a) if swapped else (a, b)
         record: dict[str, Any] = {"id": pair.id, "preferred": pair.preferred, "swapped": bool(swapped)}
+        images = None
         if is_vision:
             if index not in images_cache:
                 images_cache[index] = open_images(pair, images_root)
-            images = images_cache[index]
-            content = build_judge_messages(pair.question, r1, r2, n_images=len(images), style=style)[0]["content"]
-            record["prompt"] = [{"role": "user", "content": [dict(c, text=c.get("text")) for c in content]}]
-            record["images"] = images
-        else:
-            record["prompt"] = [{"role": "user", "content": judge_user_text(pair.question, r1, r2, style)}]
+            images = record["images"] = images_cache[index]
+        record["prompt"] = judge_prompt(pair.question, pair.responses, swapped, style,
+                                        None if images is None else len(images))
         records.append(record)
     return datasets.Dataset.from_list(records)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from egt.errors import EgtError
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
-from egt.judge.prompt import build_judge_messages, judge_user_text
+from egt.judge.prompt import judge_prompt, judge_user_text
 from egt.records import PreferencePair, open_images
 
 
@@ -97,16 +97,12 @@ def build_sft_dataset(examples: Sequence[tuple[PreferencePair, bool, str]], imag
 
     rows = []
     for pair, swapped, trace in examples:
-        a, b = pair.responses
-        r1, r2 = (b, a) if swapped else (a, b)
-        row = {"completion": [{"role": "assistant", "content": trace}]}
+        images = open_images(pair, images_root) if is_vision else None
+        n_images = None if images is None else len(images)
+        row = {"prompt": judge_prompt(pair.question, pair.responses, swapped, style, n_images),
+               "completion": [{"role": "assistant", "content": trace}]}
         if is_vision:
-            images = open_images(pair, images_root)
-            content = build_judge_messages(pair.question, r1, r2, n_images=len(images), style=style)[0]["content"]
-            row["prompt"] = [{"role": "user", "content": [dict(c, text=c.get("text")) for c in content]}]
             row["images"] = images
-        else:
-            row["prompt"] = [{"role": "user", "content": judge_user_text(pair.question, r1, r2, style)}]
         rows.append(row)
     return datasets.Dataset.from_list(rows)
 
