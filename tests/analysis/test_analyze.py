@@ -10,7 +10,7 @@ from egt.analysis.analyze import analyze_scores
 from egt.cli import main
 from egt.errors import EgtError
 
-from .conftest import synthetic_records, write_scores
+from synthetic_scores import synthetic_records, write_scores
 
 
 def test_analyze_writes_json_plots_and_page(tmp_path, scores_file, small_lab):

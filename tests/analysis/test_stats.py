@@ -8,7 +8,7 @@ import pytest
 
 from egt.analysis.stats import accuracy_by_bin, analyze_records, auroc, spearman
 
-from .conftest import synthetic_records
+from synthetic_scores import synthetic_records
 
 
 def test_perfectly_anti_correlated_entropy_gives_rho_minus_one_and_auroc_one(pool):
