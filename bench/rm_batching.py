@@ -1,11 +1,17 @@
 """Batched reward-model scoring: pairs/s at batch 16 vs batch 1 (issue 6 target: ratio ≥ 4).
 
-Scores the same lab pairs (both responses, images included) one response per forward and 16 per
-forward with the tiny Qwen2.5-VL reward model, after a warm-up, and prints pairs/s and the ratio.
-Throughput does not depend on the weights, so a fresh (untrained) reward model is used unless
-``--model`` names a trained one.
+Scores the same lab pairs (both responses, images included) with the tiny Qwen2.5-VL reward
+model through ``egt.rm.scoring.score_items``, after a warm-up, at two batch units:
 
-    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model runs/bench_rm/rm_mlp] [--threads 2]
+- responses: 16 responses per forward vs 1 response per forward;
+- pairs: 16 pairs (32 responses) per forward vs 1 pair (its 2 responses) per forward — the unit
+  of ``bench/benchmark_batching.py`` (issue 5).
+
+Timings are best-of-N with the batch sizes interleaved (A B A B …), so a slow spell of the shared
+machine hits both alike. Throughput does not depend on the weights, so a fresh (untrained) reward
+model is used unless ``--model`` names a trained one.
+
+    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model runs/bench_rm/rm_mlp] [--threads 2] [--breakdown]
 """
 
 from __future__ import annotations
@@ -25,14 +31,51 @@ from egt.rm.model import HeadConfig, RewardModel
 from egt.rm.scoring import score_items
 
 
-def pairs_per_second(model, processor, items, batch_size: int, repeats: int) -> float:
-    score_items(model, processor, items[: 2 * batch_size], batch_size=batch_size)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):  # best of N: the machine is shared, the minimum is the least disturbed
-        start = time.perf_counter()
-        score_items(model, processor, items, batch_size=batch_size)
-        best = min(best, time.perf_counter() - start)
-    return len(items) / 2 / best
+def pairs_per_second(model, processor, items, sizes: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """Best-of-``repeats`` pairs/s for each batch size (responses per forward), sizes interleaved."""
+    for size in sizes:
+        score_items(model, processor, items[: 2 * size], batch_size=size)  # warm-up
+    best = {size: float("inf") for size in sizes}
+    for _ in range(repeats):
+        for size in sizes:
+            start = time.perf_counter()
+            score_items(model, processor, items, batch_size=size)
+            best[size] = min(best[size], time.perf_counter() - start)
+    return {size: len(items) / 2 / seconds for size, seconds in best.items()}
+
+
+@torch.no_grad()
+def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: int) -> dict[int, dict[str, float]]:
+    """Milliseconds per pair spent encoding (template, tokens, image preprocessing), in the vision
+    tower, and in the language model, for each batch size (best of ``repeats``, interleaved)."""
+    from egt.models.qwen_vl import mrope_position_ids
+    from egt.rm.collate import encode_items
+
+    base = model.base()
+    best = {size: {"encode": float("inf"), "vision": float("inf"), "language model": float("inf")} for size in sizes}
+    for _ in range(repeats):
+        for size in sizes:
+            spent = dict.fromkeys(best[size], 0.0)
+            for start in range(0, len(items), size):
+                t0 = time.perf_counter()
+                enc = encode_items(processor, items[start:start + size], reads_images=True)
+                t1 = time.perf_counter()
+                inputs = model._encode_images_once(dict(enc), enc["image_sources"])
+                t2 = time.perf_counter()
+                embeds = base.get_input_embeddings()(enc["input_ids"])
+                image_mask = (enc["input_ids"] == model.mrope["image_token_id"]).unsqueeze(-1)
+                embeds = embeds.masked_scatter(image_mask, torch.cat(inputs["mm_encoder_outputs"]["image"].pooler_output))
+                positions = mrope_position_ids(enc["input_ids"], enc["attention_mask"], enc["image_grid_thw"],
+                                               image_token_id=model.mrope["image_token_id"],
+                                               spatial_merge_size=model.mrope["spatial_merge_size"])
+                base.language_model(inputs_embeds=embeds, attention_mask=enc["attention_mask"], position_ids=positions,
+                                    use_cache=False)
+                t3 = time.perf_counter()
+                for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2)):
+                    spent[key] += seconds
+            for key, seconds in spent.items():
+                best[size][key] = min(best[size][key], 1e3 * seconds / (len(items) / 2))
+    return best
 
 
 def main() -> None:
@@ -40,7 +83,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--model", default="", help="a trained reward model folder (default: a fresh tiny one)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true", help="also time encoding, vision tower and language model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,13 +96,20 @@ def main() -> None:
         else:
             backbone = build_tiny_backbone("tiny", pair_texts(pairs), Path(tmp) / "backbone")
             model, processor = RewardModel.from_backbone(backbone, HeadConfig("mlp"), device="cpu", for_training=False)
-        items = [ScoreItem(p.question, r, open_images(p, lab)) for p in pairs for r in p.responses]
-        single = pairs_per_second(model, processor, items, 1, args.repeats)
-        batched = pairs_per_second(model, processor, items, 16, args.repeats)
-    print(f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads")
-    print(f"  batch  1: {single:8.1f} pairs/s")
-    print(f"  batch 16: {batched:8.1f} pairs/s")
-    print(f"  ratio   : {batched / single:8.2f}  (target ≥ 4)")
+        items = [ScoreItem(p.question, r, images) for p in pairs for images in [open_images(p, lab)]
+                 for r in p.responses]  # a pair's responses share its opened image, as in the collator
+        rates = pairs_per_second(model, processor, items, (1, 16, 2, 32), args.repeats)
+        stages = stage_breakdown(model, processor, items, (2, 32), args.repeats) if args.breakdown else {}
+    print(f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}")
+    for unit, small, large in (("responses", 1, 16), ("pairs", 2, 32)):
+        print(f"  {unit:9s}: batch  1 {rates[small]:7.1f} pairs/s | batch 16 {rates[large]:7.1f} pairs/s | "
+              f"ratio {rates[large] / rates[small]:5.2f}  (target ≥ 4)")
+    if stages:
+        print("  ms per pair by stage (pairs unit)   " + " | ".join(f"{k:>14s}" for k in stages[2]))
+        for size, label in ((2, "1 pair per forward"), (32, "16 pairs per forward")):
+            print(f"    {label:32s} " + " | ".join(f"{v:14.3f}" for v in stages[size].values()))
+        print("    ratio                            " + " | ".join(
+            f"{stages[2][k] / stages[32][k]:14.2f}" for k in stages[2]))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ def test_mixed_image_and_text_pairs_in_one_batch(lab, lab_pairs, text_pairs_file
                 RewardExample(text_pairs[1])]
     batch = RewardCollator(processor, reads_images=True)(examples)
     assert batch["input_ids"].shape[0] == 8  # 2B sequences
-    # every image pair appears twice (chosen and rejected): 4 images of 56×56 px → 16 patches each
+    # every image pair appears twice (chosen and rejected): 4 image placeholders, 2 distinct images
+    # of 56×56 px → 16 patches each, preprocessed once
     assert batch["image_grid_thw"].tolist() == [[1, 4, 4]] * 4
-    assert batch["pixel_values"].shape[0] == 4 * 16
+    assert batch["image_sources"].tolist() == [0, 1, 0, 1]
+    assert batch["pixel_values"].shape[0] == 2 * 16
     image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     has_image = (batch["input_ids"] == image_token).any(dim=1).tolist()
     assert has_image == [True, False, True, False] * 2

@@ -11,7 +11,7 @@ import torch
 
 from egt.errors import EgtError
 from egt.records import open_images
-from egt.rm.collate import ScoreItem, encode_items
+from egt.rm.collate import ScoreItem, encode_items, render_text
 from egt.rm.model import (
     REWARD_META_FILE,
     HeadConfig,
@@ -73,28 +73,32 @@ def test_padding_side_does_not_change_rewards(request, lab, lab_pairs, backbone)
             torch.testing.assert_close(model(**enc), alone, atol=1e-5, rtol=1e-5)
 
 
-def test_shared_images_are_encoded_once_with_the_same_rewards_and_gradients(lab, lab_pairs, vl_backbone):
-    """A pair's two responses share their image objects: one vision pass per image, same values."""
+def test_fast_qwen_path_matches_the_stock_transformers_path(lab, lab_pairs, vl_backbone):
+    """Distinct images encoded once and vectorised 3-D positions give the rewards and gradients of
+    transformers' own path (the processor on every image occurrence, ``get_rope_index``)."""
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", seed=0)
     items = [ScoreItem(p.question, r, images) for p in lab_pairs[:4] for images in [open_images(p, lab)]
              for r in p.responses]
+    items.append(ScoreItem("A text-only question?", "A text-only answer."))
     enc = encode_items(processor, items, reads_images=True)
-    assert enc["image_sources"].tolist() == [0, 0, 2, 2, 4, 4, 6, 6]
+    assert enc["image_sources"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    stock = processor(text=[render_text(processor, it, True) for it in items],
+                      images=[im for it in items for im in it.images], padding=True, return_tensors="pt")
+    assert "mm_token_type_ids" in stock and 2 * enc["pixel_values"].shape[0] == stock["pixel_values"].shape[0]
     calls = []
     hook = model.base().visual.register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
-    shared = model(**enc)
+    fast = model(**enc)
     hook.remove()
-    assert calls == [4 * enc["pixel_values"].shape[0] // 8]  # patches of the 4 distinct images only
-    separate = model(**{k: v for k, v in enc.items() if k != "image_sources"})
-    torch.testing.assert_close(shared, separate, atol=1e-5, rtol=1e-5)
+    assert calls == [enc["pixel_values"].shape[0]]  # one vision pass over the 4 distinct images
+    hidden = model.base()(**stock, use_cache=False).last_hidden_state  # transformers computes the positions
+    reference = model.rewards_from_hidden(hidden, stock["attention_mask"])
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
     grads = []
-    for rewards in (shared, separate):
+    for rewards in (fast, reference):
         model.zero_grad()
         rewards.sum().backward()
         grads.append(model.base().visual.patch_embed.proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
-    distinct = [ScoreItem(p.question, p.responses[0], open_images(p, lab)) for p in lab_pairs[:2]]
-    assert "image_sources" not in encode_items(processor, distinct, reads_images=True)
 
 
 def test_save_and_reload_in_another_process_gives_identical_rewards(tmp_path, lab, lab_pairs, vl_backbone):

@@ -4,11 +4,12 @@ A reward model scores one response at a time, rendered through the processor's o
 the user turn holds the images then the question, the assistant turn the response, and the text
 ends at the assistant turn's end token (the token the model pools, see :mod:`egt.rm.model`).
 
-The batch goes through the processor in one call, so the processor lays out pixel inputs in its
-own format: Qwen2-VL / Qwen2.5-VL flatten every image's patches into one ``pixel_values`` and
-record each image's ``image_grid_thw`` (nothing to pad); stacked-image processors stack. Text-only
-items (no images) sit in the same batch as multimodal ones; a batch without any image carries no
-pixel inputs at all.
+The batch is encoded in one call, so pixel inputs keep the processor's own layout: Qwen2-VL /
+Qwen2.5-VL flatten every image's patches into one ``pixel_values`` with an ``image_grid_thw`` per
+image (nothing to pad) — and, through :func:`egt.models.qwen_vl.encode_qwen_vl`, hold each
+distinct image once (the responses of a pair share theirs) with ``image_sources`` saying which
+placeholder uses which; other processors are called as they are. Text-only items (no images) sit
+in the same batch as multimodal ones; a batch without any image carries no pixel inputs at all.
 
 A preference batch of ``B`` pairs is ``2B`` sequences: the ``B`` chosen ones, then the ``B``
 rejected ones (``torch.chunk(rewards, 2)`` splits them back). With ``lm_labels`` the batch also
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 
 from egt.errors import EgtError
+from egt.models.qwen_vl import encode_qwen_vl, is_qwen_vl_processor
 from egt.records import PreferencePair, open_images
 
 
@@ -50,9 +52,16 @@ def reward_messages(question: str, response: str, n_images: int = 0) -> list[dic
 
 
 def render_text(processor: Any, item: ScoreItem, reads_images: bool) -> str:
-    n_images = len(item.images) if reads_images else 0
-    text = processor.apply_chat_template(reward_messages(item.question, item.response, n_images), tokenize=False)
-    return text.rstrip()  # end on the turn's end token (Qwen's template adds a newline after it)
+    return render_texts(processor, [item], reads_images)[0]
+
+
+def render_texts(processor: Any, items: Sequence[ScoreItem], reads_images: bool) -> list[str]:
+    """The chat text of each item, rendered in one (batched) template call."""
+    if not items:
+        return []
+    chats = [reward_messages(it.question, it.response, len(it.images) if reads_images else 0) for it in items]
+    texts = processor.apply_chat_template(chats, tokenize=False)
+    return [text.rstrip() for text in texts]  # end on the turn's end token (Qwen's template adds a newline after it)
 
 
 def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bool, max_length: int | None = None,
@@ -62,15 +71,13 @@ def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bo
     ``max_length`` truncates text-only backbones from the left, keeping the response end that
     the model pools; a VLM's sequences are never truncated (that would cut image tokens).
     """
-    texts = [render_text(processor, it, reads_images) for it in items]
+    texts = render_texts(processor, items, reads_images)
     if reads_images:
         images = [im for it in items for im in it.images]
-        enc = processor(text=texts, images=images or None, padding=True, padding_side=padding_side,
-                        return_tensors="pt")
-        sources = image_sources(images)
-        if sources is not None:
-            enc["image_sources"] = sources
-        return enc
+        if is_qwen_vl_processor(processor):  # each distinct image preprocessed once, see egt.models.qwen_vl
+            return encode_qwen_vl(processor, texts, images, padding_side=padding_side)
+        return processor(text=texts, images=images or None, padding=True, padding_side=padding_side,
+                         return_tensors="pt")
     kwargs: dict[str, Any] = {}
     if max_length:
         kwargs = {"truncation": True, "max_length": max_length}
@@ -79,15 +86,6 @@ def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bo
                     **kwargs)
     enc.pop("token_type_ids", None)
     return enc
-
-
-def image_sources(images: Sequence[Any]) -> torch.Tensor | None:
-    """``[n_images]``: for each image, the index of its first occurrence (the same object) in ``images``;
-    ``None`` when all are distinct. The two responses of a pair share their image objects, so the
-    model encodes each image once (:meth:`egt.rm.model.RewardModel.hidden_states`)."""
-    first: dict[int, int] = {}
-    sources = [first.setdefault(id(im), i) for i, im in enumerate(images)]
-    return torch.tensor(sources) if len(first) < len(images) else None
 
 
 @dataclass

@@ -114,6 +114,7 @@ class RewardModel(nn.Module):
         config = self.backbone_config
         self.is_vision = getattr(config, "vision_config", None) is not None if is_vision is None else is_vision
         self.hidden_size = hidden_size_of(config)
+        self.mrope = _mrope_settings(config)  # Qwen2-VL family: positions computed here, vectorised
         init_std = getattr(config, "initializer_range", None) or getattr(
             getattr(config, "text_config", None), "initializer_range", 0.02)
         with torch.random.fork_rng(devices=[]):  # a seeded head without touching the global RNG
@@ -143,33 +144,49 @@ class RewardModel(nn.Module):
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: Any) -> torch.Tensor:
         """The backbone's final hidden states ``[B, L, h]`` (no LM head).
 
-        ``image_sources`` (``[n_images]``, from :func:`egt.rm.collate.encode_items`) marks repeated
-        images: each distinct image goes through the vision tower once and its features are reused.
+        ``image_sources`` (``[n_images]``, from :func:`egt.models.qwen_vl.encode_qwen_vl`) maps each
+        image occurrence to its distinct image in ``pixel_values``: each distinct image goes through
+        the vision tower once and its features are reused. Qwen2-VL-family backbones get their 3-D
+        positions from :func:`egt.models.qwen_vl.mrope_position_ids` (one vectorised pass per batch).
         """
         inputs.pop("return_loss", None)
         sources = inputs.pop("image_sources", None)
         if sources is not None and inputs.get("pixel_values") is not None:
             inputs = self._encode_images_once(inputs, sources)
-        if not self.is_vision and "position_ids" not in inputs:
-            inputs["position_ids"] = positions_from_mask(attention_mask)
+        if "position_ids" not in inputs:
+            if self.mrope:
+                from egt.models.qwen_vl import mrope_position_ids
+
+                inputs.pop("mm_token_type_ids", None)
+                inputs["position_ids"] = mrope_position_ids(
+                    input_ids, attention_mask, inputs.get("image_grid_thw"), image_token_id=self.mrope["image_token_id"],
+                    spatial_merge_size=self.mrope["spatial_merge_size"])
+            elif not self.is_vision:
+                inputs["position_ids"] = positions_from_mask(attention_mask)
         out = self.base()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **inputs)
         return out.last_hidden_state
 
     def _encode_images_once(self, inputs: dict[str, Any], sources: torch.Tensor) -> dict[str, Any]:
-        """Replace ``pixel_values`` by precomputed features (``mm_encoder_outputs``), one vision pass per
-        distinct image; ``image_grid_thw`` stays (the 3-D positions need it)."""
+        """Replace ``pixel_values`` (the distinct images) by their features, one vision pass per
+        distinct image, handed to the backbone per occurrence as ``mm_encoder_outputs``;
+        ``image_grid_thw`` (per occurrence) stays, the 3-D positions need it. The vision tower's
+        index tensors come precomputed from :func:`egt.models.qwen_vl.vision_layout`."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+        from egt.models.qwen_vl import vision_layout
+
         inputs = dict(inputs)
-        grid = inputs["image_grid_thw"]  # [n_images, 3]
-        patches = inputs.pop("pixel_values").split(grid.prod(-1).tolist())  # per image [t·h·w, C·p·p]
+        grid = inputs["image_grid_thw"]  # [n_occurrences, 3]
         sources = sources.tolist()
-        distinct = sorted(set(sources))
-        where = {s: k for k, s in enumerate(distinct)}
-        features = self.base().get_image_features(torch.cat([patches[s] for s in distinct]), grid[distinct],
-                                                  return_dict=True).pooler_output  # per distinct image
+        first = {}
+        for occurrence, s in enumerate(sources):
+            first.setdefault(s, occurrence)
+        distinct_grid = grid[[first[s] for s in range(len(first))]]  # [n_distinct, 3]
+        layout = vision_layout(distinct_grid, self.backbone_config.vision_config)  # index tensors, once per grid
+        features = self.base().get_image_features(inputs.pop("pixel_values"), distinct_grid, return_dict=True,
+                                                  **layout).pooler_output  # per distinct image
         inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
-            pooler_output=tuple(features[where[s]] for s in sources))}
+            pooler_output=tuple(features[s] for s in sources))}
         return inputs
 
     def rewards_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -326,6 +343,15 @@ def hidden_size_of(config: Any) -> int:
         if size:
             return int(size)
     raise EgtError(f"{type(config).__name__}: cannot find the backbone's hidden size")
+
+
+def _mrope_settings(config: Any) -> dict[str, int] | None:
+    from egt.models.qwen_vl import QWEN_VL_MODEL_TYPES
+
+    if getattr(config, "model_type", None) not in QWEN_VL_MODEL_TYPES:
+        return None
+    return {"image_token_id": int(config.image_token_id),
+            "spatial_merge_size": int(config.vision_config.spatial_merge_size)}
 
 
 def _canonical(cfg: HeadConfig, input_size: int) -> tuple:

@@ -22,16 +22,33 @@ from egt.rm.model import RewardModel
 @torch.no_grad()
 def score_items(model: RewardModel, processor: Any, items: Sequence[ScoreItem], *, batch_size: int = 16,
                 max_length: int | None = None) -> list[float]:
-    """Rewards of ``items`` in order, ``batch_size`` responses per forward."""
+    """Rewards of ``items`` in order, ``batch_size`` responses per forward.
+
+    Batches are cut from the items sorted by length (:func:`length_order`), so little of a forward
+    is padding. Rewards do not depend on the batching.
+    """
     was_training = model.training
     model.eval()
-    rewards: list[float] = []
-    for start in range(0, len(items), batch_size):
-        enc = encode_items(processor, items[start:start + batch_size], reads_images=model.is_vision,
-                           max_length=max_length)
-        rewards += model(**enc.to(model.device)).tolist()
+    order = length_order(items)
+    rewards = [0.0] * len(items)
+    for start in range(0, len(order), batch_size):
+        indices = order[start:start + batch_size]
+        enc = encode_items(processor, [items[i] for i in indices], reads_images=model.is_vision, max_length=max_length)
+        for i, reward in zip(indices, model(**enc.to(model.device)).tolist(), strict=True):
+            rewards[i] = reward
     model.train(was_training)
     return rewards
+
+
+def length_order(items: Sequence[ScoreItem]) -> list[int]:
+    """Indices of ``items`` from shortest to longest text; items that share their image objects (the
+    responses of a pair) stay together, ranked by the longest of them, so a batch encodes the image once."""
+    group_of: dict[tuple[int, ...], int] = {}
+    groups = [group_of.setdefault(tuple(map(id, it.images)), i) if it.images else i for i, it in enumerate(items)]
+    longest: dict[int, int] = {}
+    for g, it in zip(groups, items):
+        longest[g] = max(longest.get(g, 0), len(it.question) + len(it.response))
+    return sorted(range(len(items)), key=lambda i: (longest[groups[i]], groups[i], i))
 
 
 def request_items(requests: Sequence[JudgeRequest]) -> list[ScoreItem]:
