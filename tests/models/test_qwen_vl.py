@@ -101,3 +101,24 @@ def test_vision_layout_equals_transformers_per_image_loops(loaded):
         fast = base.get_image_features(pixels, grid, return_dict=True, **layout).pooler_output
     for a, b in zip(stock, fast, strict=True):
         assert torch.equal(a, b)
+
+
+def test_preprocess_images_equals_the_processor():
+    import numpy as np
+    from transformers import Qwen2VLImageProcessorPil
+
+    from egt.models.qwen_vl import preprocess_images
+
+    rng = np.random.default_rng(0)
+
+    def noise(height, width, mode="RGB"):
+        return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
+
+    processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
+    stackable = [noise(56, 56), noise(56, 112), noise(56, 56), noise(112, 56), noise(56, 56)]  # three sizes, mixed
+    others = [noise(50, 60), noise(56, 56, "L")]  # one the processor resizes, one it converts to RGB
+    for images in (stackable, stackable + others, stackable[:1]):
+        expected = processor(images=images, return_tensors="pt")
+        got = preprocess_images(processor, images)
+        assert torch.equal(got["image_grid_thw"], expected["image_grid_thw"])
+        assert torch.equal(got["pixel_values"], expected["pixel_values"])  # bit for bit, in input order
