@@ -2,9 +2,11 @@
 
 What is measured: the harness's own path, ``egt.evaluation.runner.run_judge`` over requests that
 carry opened images, with a scalar judge that scores both responses of every pair. Batched, one
-forward pass covers 16 pairs (32 sequences, padded); unbatched, one forward pass per pair (its 2
-sequences). Same requests, same model, same number of scored sequences; the rewards of the two
-runs must agree (max |Δ| is printed), so the speed-up is not bought with different work.
+forward pass covers 16 pairs (32 sequences; each pair's shared prompt runs once, see
+``egt.rm.prefix``); unbatched, one forward pass per pair (its 2 sequences; too little to share for
+``score_items`` to bother, see ``MIN_SHARED_TOKENS``). Same requests, same model, same scored
+sequences; the rewards of the two runs must agree (max |Δ| is printed), so the speed-up is not
+bought with different results.
 
 The judge: the project's scalar reward model, ``egt.rm`` (``RewardModel`` = backbone → last
 non-pad token → two-layer head, wrapped by ``RewardModelJudge``), on an untrained tiny

@@ -7,11 +7,17 @@ model through ``egt.rm.scoring.score_items``, after a warm-up, at two batch unit
 - pairs: 16 pairs (32 responses) per forward vs 1 pair (its 2 responses) per forward — the unit
   of ``bench/benchmark_batching.py`` (issue 5).
 
-Timings are best-of-N with the batch sizes interleaved (A B A B …), so a slow spell of the shared
-machine hits both alike. Throughput does not depend on the weights, so a fresh (untrained) reward
+``score_items`` shares a pair's prompt between its two responses (``egt.rm.prefix``) when a batch
+saves at least ``MIN_SHARED_TOKENS`` token positions: at 16 pairs it does, at one pair it does not
+(the second pass costs more than the ~40 shared tokens save). Each row also shows the other
+choice, and each ratio divides the best batch-16 rate by the best batch-1 rate, so sharing cannot
+flatter the baseline.
+
+Timings are best-of-N with the settings interleaved (A B A B …), so a slow spell of the shared
+machine hits all alike. Throughput does not depend on the weights, so a fresh (untrained) reward
 model is used unless ``--model`` names a trained one.
 
-    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model runs/bench_rm/rm_mlp] [--threads 2] [--breakdown]
+    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model runs/bench_rm/rm_mlp] [--threads 2] [--repeats 15] [--breakdown]
 """
 
 from __future__ import annotations
@@ -31,23 +37,36 @@ from egt.rm.model import HeadConfig, RewardModel
 from egt.rm.scoring import score_items
 
 
-def pairs_per_second(model, processor, items, sizes: tuple[int, ...], repeats: int) -> dict[int, float]:
-    """Best-of-``repeats`` pairs/s for each batch size (responses per forward), sizes interleaved."""
-    for size in sizes:
-        score_items(model, processor, items[: 2 * size], batch_size=size)  # warm-up
-    best = {size: float("inf") for size in sizes}
+SHARING = {"auto": {}, "never": {"share_prefix": False}, "always": {"min_shared_tokens": 0}}
+
+
+def pairs_per_second(model, processor, items, sizes: tuple[int, ...], repeats: int,
+                     chunk: int = 32) -> dict[tuple[int, str], float]:
+    """Pairs/s for each batch size (responses per forward) and prefix-sharing setting.
+
+    The items are timed in chunks of ``chunk`` responses (16 pairs), every setting on a chunk one
+    after the other, ``repeats`` rounds; a setting's time is the sum over chunks of its best time on
+    each. Short timings, interleaved, keep a slow spell of the shared machine from deciding a ratio.
+    """
+    settings = [(size, share) for size in sizes for share in SHARING]
+    for size, share in settings:
+        score_items(model, processor, items[: 2 * size], batch_size=size, **SHARING[share])  # warm-up
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    best = {key: [float("inf")] * len(chunks) for key in settings}
     for _ in range(repeats):
-        for size in sizes:
-            start = time.perf_counter()
-            score_items(model, processor, items, batch_size=size)
-            best[size] = min(best[size], time.perf_counter() - start)
-    return {size: len(items) / 2 / seconds for size, seconds in best.items()}
+        for c, part in enumerate(chunks):
+            for size, share in settings:
+                start = time.perf_counter()
+                score_items(model, processor, part, batch_size=size, **SHARING[share])
+                best[size, share][c] = min(best[size, share][c], time.perf_counter() - start)
+    return {key: len(items) / 2 / sum(times) for key, times in best.items()}
 
 
 @torch.no_grad()
 def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: int) -> dict[int, dict[str, float]]:
     """Milliseconds per pair spent encoding (template, tokens, image preprocessing), in the vision
-    tower, and in the language model, for each batch size (best of ``repeats``, interleaved)."""
+    tower, and in the language model over the full rows (no prefix sharing), for each batch size
+    (best of ``repeats``, interleaved)."""
     from egt.models.qwen_vl import mrope_position_ids
     from egt.rm.collate import encode_items
 
@@ -83,8 +102,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--model", default="", help="a trained reward model folder (default: a fresh tiny one)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--breakdown", action="store_true", help="also time encoding, vision tower and language model")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--breakdown", action="store_true", help="also time encoding, vision tower and (unshared) language model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,9 +120,12 @@ def main() -> None:
         rates = pairs_per_second(model, processor, items, (1, 16, 2, 32), args.repeats)
         stages = stage_breakdown(model, processor, items, (2, 32), args.repeats) if args.breakdown else {}
     print(f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}")
+    print("  pairs/s by prefix sharing: auto (the default) / never / always")
     for unit, small, large in (("responses", 1, 16), ("pairs", 2, 32)):
-        print(f"  {unit:9s}: batch  1 {rates[small]:7.1f} pairs/s | batch 16 {rates[large]:7.1f} pairs/s | "
-              f"ratio {rates[large] / rates[small]:5.2f}  (target ≥ 4)")
+        row = {size: " / ".join(f"{rates[size, share]:5.1f}" for share in SHARING) for size in (small, large)}
+        best_small = max(rates[small, share] for share in SHARING)
+        print(f"  {unit:9s}: batch  1 {row[small]} | batch 16 {row[large]} | ratio {rates[large, 'auto'] / best_small:5.2f}"
+              f" (auto at 16 / best at 1; target ≥ 4)")
     if stages:
         print("  ms per pair by stage (pairs unit)   " + " | ".join(f"{k:>14s}" for k in stages[2]))
         for size, label in ((2, "1 pair per forward"), (32, "16 pairs per forward")):

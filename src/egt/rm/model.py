@@ -8,6 +8,10 @@ LM head is run) so only the final hidden states are computed::
     pooled = hidden[b, last position where attention_mask == 1]                 # [B, h]
     reward = head(pooled)                                                       # [B]
 
+When several rows of a batch begin alike (the two responses of a pair, the completions of one
+prompt), :meth:`RewardModel.shared_prefix_rewards` runs their common prefix once
+(:mod:`egt.rm.prefix`); :func:`egt.rm.scoring.score_items` uses it.
+
 Heads: ``linear`` (``Linear(h, 1)``) and BaseReward's ``mlp`` (``Linear(h, w) → act → Linear(w, 1)``,
 ``w = h`` and ``act = SiLU`` by default; BaseReward found two layers with SiLU best, one linear
 layer worst). The pooled position is found from the mask itself, so left and right padding
@@ -37,6 +41,8 @@ REWARD_META_FILE = "egt_reward.json"
 HEAD_WEIGHTS_FILE = "reward_head.safetensors"
 FORMAT_VERSION = 1
 HEAD_TYPES = ("linear", "mlp")
+# attention implementations that take a custom 4-D mask: prefix sharing packs a group into one row
+PACKABLE_ATTENTION = ("sdpa", "eager")
 
 
 @dataclass
@@ -150,21 +156,113 @@ class RewardModel(nn.Module):
         positions from :func:`egt.models.qwen_vl.mrope_position_ids` (one vectorised pass per batch).
         """
         inputs.pop("return_loss", None)
+        if "position_ids" not in inputs:
+            positions = self.position_ids(input_ids, attention_mask, inputs.get("image_grid_thw"))
+            if positions is not None:
+                inputs.pop("mm_token_type_ids", None)
+                inputs["position_ids"] = positions
+        return self._run(input_ids, attention_mask, **inputs).last_hidden_state
+
+    def position_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     image_grid_thw: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Positions of a padded batch: ``[3, B, L]`` for the Qwen2-VL family, ``[B, L]`` for a
+        text backbone, ``None`` for other VLMs (the backbone works them out itself)."""
+        if self.mrope:
+            from egt.models.qwen_vl import mrope_position_ids
+
+            return mrope_position_ids(input_ids, attention_mask, image_grid_thw,
+                                      image_token_id=self.mrope["image_token_id"],
+                                      spatial_merge_size=self.mrope["spatial_merge_size"])
+        return None if self.is_vision else positions_from_mask(attention_mask)
+
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: Any) -> Any:
+        """One pass of the base model (features of distinct images computed once); its output."""
         sources = inputs.pop("image_sources", None)
         if sources is not None and inputs.get("pixel_values") is not None:
             inputs = self._encode_images_once(inputs, sources)
-        if "position_ids" not in inputs:
-            if self.mrope:
-                from egt.models.qwen_vl import mrope_position_ids
+        inputs.setdefault("use_cache", False)
+        return self.base()(input_ids=input_ids, attention_mask=attention_mask, **inputs)
 
-                inputs.pop("mm_token_type_ids", None)
-                inputs["position_ids"] = mrope_position_ids(
-                    input_ids, attention_mask, inputs.get("image_grid_thw"), image_token_id=self.mrope["image_token_id"],
-                    spatial_merge_size=self.mrope["spatial_merge_size"])
-            elif not self.is_vision:
-                inputs["position_ids"] = positions_from_mask(attention_mask)
-        out = self.base()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **inputs)
-        return out.last_hidden_state
+    @property
+    def can_share_prefix(self) -> bool:
+        """Prefix sharing needs positions worked out here (Qwen2-VL family or a text backbone)."""
+        return bool(self.mrope) or not self.is_vision
+
+    def shared_prefix_rewards(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot: torch.Tensor,
+                              min_saved_tokens: int = 0, layout: str | None = None, **inputs: Any) -> torch.Tensor:
+        """Rewards ``[B]`` of a right-padded batch whose rows sharing a ``slot`` (``[B]``, see
+        :func:`egt.rm.prefix.group_slots`) run their common prefix through the backbone once
+        (:mod:`egt.rm.prefix`).
+
+        ``layout``: ``"packed"`` (one pass with a 4-D mask; the default for ``sdpa`` / ``eager``
+        attention) or ``"cached"`` (two passes through a copied KV cache; the default otherwise,
+        e.g. flash attention). Falls back to the plain forward when sharing would save fewer than
+        ``min_saved_tokens`` token positions (the packed mask and row bookkeeping cost something;
+        nothing shared at all always falls back), when an image lies outside a shared prefix, or
+        for backbones without :attr:`can_share_prefix`.
+        """
+        from transformers import DynamicCache
+
+        from egt.rm import prefix as px
+
+        plan = px.plan_prefix(input_ids, attention_mask, slot)
+        lengths = attention_mask.sum(dim=1)
+        image_id = self.mrope["image_token_id"] if self.mrope else None
+        beyond = torch.arange(input_ids.shape[1], device=input_ids.device) >= plan.prefix_len[:, None]
+        has_pixels = inputs.get("pixel_values") is not None
+        if (not self.can_share_prefix or plan.saved_tokens < max(1, min_saved_tokens) or int(plan.prefix_len.min()) < 1
+                or (has_pixels and "image_sources" not in inputs)
+                or (image_id is not None and bool(((input_ids == image_id) & beyond).any()))):
+            return self(input_ids, attention_mask, **inputs)
+        inputs.pop("return_loss", None)
+        inputs.pop("mm_token_type_ids", None)
+        grid = inputs.get("image_grid_thw")
+        positions = self.position_ids(input_ids, attention_mask, grid)  # of the full rows: every layout keeps them
+        if has_pixels:
+            inputs = self._leader_images(inputs, input_ids, attention_mask, plan.leaders)
+        elif grid is not None:
+            inputs.pop("image_grid_thw")
+        layout = layout or ("packed" if self.attn_implementation in PACKABLE_ATTENTION else "cached")
+        if layout == "packed":  # one pass, [prefix | rest | rest …] per group
+            packed = px.packed_layout(plan, lengths)
+            hidden = self._run(packed.pack(input_ids), packed.attention_mask(self.head[0].weight.dtype),
+                               position_ids=packed.pack(positions), **inputs).last_hidden_state  # [G, Lp, h]
+            return self.rewards_from_pooled(hidden[plan.slot, packed.last])
+        if layout != "cached":
+            raise ValueError(f"layout must be 'packed' or 'cached', got {layout!r}")
+        prefix_ids, rest_ids = px.split_rows(input_ids, plan, lengths)  # two passes through a copied cache
+        prefix_pos, rest_pos = px.split_rows(positions, plan, lengths)
+        prefix_mask, rest_mask = px.split_masks(plan, lengths)
+        cache = self._run(prefix_ids, prefix_mask, position_ids=prefix_pos, past_key_values=DynamicCache(),
+                          use_cache=True, **inputs).past_key_values
+        cache.reorder_cache(plan.slot)  # [G, …] → [B, …]: each row gets its group's keys and values
+        hidden = self._run(rest_ids, torch.cat([prefix_mask[plan.slot], rest_mask], dim=1), position_ids=rest_pos,
+                           past_key_values=cache, use_cache=True).last_hidden_state  # [B, C, h]
+        return self.rewards_from_hidden(hidden, rest_mask)
+
+    def _leader_images(self, inputs: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       leaders: torch.Tensor) -> dict[str, Any]:
+        """Image features for the rows in ``leaders`` only (a group's prefix holds its images): each
+        distinct image through the vision tower once, the leaders' occurrences handed on."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        from egt.rm.prefix import image_rows
+
+        grid = inputs["image_grid_thw"]
+        inputs = self._encode_images_once(inputs, inputs.pop("image_sources"))
+        rows = image_rows(input_ids, attention_mask, grid.prod(-1) // self.mrope["spatial_merge_size"] ** 2,
+                          self.mrope["image_token_id"])
+        keep = torch.isin(rows, leaders.to(rows.device)).tolist()
+        features = inputs["mm_encoder_outputs"]["image"].pooler_output
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
+            pooler_output=tuple(f for f, k in zip(features, keep, strict=True) if k))}
+        inputs["image_grid_thw"] = grid[torch.tensor(keep, device=grid.device)]
+        return inputs
+
+    @property
+    def attn_implementation(self) -> str:
+        config = self.backbone_config
+        return str(getattr(getattr(config, "text_config", None) or config, "_attn_implementation", None))
 
     def _encode_images_once(self, inputs: dict[str, Any], sources: torch.Tensor) -> dict[str, Any]:
         """Replace ``pixel_values`` (the distinct images) by their features, one vision pass per
@@ -190,8 +288,11 @@ class RewardModel(nn.Module):
         return inputs
 
     def rewards_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        pooled = pool_last_token(hidden, attention_mask)  # [B, h]
-        return self.head(pooled.to(self.head[0].weight.dtype)).squeeze(-1).float()  # [B]
+        return self.rewards_from_pooled(pool_last_token(hidden, attention_mask))
+
+    def rewards_from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The head on pooled hidden states ``[B, h]`` → rewards ``[B]`` (float32)."""
+        return self.head(pooled.to(self.head[0].weight.dtype)).squeeze(-1).float()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lm_labels: torch.Tensor | None = None,
                 **inputs: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
