@@ -44,3 +44,19 @@ def test_bad_inputs_exit_2_naming_the_source(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["ensemble", "--members", str(tmp_path), "--calibration", str(bad)]) == 2
     assert "not a reward model checkpoint" in capsys.readouterr().err
+
+
+def test_a_fresh_process_judges_with_a_reward_model_checkpoint(tmp_path, vl_backbone):
+    """`egt eval --judge RM_DIR` in a new process must find the reward-model judge kind, not fall
+    back to a generative judge (the kinds register when egt.rm is imported)."""
+    import subprocess
+    import sys
+
+    from egt.rm.model import HeadConfig, RewardModel
+
+    model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("linear"), device="cpu")
+    model.save_pretrained(tmp_path / "rm", processor)
+    code = ("from egt.judge.factory import JudgeArgs, make_judge; "
+            f"print(type(make_judge(JudgeArgs(judge={str(tmp_path / 'rm')!r}, device='cpu'))).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "RewardModelJudge"

@@ -7,6 +7,7 @@ ensemble carries its own marker file, see :data:`JUDGE_KINDS`), else a generativ
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,15 @@ class JudgeArgs(LoadingArgs):
 
 # (marker file in the checkpoint folder, factory) — other packages append their judge kinds here.
 JUDGE_KINDS: list[tuple[str, Callable[[JudgeArgs], Judge]]] = []
+# modules that register this project's own judge kinds when imported (light: torch comes later)
+BUILTIN_KIND_MODULES = ("egt.rm.judges",)
 
 
 def make_judge(args: JudgeArgs) -> Judge:
     if args.judge in BASELINES:
         return make_baseline(args.judge, seed=args.seed)
+    for module in BUILTIN_KIND_MODULES:  # a fresh `egt eval` process has not imported them yet
+        importlib.import_module(module)
     path = Path(args.judge)
     for marker, factory in JUDGE_KINDS:
         if (path / marker).is_file():
