@@ -37,7 +37,8 @@ class PrefixPlan:
 
     ``leaders`` ``[G]``: the row whose prefix stands for each group; ``slot`` ``[N]``: each row's
     group (an index into ``leaders``); ``prefix_len`` ``[N]``: the shared prefix length of each
-    row's group (at least 1 and at most the row's length − 1, so every row keeps ≥ 1 token to pool).
+    row's group, at most the row's length − 1 so every row keeps a token of its own to pool (0
+    when the group shares nothing; the caller then runs the rows as they are).
     """
 
     leaders: torch.Tensor

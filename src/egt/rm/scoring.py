@@ -20,9 +20,11 @@ from egt.rm.model import RewardModel
 from egt.rm.prefix import group_slots
 
 
-# Sharing a prefix costs a second backbone pass; below this many saved token positions a batch
-# runs unshared. Measured on the tiny model on 2 CPU cores (bench/rm_batching.py): one lab pair
-# (~40 shared tokens) is slower shared, 16 pairs (~620) faster. A 7B VLM's image alone is ~1,000.
+# Sharing has costs of its own (the packed layout's 4-D mask and row bookkeeping; under flash
+# attention, a second backbone pass), so a batch that would save fewer token positions than this
+# runs as it is. On the tiny model on 2 CPU cores (bench/rm_batching.py) one lab pair (~40 shared
+# tokens) gains nothing measurable and 16 pairs (~620) gain ~35%; a 7B VLM's image alone is
+# hundreds to thousands of tokens.
 MIN_SHARED_TOKENS = 256
 
 
