@@ -12,9 +12,14 @@ and reruns the demo's RQ1 step (score the noisy pool, analyse, curate) on it:
 - ``claims``  no perception at all — "left: response 1 says red, response 2 says blue." — the
               answer token must read the image itself.
 
+``--warmup_style marks --style claims`` trains on the lab's traces first (the judge learns to read
+the image where a token names the colour) and then on claims from that checkpoint, so the verdict
+token has image features to decide from.
+
 Prints the test accuracy (clean split, both orders) and the RQ1 numbers.
 
     .venv/bin/python bench/rq1_variants.py --style seen [--epochs 4] [--threads 1] --out /tmp/rq1-seen
+    .venv/bin/python bench/rq1_variants.py --warmup_style marks --style claims --epochs 2 --out /tmp/rq1-two
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--style", choices=("marks", "seen", "claims"), default="marks")
     parser.add_argument("--epochs", type=float, default=4.0, help="SFT epochs (the demo: 4)")
+    parser.add_argument("--warmup_style", choices=("marks", "seen", "claims"), default=None,
+                        help="train on this style first, then on --style from that checkpoint")
+    parser.add_argument("--warmup_epochs", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
@@ -65,20 +73,33 @@ def main() -> None:
     start, out = time.perf_counter(), Path(args.out)
     lab = out / "lab"
     make_lab(LabConfig(out=str(lab), seed=args.seed, n_sft=5000, n_rl_pool=2000, n_test=500))
-    records = [json.loads(line) for line in (lab / "sft.jsonl").read_text().splitlines()]
-    for rec in records:
-        rec["meta"]["traces"] = [restyle(t, args.style) for t in rec["meta"]["traces"]]
-    (lab / "sft.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in records))
-    print("trace:", records[0]["meta"]["traces"][0])
-    cfg = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(out / "judge"), "seed": args.seed,
-                       "num_train_epochs": args.epochs, "learning_rate": 1e-3, "per_device_train_batch_size": 32,
-                       "logging_steps": 50})
-    train_judge_sft(JudgeSFTArgs(data=str(lab / "sft.jsonl")), cfg)
+    lab_traces = [json.loads(line) for line in (lab / "sft.jsonl").read_text().splitlines()]
+
+    def write_style(style: str, name: str) -> Path:
+        records = json.loads(json.dumps(lab_traces))
+        for rec in records:
+            rec["meta"]["traces"] = [restyle(t, style) for t in rec["meta"]["traces"]]
+        (lab / name).write_text("".join(json.dumps(rec) + "\n" for rec in records))
+        print(f"trace ({name}):", records[0]["meta"]["traces"][0])
+        return lab / name
+
+    def sft(data: Path, model: str, epochs: float, judge_dir: Path) -> None:
+        cfg = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(judge_dir), "seed": args.seed,
+                           "num_train_epochs": epochs, "learning_rate": 1e-3, "per_device_train_batch_size": 32,
+                           "logging_steps": 50})
+        train_judge_sft(JudgeSFTArgs(data=str(data), model=model), cfg)
+
+    model = "tiny"
+    if args.warmup_style:  # stage 0: another trace style first, then the judge continues from it
+        sft(write_style(args.warmup_style, "sft_warmup.jsonl"), "tiny", args.warmup_epochs, out / "warmup")
+        model = str(out / "warmup")
+    sft(write_style(args.style, "sft_styled.jsonl"), model, args.epochs, out / "judge")
     judge = make_judge(JudgeArgs(judge=str(out / "judge"), batch_size=100, device="cpu"))
     report, _ = evaluate(judge, read_pairs(lab / "test.jsonl"), order="both", seed=args.seed, images_root=lab,
                          batch_size=100)
     rq1 = run_rq1(out / "judge", lab / "rl_pool.jsonl", lab, out / "rq1", rollouts=4, seed=args.seed, batch_size=100)
-    print(f"style {args.style}, {args.epochs:g} epochs: test accuracy {report['metrics']['accuracy']:.3f}, "
+    warm = f"{args.warmup_style} {args.warmup_epochs:g} epochs, then " if args.warmup_style else ""
+    print(f"style {warm}{args.style}, {args.epochs:g} epochs: test accuracy {report['metrics']['accuracy']:.3f}, "
           f"rollout accuracy on the pool {rq1['mean_rollout_accuracy']:.3f}")
     for name in ("answer", "sentence", "mixed", "vote"):
         print(f"  {name:8s} entropy: Spearman {rq1[f'spearman_{name}']:+.3f}  AUROC flipped "
