@@ -89,17 +89,12 @@ def split_rows(values: torch.Tensor, plan: PrefixPlan, lengths: torch.Tensor,
     ``rest`` ``[..., N, C]``: each row's tokens from ``prefix_len`` to its length, right-padded
     with ``pad_value``, ``C`` the longest rest.
     """
-    group_len = plan.prefix_len[plan.leaders]  # [G]
-    width = int(group_len.max())
-    prefix = values[..., plan.leaders, :width]
-    keep = torch.arange(width, device=values.device) < group_len[:, None]  # [G, P]
-    prefix = torch.where(keep, prefix, torch.full_like(prefix, pad_value))
-    rest_len = lengths - plan.prefix_len  # [N]
-    span = int(rest_len.max())
-    index = plan.prefix_len[:, None] + torch.arange(span, device=values.device)  # [N, C]
-    inside = index < lengths[:, None]
+    prefix_mask, rest_mask = split_masks(plan, lengths)  # [G, P], [N, C]
+    prefix = values[..., plan.leaders, :prefix_mask.shape[1]]
+    prefix = torch.where(prefix_mask.bool(), prefix, torch.full_like(prefix, pad_value))
+    index = plan.prefix_len[:, None] + torch.arange(rest_mask.shape[1], device=values.device)  # [N, C]
     index = index.clamp(max=values.shape[-1] - 1).expand(*values.shape[:-2], -1, -1)
-    rest = torch.where(inside, values.gather(-1, index), torch.full_like(index, pad_value))
+    rest = torch.where(rest_mask.bool(), values.gather(-1, index), torch.full_like(index, pad_value))
     return prefix, rest
 
 
