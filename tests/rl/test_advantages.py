@@ -116,38 +116,48 @@ def test_gtpo_shaped_rewards_hand_computed():
 
 
 def test_gtpo_joint_hand_computed():
-    """Joint normalisation over the 9 active tokens of the hand group.
+    """Joint normalisation of the hand group, each response weighing 1 (METHODS.md §5).
 
-    r̃ = 1.5, 1.25, 1.5, 1.5, 1.75, −1.8, −1.5, −1.5, −1.2: Σ = 7.5 − 6.0 = 1.5, mean = 1/6.
-    Σ(r̃ − mean)² = 3·1.7778 + 1.1736 + 2.5069 + 3.8678 + 2·2.7778 + 1.8678 = 20.305,
-    unbiased var = 20.305 / 8 = 2.5381, std = 1.59315; e.g. A(1.5) = 1.3333 / 1.59325 = 0.83686.
+    r̃ rows (active tokens): [1.5, 1.25, 1.5], [1.5, 1.75], [−1.8, −1.5, −1.5], [−1.2].
+    Response means: 17/12, 13/8, −8/5, −6/5 ⇒ μ = (17/12 + 13/8 − 8/5 − 6/5) / 4 = 29/480 = 0.0604167.
+    (1/n_i) Σ_t (r̃ − μ)²: 1.853303, 2.463546, 2.776984, 1.588650; Σ = 8.682483,
+    σ² = 8.682483 / 3 = 2.894161, σ = 1.701223.
+    A = (r̃ − μ) / (σ + 1e-4): A(1.5) = 1.439583 / 1.701323 = 0.84616, A(1.25) = 0.69921,
+    A(1.75) = 0.99310, A(−1.8) = −1.09351, A(−1.5) = −0.91718, A(−1.2) = −0.74084.
+    (The token-weighted normalisation this replaced gave A(1.5) = 0.83686.)
     """
-    values = [v for row, m in zip(HAND_SHAPED, HAND_MASK.tolist()) for v, k in zip(row, m) if k]
-    mean, std = statistics.fmean(values), statistics.stdev(values)
-    assert abs(mean - 1 / 6) < 1e-9 and abs(std - 1.593149) < 1e-5
+    mean = 29 / 480
+    std = math.sqrt(500111 / 172800)
+    assert abs(std - 1.701223) < 1e-6
     expected = torch.tensor(HAND_SHAPED)
     expected = torch.where(HAND_MASK.bool(), (expected - mean) / (std + 1e-4), 0.0)
     out = gtpo_advantages(HAND_REWARDS, HAND_CORRECT, HAND_ENTROPIES, HAND_MASK, 4, 1.0, 0.5)
     torch.testing.assert_close(out, expected)
-    assert abs(out[0, 0].item() - 0.83686) < 1e-4
+    hand = [[0.84616, 0.69921, 0.84616], [0.84616, 0.99310, 0.0], [-1.09351, -0.91718, -0.91718], [-0.74084, 0, 0]]
+    torch.testing.assert_close(out, torch.tensor(hand), atol=1e-4, rtol=0)
 
 
 def test_gtpo_separate_hand_computed():
-    """Separate normalisation of the hand group.
+    """Separate normalisation of the hand group, each response weighing 1 within its set.
 
-    O+ tokens 1.5, 1.25, 1.5, 1.5, 1.75: mean 1.5, var = 2·0.0625 / 4 = 0.03125, std 0.176777
-    → A(1.25) = −0.25 / 0.176877 = −1.41341, A(1.75) = +1.41341, the 1.5s → 0.
-    O− tokens −1.8, −1.5, −1.5, −1.2: mean −1.5, var = 2·0.09 / 3 = 0.06, std 0.244949
-    → A(−1.8) = −0.3 / 0.245049 = −1.22424, A(−1.2) = +1.22424, the −1.5s → 0.
+    O+ = responses 0, 1 (r̃ [1.5, 1.25, 1.5], [1.5, 1.75]): means 17/12, 13/8 ⇒ μ+ = 73/48 = 1.520833;
+    (1/n_i) Σ_t (r̃ − μ+)²: 19/768 = 0.024740, 61/2304 = 0.026476 ⇒ σ+² = (sum) / 1 = 59/1152,
+    σ+ = 0.226308 → A(1.5) = −0.020833 / 0.226408 = −0.09202, A(1.25) = −1.19622, A(1.75) = 1.01218.
+    O− = responses 2, 3 (r̃ [−1.8, −1.5, −1.5], [−1.2]): means −1.6, −1.2 ⇒ μ− = −1.4;
+    (1/3)(0.16 + 0.01 + 0.01) = 0.06 and 0.04 ⇒ σ−² = 0.1, σ− = 0.316228
+    → A(−1.8) = −0.4 / 0.316328 = −1.26451, A(−1.5) = −0.31613, A(−1.2) = 0.63226.
     """
-    p = 0.25 / (math.sqrt(0.03125) + 1e-4)
-    q = 0.3 / (math.sqrt(0.06) + 1e-4)
-    expected = torch.tensor([[0.0, -p, 0.0], [0.0, p, 0.0], [-q, 0.0, 0.0], [q, 0.0, 0.0]])
+    p_mean, p_std = 73 / 48, math.sqrt(59 / 1152)
+    q_mean, q_std = -1.4, math.sqrt(0.1)
+    shaped = torch.tensor(HAND_SHAPED)
+    expected = torch.cat([(shaped[:2] - p_mean) / (p_std + 1e-4), (shaped[2:] - q_mean) / (q_std + 1e-4)])
+    expected = torch.where(HAND_MASK.bool(), expected, 0.0)
     out = gtpo_advantages(
         HAND_REWARDS, HAND_CORRECT, HAND_ENTROPIES, HAND_MASK, 4, 1.0, 0.5, normalize="separate"
     )
     torch.testing.assert_close(out, expected)
-    assert abs(p - 1.41341) < 1e-4 and abs(q - 1.22424) < 1e-4
+    hand = [[-0.09202, -1.19622, -0.09202], [-0.09202, 1.01218, 0.0], [-1.26451, -0.31613, -0.31613], [0.63226, 0, 0]]
+    torch.testing.assert_close(out, torch.tensor(hand), atol=1e-4, rtol=0)
 
 
 def test_grpo_s_hand_computed():
@@ -197,30 +207,100 @@ def test_agg_loss_empty_sequence_and_batch():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_gtpo_alpha2_zero_one_advantage_per_response_same_sign_as_grpo():
-    """α2 = 0 ⇒ r̃_{i,t} = α1·r_i, so (joint) every token of response i carries one value, and
-    with equal lengths the token mean equals the response mean, so the sign is GRPO's."""
+def test_gtpo_alpha2_zero_equals_grpo_equal_lengths():
+    """α2 = 0 ⇒ r̃_{i,t} = α1·r_i: one value per response, and GTPO's advantages are GRPO's."""
     gen = torch.Generator().manual_seed(1)
     rewards = torch.tensor([1.0, 0.2, -0.5, 0.7, 0.0, 1.0, -1.0, 0.3])
     correct = rewards > 0.5
     entropies = torch.rand(8, 5, generator=gen)
     mask = torch.ones(8, 5)
     gtpo = gtpo_advantages(rewards, correct, entropies, mask, 4, alpha2=0.0)
-    grpo = grpo_advantages(rewards, mask, 4)
+    torch.testing.assert_close(gtpo, grpo_advantages(rewards, mask, 4))
     assert torch.equal(gtpo, gtpo[:, :1].expand_as(gtpo))
-    assert torch.equal(torch.sign(gtpo), torch.sign(grpo))
 
 
-def test_gtpo_alpha2_zero_variable_lengths_binary_rewards():
-    """With variable lengths the token-weighted mean differs from the response mean, but for
-    two-valued rewards it lies strictly between them, so the signs still match GRPO's."""
-    rewards, correct, entropies, mask = random_batch(seed=2)
-    gtpo = gtpo_advantages(rewards, correct, entropies, mask, 4, alpha2=0.0)
-    grpo = grpo_advantages(rewards, mask, 4)
-    assert torch.equal(torch.sign(gtpo), torch.sign(grpo))
-    for i in range(mask.shape[0]):  # one value per response
-        values = gtpo[i][mask[i]]
-        assert torch.all(values == values[0])
+def multi_level_batch(gen, groups, group_size, long=200):
+    """Rewards from {0, 0.5, 1, 1.5, 2}, random O+ flags, lengths mixing 1, short and long (≥ 1)."""
+    batch = groups * group_size
+    levels = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0])
+    rewards = levels[torch.randint(0, 5, (batch,), generator=gen)]
+    correct = torch.rand(batch, generator=gen) > 0.5
+    choices = torch.tensor([1, 1, 2, 3, 7, 20, long])
+    lengths = choices[torch.randint(0, len(choices), (batch,), generator=gen)]
+    mask = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # [B, T]
+    entropies = torch.rand(mask.shape, generator=gen) * 4
+    return rewards, correct, entropies, mask
+
+
+def test_gtpo_alpha2_zero_equals_grpo_any_lengths_and_reward_levels():
+    """METHODS.md §5 identity: α2 = 0 ⇒ GTPO (joint) = GRPO exactly, whatever the lengths (1 to
+    200 tokens in one group) and the reward levels. Each response weighs 1 in μ and σ; under the
+    token-weighted normalisation this replaced, long responses set the baseline and this fails."""
+    gen = torch.Generator().manual_seed(21)
+    for trial in range(40):
+        group_size = 2 + trial % 5
+        rewards, correct, entropies, mask = multi_level_batch(gen, 3, group_size)
+        gtpo = gtpo_advantages(rewards, correct, entropies, mask, group_size, alpha2=0.0)
+        grpo = grpo_advantages(rewards, mask, group_size)
+        torch.testing.assert_close(gtpo, grpo, atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    group_size=st.integers(2, 6),
+    rewards=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=12, max_size=12),
+    lengths=st.lists(st.sampled_from([1, 2, 5, 40, 150]), min_size=12, max_size=12),
+    correct=st.lists(st.booleans(), min_size=12, max_size=12),
+    seed=st.integers(0, 2**16),
+)
+def test_property_gtpo_alpha2_zero_equals_grpo(group_size, rewards, lengths, correct, seed):
+    """The α2 = 0 identity as a property: two groups, multi-level rewards, lengths 1 to 150."""
+    batch = 2 * group_size
+    rewards_t, lengths_t = torch.tensor(rewards[:batch]), torch.tensor(lengths[:batch])
+    mask = torch.arange(int(lengths_t.max()))[None, :] < lengths_t[:, None]
+    entropies = torch.rand(mask.shape, generator=torch.Generator().manual_seed(seed))
+    gtpo = gtpo_advantages(rewards_t, torch.tensor(correct[:batch]), entropies, mask, group_size, alpha2=0.0)
+    torch.testing.assert_close(gtpo, grpo_advantages(rewards_t, mask, group_size), atol=1e-5, rtol=1e-5)
+
+
+def test_gtpo_long_response_does_not_set_the_baseline():
+    """r = [2, 1, 0.5], lengths [1, 1, 100], α2 = 0. GRPO: mean 7/6, std 0.763763 ⇒
+    A = [1.0909, −0.2182, −0.8728]. The token-weighted normalisation this replaced measured
+    A = [9.4781, 3.0757, −0.1255] (mean (2 + 1 + 50)/102 = 0.5196 set by the long response):
+    the second response's sign flipped. Response-weighted, GTPO gives GRPO's values."""
+    rewards = torch.tensor([2.0, 1.0, 0.5])
+    mask = torch.arange(100)[None, :] < torch.tensor([1, 1, 100])[:, None]
+    entropies = torch.rand(3, 100, generator=torch.Generator().manual_seed(0))
+    gtpo = gtpo_advantages(rewards, rewards > 0.5, entropies, mask, 3, alpha2=0.0)
+    first = gtpo[:, 0]
+    torch.testing.assert_close(first, torch.tensor([1.0909, -0.2182, -0.8728]), atol=1e-2, rtol=0)
+    torch.testing.assert_close(gtpo, grpo_advantages(rewards, mask, 3))
+    assert first[1] < 0
+
+
+def test_gtpo_separate_alpha2_zero_is_grpo_within_each_set():
+    """``separate`` with α2 = 0: within O+ (and within O−) each response weighs 1, so a response's
+    advantage is (r_i − mean_set) / (stdev_set + 1e-4) over the set's responses, whatever the
+    lengths; a set with fewer than two responses gets 0, a tied group 0."""
+    gen = torch.Generator().manual_seed(22)
+    for trial in range(30):
+        group_size = 2 + trial % 5
+        rewards, correct, entropies, mask = multi_level_batch(gen, 3, group_size)
+        out = gtpo_advantages(rewards, correct, entropies, mask, group_size, alpha2=0.0, normalize="separate")
+        expected = torch.zeros(len(rewards))
+        for start in range(0, len(rewards), group_size):
+            rows = range(start, start + group_size)
+            if len({rewards[i].item() for i in rows}) == 1:
+                continue  # tied group
+            for flag in (True, False):
+                members = [i for i in rows if bool(correct[i]) == flag]
+                if len(members) < 2:
+                    continue
+                values = [rewards[i].item() for i in members]
+                mean, std = statistics.fmean(values), statistics.stdev(values)
+                for i in members:
+                    expected[i] = (rewards[i].item() - mean) / (std + 1e-4)
+        torch.testing.assert_close(out, torch.where(mask, expected[:, None], 0.0), atol=1e-5, rtol=1e-5)
 
 
 def test_grpo_s_beta2_zero_equals_grpo():
@@ -548,7 +628,8 @@ def test_property_finite_and_zero_off_mask(inputs, normalize):
 @given(inputs=groups_of_responses(equal_lengths=True))
 def test_property_grpo_sums_to_zero_per_position(inputs):
     """Equal lengths ⇒ at each t the group's GRPO advantages are (r − mean)/(std + 1e-4) summed
-    over the group = 0; GTPO (joint) centres over all active tokens, so its group sum is 0 too."""
+    over the group = 0; GTPO (joint) centres the response means, Σ_i (1/n_i) Σ_t A_{i,t} = 0, and
+    with equal n_i its token sum over the group is 0 too."""
     rewards, correct, entropies, mask, group_size = inputs
     grpo = grpo_advantages(rewards, mask, group_size).reshape(-1, group_size, mask.shape[1])
     torch.testing.assert_close(grpo.sum(dim=1), torch.zeros_like(grpo[:, 0]), atol=1e-5, rtol=0)

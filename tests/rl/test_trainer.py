@@ -8,7 +8,9 @@ group), which exercises exactly the same trainer paths.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -113,12 +115,21 @@ def test_gtpo_advantages_are_per_token_and_differ_from_grpo(small_lab, tiny_judg
     assert torch.all(torch.sign(a_gtpo[strong]) == torch.sign(a_grpo[strong]))
 
 
-def test_rollout_entropies_reuse_trls_old_logprob_pass(small_lab, tiny_judge_dir, tmp_path, monkeypatch):
-    """steps_per_generation = 2 > gradient_accumulation_steps makes TRL run its no-grad pass; the
-    entropies are taken from it (no extra forward) and equal a fresh forward through
-    egt.entropy.token_entropy_from_hidden on the same policy."""
+def sampled_entropy_reference(model, hidden, temperature):
+    """``[B, T]`` float32 reference: ``token_entropy_from_hidden`` with the LM head in float32, logits / τ,
+    and the image token at −inf (TRL's ``suppress_tokens``): the distribution generation samples from."""
     from egt.entropy import token_entropy_from_hidden
 
+    weight = model.lm_head.weight.detach().float()  # [V, h]
+    bias = torch.zeros(weight.shape[0])  # [V]
+    bias[model.config.image_token_id] = float("-inf")
+    return token_entropy_from_hidden(hidden.float(), weight, lm_head_bias=bias, temperature=temperature)
+
+
+def test_rollout_entropies_reuse_trls_old_logprob_pass(small_lab, tiny_judge_dir, tmp_path, monkeypatch):
+    """steps_per_generation = 2 > gradient_accumulation_steps makes TRL run its no-grad pass; the
+    entropies are taken from it (no extra forward) and equal a fresh forward of the same policy through
+    egt.entropy.token_entropy_from_hidden (float32 head, logits / τ, suppressed image token)."""
     calls = []
     monkeypatch.setattr(JudgeGRPOTrainer, "_rollout_entropy_pass",
                         lambda self, output, mode: calls.append(1) or pytest.fail("extra forward"))
@@ -137,19 +148,17 @@ def test_rollout_entropies_reuse_trls_old_logprob_pass(small_lab, tiny_judge_dir
         hidden = rollout.model(input_ids=ids, attention_mask=attention, pixel_values=batch["pixel_values"],
                                image_grid_thw=batch["image_grid_thw"]).last_hidden_state  # [B, P + T, h]
     length = batch["completion_ids"].size(1)
-    expected = token_entropy_from_hidden(hidden[:, -length - 1 : -1], rollout.lm_head.weight,
-                                         temperature=trainer.temperature)  # [B, T]
+    expected = sampled_entropy_reference(rollout, hidden[:, -length - 1 : -1], trainer.temperature)  # [B, T]
     mask = batch["completion_mask"] != 0
     assert torch.allclose(entropies[mask], expected[mask], atol=1e-4)
 
 
-def test_rollout_entropies_are_recorded_while_sampling(small_lab, tiny_judge_dir, tmp_path):
-    """Default set-up (no old-log-prob pass): entropies come from a logits processor during
-    generate — no extra forward. They are the entropies of the distribution sampled from: logits / τ
-    with TRL's suppressed image token removed, which a fresh forward reproduces; they differ from
-    the full-vocabulary forward entropies only by that one token."""
-    from egt.entropy import token_entropy
-
+def test_recorded_and_forward_rollout_entropies_measure_one_distribution(small_lab, tiny_judge_dir, tmp_path):
+    """Default set-up (float32, τ = 1, no old-log-prob pass): the entropies recorded during generate
+    (source b, no extra forward) equal, token for token, the forward-pass source's (c) on the same
+    sampled completions, and a fresh forward's entropies of the distribution sampled from (logits / τ
+    with TRL's suppressed image token removed), all within 1e-4. Before, the recorder saw the
+    suppressed token and the forward sources did not (max difference 1.9e-3 measured here)."""
     class Compare(Recording):
         passes = 0
 
@@ -160,25 +169,119 @@ def test_rollout_entropies_are_recorded_while_sampling(small_lab, tiny_judge_dir
         def _generate_and_score_completions(self, inputs):
             output = super()._generate_and_score_completions(inputs)
             assert Compare.passes == 0  # the recorded entropies were used, no extra forward
-            self.forward_entropies = self._rollout_entropy_pass(output, "train")
+            self.forward_entropies = self._rollout_entropy_pass(output, "train")  # source c
             ids = torch.cat([output["prompt_ids"], output["completion_ids"]], 1)
             attention = torch.cat([output["prompt_mask"], output["completion_mask"]], 1)
             with torch.no_grad():
                 hidden = self.model.model(input_ids=ids, attention_mask=attention, pixel_values=output["pixel_values"],
                                           image_grid_thw=output["image_grid_thw"]).last_hidden_state
-                length = output["completion_ids"].size(1)
-                logits = self.model.lm_head(hidden[:, -length - 1 : -1]) / self.temperature  # [B, T, V]
-                logits[..., self.model.config.image_token_id] = float("-inf")  # TRL's suppress_tokens
-                self.sampled_entropies = token_entropy(logits)  # [B, T]
+            length = output["completion_ids"].size(1)
+            hidden = hidden[:, -length - 1 : -1]  # [B, T, h]
+            self.sampled_entropies = sampled_entropy_reference(self.model, hidden, self.temperature)
             return output
 
-    trainer = make_trainer(small_lab, tiny_judge_dir, tmp_path, "grpo_s", trainer_cls=Compare, temperature=0.7)
+    trainer = make_trainer(small_lab, tiny_judge_dir, tmp_path, "grpo_s", trainer_cls=Compare)
+    assert trainer.temperature == 1.0 and trainer.model.dtype == torch.float32
     trainer.train()
     mask = trainer.batch["completion_mask"] != 0
     recorded = trainer.entropy_checks[0]
     assert recorded.shape == mask.shape
-    assert torch.allclose(recorded[mask], trainer.sampled_entropies[mask], atol=1e-4)
-    assert (trainer.forward_entropies - recorded)[mask].abs().max() < 1e-2  # one token of ~550 left out
+    assert (trainer.forward_entropies - recorded)[mask].abs().max() < 1e-4
+    assert (trainer.sampled_entropies - recorded)[mask].abs().max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def peaked_bf16_judge_dir(tiny_judge_dir, tmp_path_factory):
+    """The tiny judge saved in bf16, its final norm gain ×5 so the logits have a trained model's scale
+    (mean token entropy ≈ 2.5 nats instead of ≈ log V = 6.3, where bf16 rounding hardly shows)."""
+    from transformers import AutoModelForImageTextToText
+
+    out = tmp_path_factory.mktemp("bf16") / "judge"
+    shutil.copytree(tiny_judge_dir, out)
+    model = AutoModelForImageTextToText.from_pretrained(str(tiny_judge_dir))
+    with torch.no_grad():
+        model.model.language_model.norm.weight.mul_(5.0)
+    model.to(torch.bfloat16).save_pretrained(str(out))
+    return out
+
+
+class HiddenProbe(Recording):
+    """Keeps the final hidden states of each rollout-entropy source's pass (a: TRL's old-log-prob
+    forward, b: generate's decoding steps, c: the extra forward) and the entropies the trainer took."""
+
+    def __init__(self, *args, **kwargs):
+        self.hidden, self.source_entropies = {}, {}
+        super().__init__(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def capture(self, name, keep=None):
+        parts = []
+
+        def hook(module, args, output):
+            h = output.last_hidden_state  # [b, L, h]
+            parts.append((h[:, -1:] if keep is None else h[:, -keep - 1 : -1]).detach().clone())
+
+        handle = self.model.model.register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+        self.hidden[name] = torch.cat(parts, dim=1 if keep is None else 0)  # [B, T, h]
+
+    def _generate_single_turn(self, *args, **kwargs):
+        with self.capture("b"):
+            return super()._generate_single_turn(*args, **kwargs)
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        if "a" not in self.hidden and model is self.model and not torch.is_grad_enabled():
+            with self.capture("a", logits_to_keep):
+                return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                                  *args, **kwargs)
+        return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                          *args, **kwargs)
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        source = "a" if self._trl_runs_old_logps_pass() else "b"
+        self.source_entropies[source] = self.entropy_checks[-1]
+        if source == "b":
+            with self.capture("c", output["completion_ids"].size(1)):
+                self.source_entropies["c"] = self._rollout_entropy_pass(output, "train")
+        self.references = {name: sampled_entropy_reference(self.model, self.hidden[name], self.temperature)
+                           for name in self.source_entropies}  # the policy has not stepped yet
+        return output
+
+
+def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_judge_dir, tmp_path):
+    """A bf16 judge: the entropies of every source (a, b, c) equal the float32 reference
+    token_entropy_from_hidden(h, W in float32, τ, image token suppressed) on the hidden states h that
+    source's own pass produced, within 1e-3 relative. Before, TRL's fused head (a, c) and the
+    logits-processor recorder (b) took entropies of bf16-rounded logits: median ~0.5%, max ~3% off."""
+    from egt.entropy import token_entropy
+
+    runs = [dict(), dict(steps_per_generation=2, per_device_train_batch_size=4)]  # sources b + c, then a
+    seen = {}
+    for overrides in runs:
+        trainer = make_trainer(small_lab, peaked_bf16_judge_dir, tmp_path, "gtpo", trainer_cls=HiddenProbe,
+                               temperature=0.7, model_init_kwargs={"dtype": "bfloat16"}, **overrides)
+        assert trainer.model.dtype == torch.bfloat16
+        trainer.train()
+        mask = trainer.batch["completion_mask"] != 0
+        for name, entropies in trainer.source_entropies.items():
+            reference = trainer.references[name]
+            length = min(entropies.size(1), reference.size(1))
+            got, want = entropies[:, :length][mask[:, :length]], reference[:, :length][mask[:, :length]]
+            relative = (got - want).abs() / want.abs().clamp_min(1e-6)
+            seen[name] = (relative.median().item(), relative.max().item())
+            assert torch.all((got - want).abs() <= 1e-3 * want.abs() + 1e-6), f"source {name}: {seen[name]}"
+            # the test can see bf16 rounding: entropies of the bf16 logits are off by more than 1e-3
+            model, hidden = trainer.model, trainer.hidden[name][:, :length]
+            logits = (hidden @ model.lm_head.weight.t()).float() / trainer.temperature  # [B, T, V], V = 551
+            logits[..., model.config.image_token_id] = float("-inf")
+            rounded = token_entropy(logits)[mask[:, :length]]
+            assert ((rounded - want).abs() / want.abs().clamp_min(1e-6)).max() > 1e-3
+    assert set(seen) == {"a", "b", "c"}
+    print("relative difference to the float32 reference, (median, max) per source:", seen)
 
 
 def test_dynamic_sampling_masks_groups_of_equal_rewards(small_lab, tiny_judge_dir, tmp_path):

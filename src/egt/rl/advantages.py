@@ -23,8 +23,13 @@ Conventions and departures from the papers (METHODS.md §5):
 - A group whose base rewards are all equal gets advantage 0 everywhere, whatever the entropies
   (DAPO's dynamic sampling would drop it). This also covers ``group_size == 1``.
 - GTPO's normalisation of the shaped rewards is **our choice** (the paper's Eq. 6 is ambiguous):
-  ``"joint"`` over all active tokens of the group (default), or ``"separate"`` over the O+ tokens
-  and the O− tokens each on their own. Under ``"separate"`` only the contrast *within* each set
+  ``"joint"`` over the group (default), or ``"separate"`` over the O+ responses and the O−
+  responses each on their own. In both, **each response weighs 1** in the mean and std, not each
+  token (a response's tokens share its weight), so α2 = 0 gives GRPO's advantages exactly whatever
+  the lengths; a token-weighted mean would let one long response set the baseline and flip the
+  sign of another's advantage when rewards take more than two values. A set with fewer than two
+  responses gets advantage 0 (std 0 by definition; dividing its within-response entropy spread by
+  1e-4 would blow it up 10⁴-fold). Under ``"separate"`` only the contrast *within* each set
   survives: if all correct responses share one base reward, the ``α1·r`` term cancels and O+ tokens
   get both signs. That is what the option means; ``"joint"`` is the one that keeps the outcome sign.
 - Entropies are inputs (``egt.entropy.token_entropy`` under the rollout policy), detached here;
@@ -148,6 +153,26 @@ def _mean_and_std(
     squares = (((values - mean) * weights) ** 2).sum(dim=dims, keepdim=True)
     std = torch.sqrt(squares / (count - 1.0).clamp_min(1.0))
     return mean, std
+
+
+def _normalize_per_response(values: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """``(v − μ) / (σ + 1e-4)`` over the tokens in ``members``, each response weighing 1 (GTPO).
+
+    ``values``, ``members``: ``[n, G, T]`` (float32, bool). Per group, with R the responses that have
+    member tokens and n_i response i's count: ``μ = (1/|R|) Σ_i (1/n_i) Σ_t v_{i,t}`` and
+    ``σ² = (1/(|R|−1)) Σ_i (1/n_i) Σ_t (v_{i,t} − μ)²``. A group with ``|R| < 2`` gets 0 (σ is 0
+    there). Returns ``[n, G, T]`` float32, 0 outside ``members``.
+    """
+    tokens = members.sum(dim=2, keepdim=True).to(torch.float32)  # n_i, [n, G, 1]
+    in_set = tokens > 0  # i ∈ R, [n, G, 1]
+    responses = in_set.sum(dim=1, keepdim=True).to(torch.float32)  # |R|, [n, 1, 1]
+    per_token = torch.where(in_set, 1.0 / tokens.clamp_min(1.0), 0.0)  # 1/n_i, [n, G, 1]
+    response_mean = torch.where(members, values, 0.0).sum(dim=2, keepdim=True) * per_token  # [n, G, 1]
+    mean = response_mean.sum(dim=1, keepdim=True) / responses.clamp_min(1.0)  # μ, [n, 1, 1]
+    squares = torch.where(members, (values - mean) ** 2, 0.0).sum(dim=2, keepdim=True) * per_token  # [n, G, 1]
+    std = torch.sqrt(squares.sum(dim=1, keepdim=True) / (responses - 1.0).clamp_min(1.0))  # σ, [n, 1, 1]
+    normalized = (values - mean) / (std + STD_EPS)  # [n, G, T]
+    return torch.where(members & (responses >= 2), normalized, 0.0)
 
 
 def _tied_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -279,15 +304,19 @@ def gtpo_advantages(
 ) -> torch.Tensor:
     """GTPO token-level advantages (Tan et al. 2025, arXiv 2508.04349; METHODS.md §5).
 
-    r̃ from :func:`gtpo_shaped_rewards`, then ``A = (r̃ − mean) / (std + 1e-4)`` (unbiased std):
+    r̃ from :func:`gtpo_shaped_rewards`, then ``A = (r̃ − μ) / (σ + 1e-4)`` where each response
+    weighs 1 in μ and σ, not each token: with R the responses of the set that have active tokens
+    and n_i response i's active-token count,
+    ``μ = (1/|R|) Σ_i (1/n_i) Σ_t r̃_{i,t}`` and ``σ² = (1/(|R|−1)) Σ_i (1/n_i) Σ_t (r̃_{i,t} − μ)²``.
+    So ``alpha2 = 0`` (with ``alpha1 = 1``) gives :func:`grpo_advantages` exactly, whatever the
+    lengths, when every response has at least one token (GRPO also counts empty responses).
 
-    - ``normalize="joint"`` [our choice, default]: mean/std over all active tokens of the group.
-    - ``normalize="separate"``: the O+ tokens and the O− tokens of the group each over their own
-      mean/std. A set with one token has std 0 and that token's advantage is 0; an empty set
-      contributes nothing. Within-set contrast only (see the module docstring).
+    - ``normalize="joint"`` [our choice, default]: the set is the whole group.
+    - ``normalize="separate"``: the O+ responses and the O− responses of the group are two sets,
+      each normalised on its own. Within-set contrast only (see the module docstring).
 
-    A group whose base rewards are all equal gets 0 everywhere; a group with a single active
-    token gets 0 there (std of one value is taken as 0).
+    A set with fewer than two responses gets 0 (σ is 0 by definition there); a group whose base
+    rewards are all equal gets 0 everywhere.
 
     Args:
         rewards, correct: ``[B]``. entropies, mask: ``[B, T]``. group_size: responses per prompt.
@@ -306,15 +335,12 @@ def gtpo_advantages(
     valid = (mask != 0).reshape(groups, group_size, length)  # [n, G, T]
 
     if normalize == "joint":
-        sets = [valid]
-    else:
+        advantages = _normalize_per_response(shaped, valid)  # [n, G, T]
+    else:  # the O+ and O− sets are disjoint, so their results add up
         is_correct = (correct != 0).reshape(groups, group_size, 1)  # [n, G, 1]
-        sets = [valid & is_correct, valid & ~is_correct]  # O+ tokens, O− tokens
-    advantages = torch.zeros_like(shaped)  # [n, G, T]
-    for members in sets:  # one or two sets, disjoint
-        weights = members.to(torch.float32)
-        mean, std = _mean_and_std(shaped, weights, dims=(1, 2))  # [n, 1, 1]
-        advantages = torch.where(members, (shaped - mean) / (std + STD_EPS), advantages)
+        advantages = _normalize_per_response(shaped, valid & is_correct) + _normalize_per_response(
+            shaped, valid & ~is_correct
+        )  # [n, G, T]
 
     tied = _tied_groups(rewards.to(torch.float32), group_size)  # [n]
     advantages = torch.where(tied[:, None, None], 0.0, advantages)

@@ -8,22 +8,31 @@
    ``_compute_loss`` takes ``[B, T]`` advantages as they are (it unsqueezes only 1-D ones). The
    estimator runs on the whole generation batch gathered over processes, because a group's G
    completions may sit on different ranks; each rank keeps its own rows.
-2. Entropies of the rollout policy (GTPO / GRPO-S only), without gradient, from the cheapest source
-   available, all at the sampling temperature τ over the full vocabulary:
+2. Entropies of the rollout policy (GTPO / GRPO-S only), without gradient. Every source computes
+   the same thing from the policy's final hidden states h with :func:`egt.entropy.token_entropy_from_hidden`:
+   the float32 entropy of ``softmax((h · Wᵀ + b) / τ)``, the LM head W run in float32 (a float32 copy
+   of W, ``[V, h]``, for the duration of one pass when the model is bf16/fp16; never float32
+   ``[B, T, V]`` logits), at the sampling temperature τ, with the tokens generation suppresses
+   (TRL's ``suppress_tokens``: the image token of a VLM) at −inf. That is the distribution sampled
+   from, up to history-dependent processors (``repetition_penalty``, ``no_repeat_ngram_size``,
+   ``min_new_tokens``, …, none on by default) and the top-k / top-p / min-p truncation, which no
+   source reflects. A forward hook on the backbone (:class:`RolloutEntropyRecorder`) reads h where
+   the pass already computes it, from the cheapest pass available:
 
    a. TRL's own no-grad "old log-prob" forward, when it runs one (``gradient_accumulation_steps``
-      not a multiple of ``steps_per_generation · num_iterations``, or vLLM importance sampling):
-      it is asked for entropies too. Free.
-   b. Generation with transformers' ``generate``: a logits processor records
-      ``egt.entropy.token_entropy(logits / τ)`` at each sampling step (after repetition penalty /
-      min-length processors, before top-k / top-p). Free: the logits exist anyway.
+      not a multiple of ``steps_per_generation · num_iterations``, or vLLM importance sampling). Free
+      but for the float32 LM head.
+   b. Generation with transformers' ``generate``: each decoding step's last hidden state. Free but
+      for the float32 LM head on one row per sequence per step.
    c. Otherwise (vLLM without importance sampling, continuous batching, tool calls): one extra
-      no-grad forward over prompt + completion through TRL's chunked fused LM head (hidden states →
-      entropy, never the full logits; the maths of ``egt.entropy.token_entropy_from_hidden``),
-      about a third of a training forward + backward.
+      no-grad forward over prompt + completion through TRL's forward helper (whose own log-probs
+      are discarded), about a third of a training forward + backward.
 
-   Tests check a and b against ``token_entropy_from_hidden`` / the forward pass;
-   ``bench/rl_step_time.py`` measures the cost. ``correct`` (O+ / O−) is the accuracy reward > 0.5.
+   TRL's own entropies are not used: its fused LM head rounds the logits to the model's dtype
+   before its float32 softmax, which in bf16, at a trained model's logit scale, moves the entropies
+   by ~0.5–1.5% (median) and 3–7% (max) (docs/rl.md). Tests hold a, b and c to the float32 reference in a bf16 model, and b
+   to c in float32; ``bench/rl_step_time.py`` measures the cost. ``correct`` (O+ / O−) is the
+   accuracy reward > 0.5.
 3. ``_get_train_sampler``: the curriculum (:mod:`egt.rl.curriculum`) — TRL's ``RepeatSampler`` with
    the index order replaced, identical on every rank, restartable per epoch.
 4. ``_calculate_rewards``: a NaN / inf / None reward is an error naming the function and the ids.
@@ -47,12 +56,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate.utils import gather_object
-from transformers import LogitsProcessor, LogitsProcessorList, TrainerCallback
+from accelerate.utils import gather_object, is_peft_model
+from torch.distributed.tensor import DTensor
+from transformers import TrainerCallback
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import maybe_gather_lm_head_ctx
 
-from egt.entropy import token_entropy
+from egt.entropy import token_entropy_from_hidden
 from egt.errors import EgtError
 from egt.rl.advantages import ADVANTAGE_ESTIMATORS, get_advantage_estimator
 from egt.rl.curriculum import Curriculum, CurriculumSampler
@@ -64,40 +76,53 @@ _FORWARD_KEYS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attentio
                  "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids")
 
 
-class GenerationEntropy(LogitsProcessor):
-    """Records ``token_entropy(logits / τ)`` of every generation step; leaves the logits unchanged."""
+class RolloutEntropyRecorder:
+    """Forward hook for the policy's backbone: float32 token entropies from its final hidden states.
 
-    def __init__(self, temperature: float):
-        self.temperature = temperature
-        self.steps: list[torch.Tensor] = []  # one [B] per step
+    Each backbone call appends ``token_entropy_from_hidden(h, W, b, τ)`` of the positions whose next
+    token the LM head scores: with ``keep=None`` (generation) the last position, ``[b]`` per decoding
+    step; with ``keep=k`` (a forward over prompt + completion) the k positions that predict the
+    completion, ``[b, k]`` per call, 0 where the attention mask is 0. W and b are the LM head's in
+    float32 (copied once per recorder, gathered under ZeRO-3 / FSDP2); ``suppressed`` token ids get
+    b = −inf, as generation's ``suppress_tokens`` does.
+    """
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        self.steps.append(token_entropy(scores / self.temperature))  # [B], float32
-        return scores
+    def __init__(self, head: torch.nn.Module, temperature: float, suppressed: Sequence[int] = (),
+                 keep: int | None = None):
+        self.head, self.temperature, self.suppressed, self.keep = head, temperature, list(suppressed), keep
+        self.parts: list[torch.Tensor] = []  # [b] per step (keep=None) or [b, k] per call
+        self._weight: torch.Tensor | None = None  # [V, h] float32
+        self._bias: torch.Tensor | None = None  # [V] float32, or None
 
-    def entropies(self) -> torch.Tensor:
-        return torch.stack(self.steps, dim=1)  # [B, T_generated]
+    def _float32_head(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._weight is None:
+            weight, bias = self.head.weight, self.head.bias
+            with maybe_gather_lm_head_ctx(weight, bias):
+                if isinstance(weight, DTensor):
+                    weight, bias = weight.full_tensor(), None if bias is None else bias.full_tensor()
+                copy = is_deepspeed_zero3_enabled()  # the gathered weight is freed on leaving the block
+                self._weight = weight.detach().to(torch.float32, copy=copy)  # [V, h]
+                if bias is not None:
+                    self._bias = bias.detach().to(torch.float32, copy=True)  # [V]
+            if self.suppressed:
+                if self._bias is None:
+                    self._bias = self._weight.new_zeros(self._weight.shape[0])  # [V]
+                self._bias[self.suppressed] = float("-inf")
+        return self._weight, self._bias
 
-
-@contextlib.contextmanager
-def extra_logits_processor(model, processor: LogitsProcessor) -> Iterator[None]:
-    """Make ``model.generate`` run ``processor`` too, for the duration of the block."""
-    shadowed = "generate" in vars(model)
-    original = model.generate
-
-    def generate(*args, logits_processor=None, **kwargs):
-        processors = LogitsProcessorList(logits_processor or [])
-        processors.append(processor)
-        return original(*args, logits_processor=processors, **kwargs)
-
-    model.generate = generate
-    try:
-        yield
-    finally:
-        if shadowed:
-            model.generate = original
+    def __call__(self, module, args, kwargs, output) -> None:
+        hidden = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]  # [b, L, h]
+        weight, bias = self._float32_head()
+        mask = None
+        if self.keep is None:
+            rows = hidden[:, -1]  # [b, h], predicts the token sampled at this step
         else:
-            del model.generate
+            rows = hidden[:, -self.keep - 1 : -1]  # [b, k, h], predict the k completion tokens
+            attention = kwargs.get("attention_mask")
+            if isinstance(attention, torch.Tensor) and attention.dim() == 2:
+                mask = attention[:, -self.keep :] != 0  # [b, k]
+        self.parts.append(token_entropy_from_hidden(rows, weight, mask=mask, lm_head_bias=bias,
+                                                    temperature=self.temperature))
 
 
 class JudgeGRPOTrainer(GRPOTrainer):
@@ -217,22 +242,44 @@ class JudgeGRPOTrainer(GRPOTrainer):
         return self.args.gradient_accumulation_steps % generate_every != 0 or (
             self.use_vllm and self.vllm_importance_sampling_correction)
 
-    def _get_per_token_logps_and_entropies(self, model, *args, compute_entropy: bool = False, **kwargs):
+    def _suppressed_tokens(self) -> list[int]:
+        """Token ids transformers' ``generate`` masks to −inf at every step (TRL: a VLM's image token)."""
+        if self.use_vllm:
+            return []
+        return list((getattr(self, "generation_kwargs", None) or {}).get("suppress_tokens") or [])
+
+    @contextlib.contextmanager
+    def _recording_rollout_entropies(self, keep: int | None = None) -> Iterator[RolloutEntropyRecorder]:
+        """Hook a :class:`RolloutEntropyRecorder` onto the policy's backbone for the block."""
+        model = self.accelerator.unwrap_model(self.model)
+        if is_peft_model(model):
+            model = model.get_base_model()
+        head = model.get_output_embeddings()
+        recorder = RolloutEntropyRecorder(head, self.temperature, self._suppressed_tokens(), keep)
+        handle = model.base_model.register_forward_hook(recorder, with_kwargs=True)
+        try:
+            yield recorder
+        finally:
+            handle.remove()
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         if self._capture_rollout_entropy and model is self.model and not torch.is_grad_enabled():
             self._capture_rollout_entropy = False  # only TRL's first no-grad pass: the rollout policy
-            logps, entropies, aux = super()._get_per_token_logps_and_entropies(model, *args, compute_entropy=True, **kwargs)
-            self._rollout_entropies = entropies
-            return logps, entropies if compute_entropy else None, aux
-        return super()._get_per_token_logps_and_entropies(model, *args, compute_entropy=compute_entropy, **kwargs)
+            with self._recording_rollout_entropies(keep=logits_to_keep) as recorder:
+                result = super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+            self._rollout_entropies = torch.cat(recorder.parts, dim=0)  # [B, T]
+            return result
+        return super()._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
 
     def _generate_single_turn(self, *args, **kwargs):
         if self._generation_entropies is None:
             return super()._generate_single_turn(*args, **kwargs)
-        recorder = GenerationEntropy(self.temperature)
-        with extra_logits_processor(self.accelerator.unwrap_model(self.model_wrapped), recorder):
+        with self._recording_rollout_entropies() as recorder:
             result = super()._generate_single_turn(*args, **kwargs)
-        if recorder.steps:
-            self._generation_entropies.append(recorder.entropies())
+        if recorder.parts:
+            self._generation_entropies.append(torch.stack(recorder.parts, dim=1))  # [B, T_generated]
         return result
 
     def _recorded_generation_entropies(self, output: dict) -> torch.Tensor | None:
@@ -253,12 +300,13 @@ class JudgeGRPOTrainer(GRPOTrainer):
         batch_size = self.args.per_device_train_batch_size if mode == "train" else self.args.per_device_eval_batch_size
         input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)  # [B, P + T]
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)  # [B, P + T]
+        length = output["completion_ids"].size(1)
         extra = {k: output[k] for k in _FORWARD_KEYS if k in output}
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            _, entropies, _ = super()._get_per_token_logps_and_entropies(
-                self.model, input_ids, attention_mask, output["completion_ids"].size(1), batch_size=batch_size,
-                compute_entropy=True, **extra)
-        return entropies  # [B, T]
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), \
+                self._recording_rollout_entropies(keep=length) as recorder:
+            super()._get_per_token_logps_and_entropies(self.model, input_ids, attention_mask, length,
+                                                       batch_size=batch_size, **extra)
+        return torch.cat(recorder.parts, dim=0)  # [B, T]
 
     def _gather_rows(self, x: torch.Tensor) -> torch.Tensor:
         """``[B_local, T_local]`` on each rank → ``[B_all, T_max]`` (right-padded with 0), rank order."""
@@ -437,7 +485,7 @@ def train_judge_rl(args, config) -> dict:
     import egt.models.tiny  # noqa: F401  (registers the tiny processor with AutoProcessor)
     from egt.judge.generative import JUDGE_META_FILE, read_judge_meta
     from egt.records import default_images_root, read_pairs
-    from egt.rl.curriculum import kept_items, manifest_path, read_manifest
+    from egt.rl.curriculum import kept_order_keys, manifest_path, read_manifest
     from egt.rl.rewards import judge_reward_functions, make_logic_checker
 
     start = time.perf_counter()
@@ -454,7 +502,7 @@ def train_judge_rl(args, config) -> dict:
     images_root = args.images_dir or default_images_root(args.data)
     scores_by_pair = None
     if args.manifest:
-        positions, scores = kept_items(read_manifest(args.manifest), [p.id for p in pairs], args.curriculum_by,
+        positions, scores = kept_order_keys(read_manifest(args.manifest), [p.id for p in pairs], args.curriculum_by,
                                        source=str(manifest_path(args.manifest)))
         pairs = [pairs[i] for i in positions]
         scores_by_pair = scores
