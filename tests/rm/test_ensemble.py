@@ -67,6 +67,42 @@ def test_calibrate_fits_each_member():
     assert ens.score(items) == pytest.approx([0.0] * 4)
 
 
+def test_calibrate_fits_each_member_on_the_items_it_scores():
+    """With a text member, image members score only items with images and the text member only the
+    text-only ones, so each is calibrated on exactly those. Image items: lengths 1, 2, 3, 6 (μ = 3,
+    σ = √3.5); text-only items: lengths 10, 20. On all six items the image member would get
+    μ = 7, σ = √(256/6) ≈ 6.53 instead (what the old code fitted)."""
+    image_member = FakeMember("vl", lambda it: float(len(it.response)))
+    text_member = FakeMember("text", lambda it: 100.0 * len(it.response), reads_images=False)
+    with_images = [ScoreItem("q", "x" * n, ["<img>"]) for n in (1, 2, 3, 6)]
+    text_only = [ScoreItem("q", "x" * n) for n in (10, 20)]
+    items = [with_images[0], text_only[0], *with_images[1:3], text_only[1], with_images[3]]
+    ens = RewardEnsemble.calibrate([image_member], items, text_member)
+    (stats,) = ens.stats
+    assert (stats.mean, stats.std) == pytest.approx((3.0, math.sqrt(3.5)))
+    assert (stats.mean, stats.std) == pytest.approx(fit_normalisation([1.0, 2.0, 3.0, 6.0]))
+    assert (stats.mean, stats.std) != pytest.approx(fit_normalisation([1.0, 10.0, 2.0, 3.0, 20.0, 6.0]))
+    assert [it.response for it in image_member.seen] == [it.response for it in with_images]
+    assert ens.text_stats is not None
+    assert (ens.text_stats.mean, ens.text_stats.std) == pytest.approx((1500.0, 500.0))
+    assert [it.response for it in text_member.seen] == [it.response for it in text_only]
+    # calibrated on what it scores: each side's z-scores have mean 0 and std 1 on its own items
+    z = ens.score(items)
+    z_images = [z[i] for i, it in enumerate(items) if it.images]
+    assert z_images == pytest.approx([(n - 3.0) / math.sqrt(3.5) for n in (1, 2, 3, 6)])
+    assert [z[i] for i, it in enumerate(items) if not it.images] == pytest.approx([-1.0, 1.0])
+
+
+def test_calibrate_with_a_text_member_and_one_kind_of_item_falls_back_to_all_items():
+    image_member = FakeMember("vl", lambda it: float(len(it.response)))
+    text_member = FakeMember("text", lambda it: float(len(it.response) + len(it.images)), reads_images=False)
+    items = [ScoreItem("q", "x" * n, ["<img>"]) for n in (1, 2, 3, 6)]
+    ens = RewardEnsemble.calibrate([image_member], items, text_member)
+    assert (ens.stats[0].mean, ens.stats[0].std) == pytest.approx((3.0, math.sqrt(3.5)))
+    assert ens.text_stats is not None and ens.text_stats.mean == pytest.approx(3.0)  # images dropped
+    assert all(not it.images for it in text_member.seen)
+
+
 def test_saved_ensemble_scores_the_same_and_evaluates(tmp_path, lab, lab_pairs, vl_backbone, text_backbone):
     members = []
     for seed, head in ((0, "mlp"), (1, "linear")):

@@ -6,11 +6,13 @@ import math
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from egt.errors import EgtError
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.model import HeadConfig, RewardModel
-from egt.rm.trainer import RewardModelConfig, bradley_terry_loss, cpu_defaults, train_reward_model
+from egt.rm.trainer import (RewardModelConfig, RewardModelTrainer, bradley_terry_loss, cpu_defaults,
+                            train_reward_model)
 
 
 def test_bradley_terry_loss_by_hand():
@@ -90,3 +92,63 @@ def test_margin_reaches_the_loss(lab, lab_pairs, vl_backbone):
     assert "margin" not in RewardCollator(processor, reads_images=True)(examples)
     batch = RewardCollator(processor, reads_images=True, default_margin=0.5)(examples)
     assert batch["margin"].tolist() == [0.5, 0.5, 0.5]
+
+
+class _GradCapture(TrainerCallback):
+    """Copies every parameter's gradient just before the optimizer step (after accumulation)."""
+
+    def __init__(self, model):
+        self.model, self.grads = model, {}
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.grads = {k: p.grad.detach().clone() for k, p in self.model.named_parameters() if p.grad is not None}
+
+
+def _accumulated_grads(tmp_path, vl_backbone, examples, batch_size, accumulation):
+    """Gradients of one optimizer step of the real training loop (lr 0, no clipping)."""
+    model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", seed=0)
+    capture = _GradCapture(model)
+    args = _config(tmp_path / f"b{batch_size}x{accumulation}", per_device_train_batch_size=batch_size,
+                   gradient_accumulation_steps=accumulation, max_steps=1, learning_rate=0.0, max_grad_norm=0.0)
+    trainer = RewardModelTrainer(model=model, args=args, train_dataset=examples, callbacks=[capture],
+                                 data_collator=RewardCollator(processor, reads_images=True), processing_class=processor)
+    trainer.train()
+    return trainer, capture.grads
+
+
+def _max_difference(a, b):
+    assert a.keys() == b.keys() and a
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def test_gradient_accumulation_matches_one_large_batch(tmp_path, lab_examples, vl_backbone):
+    """The Bradley–Terry loss is a mean over pairs: 2 accumulated micro-batches of 4 pairs must give
+    the gradient of one batch of the same 8 pairs. The trainer states how it scales the loss
+    instead of inferring it from ``RewardModel.forward``'s ``**inputs``."""
+    examples = lab_examples[:8]
+    trainer, accumulated = _accumulated_grads(tmp_path, vl_backbone, examples, 4, 2)
+    _, whole = _accumulated_grads(tmp_path, vl_backbone, examples, 8, 1)
+    assert _max_difference(accumulated, whole) < 1e-6
+    assert any(k.startswith("head.") for k in whole) and max(g.abs().max().item() for g in whole.values()) > 1e-3
+    assert trainer.model_accepts_loss_kwargs is False and trainer.loss_is_scaled_for_ga is False
+    assert RewardModel.accepts_loss_kwargs is False
+
+
+def test_loss_scaling_does_not_depend_on_num_items_in_batch(lab_examples, vl_backbone, tmp_path):
+    """The Trainer passes ``num_items_in_batch`` whenever it can count items; a loss that never uses
+    it must still be divided by the accumulation steps (a model taken to accept loss kwargs would
+    not be, and its accumulated gradients would come out 2× too large)."""
+    model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("linear"), device="cpu", seed=0)
+    collator = RewardCollator(processor, reads_images=True)
+    trainer = RewardModelTrainer(model=model, args=_config(tmp_path, gradient_accumulation_steps=2),
+                                 data_collator=collator, processing_class=processor)
+    examples = lab_examples[:8]
+
+    def grads(batches):
+        model.zero_grad()
+        trainer.current_gradient_accumulation_steps = len(batches)
+        for batch in batches:
+            trainer.training_step(model, collator(batch), num_items_in_batch=torch.tensor(len(examples)))
+        return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    assert _max_difference(grads([examples[:4], examples[4:]]), grads([examples])) < 1e-6

@@ -6,7 +6,8 @@ deviation of its rewards on a calibration set (every response of every calibrati
     z_m(x) = (r_m(x) − μ_m) / σ_m          ensemble(x) = mean_m z_m(x)
 
 With a ``text_member``, inputs without images go to that text reward model alone (its own z-score);
-inputs with images go to the members. The statistics are fitted once and stored in
+inputs with images go to the members. Each model is calibrated on the inputs it will score (see
+:meth:`RewardEnsemble.calibrate`). The statistics are fitted once and stored in
 ``egt_ensemble.json`` beside the member paths (relative to the ensemble folder when they can be),
 so a saved ensemble scores the same everywhere. Calibration needs no labels.
 """
@@ -83,7 +84,8 @@ class RewardEnsemble:
     def score(self, items: Sequence[ScoreItem]) -> list[float]:
         """Ensemble reward of each item (routing text-only items when a text member is set)."""
         routed = [i for i, it in enumerate(items) if self.text_member is not None and not it.images]
-        rest = [i for i in range(len(items)) if i not in set(routed)]
+        routed_set = set(routed)
+        rest = [i for i in range(len(items)) if i not in routed_set]
         out = [0.0] * len(items)
         if rest:
             sub = [items[i] for i in rest]
@@ -104,12 +106,22 @@ class RewardEnsemble:
     @classmethod
     def calibrate(cls, members: Sequence[RewardModelJudge], items: Sequence[ScoreItem],
                   text_member: RewardModelJudge | None = None, name: str = "ensemble") -> RewardEnsemble:
-        """Fit each member's normalisation on ``items`` (the text member on the text-only ones)."""
-        stats = [MemberStats(_member_path(m), *fit_normalisation(m.score(items))) for m in members]
+        """Fit each model's normalisation on the calibration items it will score, as :meth:`score` routes them.
+
+        Without a ``text_member`` the members score every input, so they are calibrated on all of
+        ``items``. With one, :meth:`score` sends text-only inputs to the text member and only inputs
+        with images to the members, so the members are calibrated on the items with images and the
+        text member on the text-only items. When ``items`` hold none of one kind, that side falls
+        back to all items (the text member gets them with their images dropped), so a calibration
+        set of one kind still gives both sides statistics.
+        """
+        member_items: Sequence[ScoreItem] = items
         text_stats = None
         if text_member is not None:
+            member_items = [it for it in items if it.images] or items
             text_items = [it for it in items if not it.images] or [ScoreItem(it.question, it.response) for it in items]
             text_stats = MemberStats(_member_path(text_member), *fit_normalisation(text_member.score(text_items)))
+        stats = [MemberStats(_member_path(m), *fit_normalisation(m.score(member_items))) for m in members]
         return cls(members, stats, text_member, text_stats, name=name)
 
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:

@@ -112,6 +112,10 @@ class RewardModel(nn.Module):
     ``pixel_values``, ``image_grid_thw``, …); every extra key goes to the backbone unchanged.
     """
 
+    # forward's ``**inputs`` are backbone inputs, not loss kwargs (``num_items_in_batch``): say so,
+    # or ``transformers.Trainer`` infers the opposite from the signature.
+    accepts_loss_kwargs = False
+
     def __init__(self, backbone: nn.Module, head: HeadConfig | None = None, *, is_vision: bool | None = None,
                  seed: int | None = None):
         super().__init__()

@@ -94,10 +94,21 @@ def apply_lora(model: RewardModel, args: RewardModelConfig) -> RewardModel:
 
 
 class RewardModelTrainer(Trainer):
-    """``Trainer`` with the Bradley–Terry loss; logs ``accuracy``, ``margin`` and reward range."""
+    """``Trainer`` with the Bradley–Terry loss; logs ``accuracy``, ``margin`` and reward range.
+
+    Gradient accumulation: :meth:`compute_loss` returns a mean over the micro-batch's pairs (and
+    the LM loss a mean over its tokens) and never uses ``num_items_in_batch``, so ``Trainer``
+    must divide it by the number of accumulated micro-batches. That is stated here, not inferred:
+    ``Trainer`` would take ``RewardModel.forward``'s ``**inputs`` for "accepts loss kwargs" and
+    then skip the division whenever it can count ``num_items_in_batch``. With equal micro-batches
+    the accumulated gradient is the gradient of one batch of all their pairs.
+    """
+
+    loss_is_scaled_for_ga = False  # Trainer.training_step divides by the accumulation steps
 
     def __init__(self, *args: Any, reward_meta: dict | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = False  # compute_loss takes no num_items_in_batch
         self.reward_meta = reward_meta or {}
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
 
