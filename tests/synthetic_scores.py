@@ -13,16 +13,22 @@ from egt.records import read_pairs
 
 
 def synthetic_records(pairs) -> list[dict]:
-    """Item i of N: answer entropy i/N, accuracy 1 − i/N (ρ = −1), flipped iff i ≥ N/2 (AUROC 1)."""
+    """Item i of N: answer entropy i/N, accuracy 1 − i/N (ρ = −1), flipped iff i ≥ N/2 (AUROC 1).
+
+    Sentence entropy (N − i)/N runs the other way (AUROC 0); peak entropy 2i/N the same way as the
+    answer; vote entropy is constant (undefined ρ); ``ambiguity`` i/N, so the lab's ceiling AUROC
+    for flipped is 1; hard iff i is odd; no format failures.
+    """
     n = len(pairs)
     records = []
     for i, p in enumerate(pairs):
         records.append({
             "id": p.id, "index": i, "preferred": p.preferred, "answer_entropy": i / n,
-            "sentence_entropy": (n - i) / n, "vote_entropy": 0.0, "accuracy": 1 - i / n, "format_rate": 1.0,
+            "sentence_entropy": (n - i) / n, "vote_entropy": 0.0, "peak_entropy": 2 * i / n,
+            "accuracy": 1 - i / n, "format_rate": 1.0, "format_failures": 0,
             "verdicts": [p.preferred, 1 - p.preferred], "swapped": [False, False],
             "texts": [f"<think>item {i} & <b>not bold</b></think><answer>1</answer>", "x"],
-            "flipped": i >= n / 2, "hard": i % 2 == 1, "difficulty": i / n,
+            "flipped": i >= n / 2, "hard": i % 2 == 1, "difficulty": i / n, "ambiguity": i / n,
         })
     return records
 

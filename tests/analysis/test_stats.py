@@ -52,3 +52,41 @@ def test_accuracy_by_bin_equal_counts_ties_by_id_and_ranges():
 
 def test_constant_accuracy_gives_none_not_nan():
     assert spearman([0.1, 0.2, 0.3], [1.0, 1.0, 1.0]) == (None, None)
+
+
+def test_every_signal_and_the_ambiguity_ceiling(pool):
+    """Synthetic: ambiguity i/N, flipped iff i ≥ N/2 → ceiling 1; hard iff i odd → ceiling = P(odd i >
+    even j) = Σ_{k<16} (k + 1) / 256 = 136/256. answer (i/N) and peak (2i/N) equal the ceiling."""
+    a = analyze_records(synthetic_records(pool))
+    assert set(a["spearman"]) == {"answer", "sentence", "mixed", "vote", "peak"}
+    assert a["spearman"]["peak"] == pytest.approx(-1.0) and a["auroc_flipped"]["peak"] == pytest.approx(1.0)
+    assert a["auroc_flipped_ceiling"] == pytest.approx(1.0) and a["auroc_hard_ceiling"] == pytest.approx(136 / 256)
+    assert a["ceiling_fraction_flipped"]["answer"] == pytest.approx(1.0)
+    assert a["ceiling_fraction_flipped"]["sentence"] == pytest.approx(0.0)
+    assert a["ceiling_fraction_hard"]["peak"] == pytest.approx(1.0)
+    assert a["ceiling_fraction_hard"]["rollout_error"] == pytest.approx(a["auroc_hard"]["rollout_error"] / (136 / 256))
+    no_truth = analyze_records([{k: v for k, v in r.items() if k != "ambiguity"} for r in synthetic_records(pool)])
+    assert no_truth["auroc_flipped_ceiling"] is None and no_truth["ceiling_fraction_flipped"]["answer"] is None
+
+
+def test_a_signal_no_record_carries_is_none_not_a_coin_flip(pool):
+    records = [{k: v for k, v in r.items() if k != "peak_entropy"} for r in synthetic_records(pool)]
+    a = analyze_records(records)
+    assert a["spearman"]["peak"] is None and a["auroc_flipped"]["peak"] is None and a["missing"]["peak"] == len(pool)
+    assert auroc([None, None, None], [True, False, False]) is None
+
+
+def test_items_with_format_failures_rank_as_least_certain_in_the_statistics(pool):
+    """As in curation: the flipped item's low entropy comes from the one rollout of four that parsed.
+    Without the failure rule it looks like the most certain item (AUROC 0); with it, the least (1)."""
+    values, labels = [0.01, 0.5, 0.9], [True, False, False]
+    assert auroc(values, labels) == pytest.approx(0.0)
+    assert auroc(values, labels, failures=[3, 0, 0]) == pytest.approx(1.0)
+    assert auroc([0.9, 0.1, 0.5], [True, False, False], failures=[1, 1, 3]) == pytest.approx(0.5)  # fewer failures first
+    records = synthetic_records(pool)
+    records[0].update(format_failures=3, flipped=True)  # lowest answer entropy, label flipped
+    a = analyze_records(records)
+    assert a["items_with_format_failures"] == 1 and a["auroc_flipped"]["answer"] == pytest.approx(1.0)
+    legacy = [{k: v for k, v in r.items() if k != "format_failures"} for r in records]
+    legacy[0]["verdicts"] = [None, None, None, 0]  # an older file: failures from its verdicts
+    assert analyze_records(legacy)["auroc_flipped"]["answer"] == pytest.approx(1.0)

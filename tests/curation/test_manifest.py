@@ -21,13 +21,13 @@ def test_curate_writes_manifest_selected_and_selection(tmp_path, scores_file, sm
     rows = read_manifest(out / "manifest.jsonl")
     assert len(rows) == len(pool) and [r["rank"] for r in rows] == list(range(len(pool)))
     assert [r["id"] for r in rows if r["kept"]] == [p.id for p in pool[:8]]  # entropy i/N: the first 8
-    assert set(rows[0]["scores"]) == {"answer", "sentence", "mixed", "accuracy"}
+    assert set(rows[0]["scores"]) == {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}
     assert [r["id"] for r in curriculum_order(rows)] == [p.id for p in pool[:8]]
     selected = read_pairs(out / "selected.jsonl")  # resolves its images next to itself
     assert [p.id for p in selected] == [p.id for p in pool[:8]]
     for p in selected:
         assert os.path.samefile(out / p.images[0], small_lab / p.images[0])
-    assert s["counts"] == {"pool": 32, "kept": 8, "dropped": 24, "missing_answer": 0}
+    assert s["counts"] == {"pool": 32, "kept": 8, "dropped": 24, "missing_answer": 0, "with_format_failures": 0}
     flips = [p.meta["flipped"] for p in pool]  # the data's ground truth, not the scores'
     assert s["lab"]["flip_rate_kept"] == pytest.approx(sum(flips[:8]) / 8, abs=1e-4)
     assert s["lab"]["flip_rate_dropped"] == pytest.approx(sum(flips[8:]) / 24, abs=1e-4)
@@ -67,7 +67,7 @@ def test_cli_curate_and_bad_inputs_exit_2_without_output(tmp_path, scores_file, 
         [*base, "--out", str(tmp_path / "x")],  # neither --n nor --fraction
         [*base, "--out", str(tmp_path / "x"), "--n", "5", "--fraction", "0.5"],
         [*base, "--out", str(tmp_path / "x"), "--n", "500"],
-        [*base, "--out", str(tmp_path / "x"), "--n", "5", "--by", "vote"],
+        [*base, "--out", str(tmp_path / "x"), "--n", "5", "--by", "loudness"],
         [*base, "--out", str(tmp_path / "x"), "--n", "5", "--selector", "oracle"],
         ["curate", "--scores", str(tmp_path / "none.jsonl"), "--data", data, "--out", str(tmp_path / "x"), "--n", "5"],
         ["curate", "--scores", str(scores_file), "--out", str(tmp_path / "x"), "--n", "5"],
@@ -76,3 +76,35 @@ def test_cli_curate_and_bad_inputs_exit_2_without_output(tmp_path, scores_file, 
         assert main(argv) == 2, argv
         assert capsys.readouterr().err.startswith("egt: error:")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("by", ["vote", "peak"])
+def test_curate_and_curriculum_by_the_new_kinds(tmp_path, small_lab, pool, by):
+    """vote and peak are selectable; the manifest carries them and the curriculum orders by them."""
+    records = synthetic_records(pool)
+    for i, r in enumerate(records):
+        r["vote_entropy"] = [0.0, 0.56, 0.69][i % 3]
+    out = tmp_path / by
+    curate_pool(write_scores(tmp_path / "s.jsonl", records), small_lab / "rl_pool.jsonl", out, by=by, n=12)
+    rows = read_manifest(out / "manifest.jsonl")
+    kept = [r for r in rows if r["kept"]]
+    assert rows[0]["selector"] == f"entropy:{by}" and all(r["by"] == by for r in rows)
+    assert [r["id"] for r in curriculum_order(rows)] == [r["id"] for r in kept]  # the selector's own order
+    values = [(r["scores"][by], r["scores"]["sentence"]) for r in curriculum_order(rows)]
+    assert values == sorted(values)  # vote ties by sentence entropy; peak strictly ascending
+    assert json.loads((out / "selection.json").read_text())["by"] == by
+
+
+def test_curriculum_puts_items_with_format_failures_last(tmp_path, small_lab, pool):
+    """Issue 14 through the files: the item with the lowest answer entropy failed 3 of its 4 rollouts;
+    it is neither kept in the lowest half nor first in the curriculum of a keep-all selection."""
+    records = synthetic_records(pool)
+    records[0].update(format_failures=3, format_rate=0.25, verdicts=[None, None, None, 0])
+    scores = write_scores(tmp_path / "s.jsonl", records)
+    half = curate_pool(scores, small_lab / "rl_pool.jsonl", tmp_path / "half", fraction=0.5)
+    rows = read_manifest(tmp_path / "half" / "manifest.jsonl")
+    assert rows[-1]["id"] == pool[0].id and not rows[-1]["kept"] and "failed the strict format" in rows[-1]["reason"]
+    assert half["counts"]["with_format_failures"] == 1
+    curate_pool(scores, small_lab / "rl_pool.jsonl", tmp_path / "all", fraction=1.0)
+    order = curriculum_order(read_manifest(tmp_path / "all" / "manifest.jsonl"))
+    assert order[-1]["id"] == pool[0].id and order[0]["id"] == pool[1].id

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from egt.curation.selectors import item_scores, keep_count, order_by_accuracy, order_by_entropy, order_random, select
+from egt.curation.selectors import (
+    ENTROPY_KINDS,
+    item_scores,
+    keep_count,
+    order_by_accuracy,
+    order_by_entropy,
+    order_random,
+    select,
+)
 from egt.errors import EgtError
 
 
@@ -35,7 +43,7 @@ def test_fraction_rounds_half_up_and_bad_counts_are_user_errors():
         with pytest.raises(EgtError):
             keep_count(5, **kwargs)
     with pytest.raises(EgtError, match="--by"):
-        select(POOL, "entropy", by="vote", n=1)
+        select(POOL, "entropy", by="loudness", n=1)
     with pytest.raises(EgtError, match="--selector"):
         select(POOL, "loudest", n=1)
 
@@ -65,3 +73,48 @@ def test_item_scores_recomputes_the_mixed_rank_over_the_pool():
     s = item_scores(records, lam=1.0)
     assert [s[i]["mixed"] for i in "xyz"] == [0.0, 0.5, 1.0]  # λ = 1: the answer rank alone, missing highest
     assert order_by_entropy(s, "mixed") == ["x", "y", "z"]
+
+
+def test_an_item_with_format_failures_ranks_after_every_clean_item_for_every_kind():
+    """Issue 14: "f3" failed the strict format in 3 of 4 rollouts; its one parsed rollout is very
+    certain, so every entropy of it is the lowest of the pool. The old order put it first; now it
+    goes after both clean items, and "f1" (1 failure) before it; a clean item without a value
+    still ranks after clean items with one, but before any item with failures."""
+    pool = {
+        "f3": {"answer": 0.01, "sentence": 0.01, "mixed": 0.0, "vote": 0.0, "peak": 0.01, "accuracy": 0.25,
+               "format_failures": 3},
+        "f1": {"answer": 0.5, "sentence": 0.5, "mixed": 0.5, "vote": 0.5, "peak": 0.5, "accuracy": 0.75,
+               "format_failures": 1},
+        "clean": {"answer": 0.9, "sentence": 0.9, "mixed": 0.9, "vote": 0.9, "peak": 0.9, "accuracy": 0.5,
+                  "format_failures": 0},
+        "clean_missing": {"answer": None, "sentence": None, "mixed": 1.0, "vote": 1.0, "peak": None, "accuracy": 0.5,
+                          "format_failures": 0},
+    }
+    assert ENTROPY_KINDS == ("answer", "sentence", "mixed", "vote", "peak")
+    for by in ENTROPY_KINDS:
+        assert order_by_entropy(pool, by) == ["clean", "clean_missing", "f1", "f3"], by
+        rows = select(pool, "entropy", by=by, n=1)
+        assert rows[0]["id"] == "clean" and rows[0]["kept"]
+        assert "format" not in rows[0]["reason"]
+        assert rows[-1]["reason"].startswith("dropped: 3 rollout(s) failed the strict format, so it ranks after every item "
+                                             "without format failures"), rows[-1]["reason"]
+
+
+def test_vote_entropy_ties_are_broken_by_sentence_entropy_then_id():
+    pool = {i: {"answer": 0.1, "sentence": s, "mixed": 0.5, "vote": v, "peak": 0.1, "accuracy": 1.0}
+            for i, v, s in [("a", 0.69, 0.1), ("b", 0.0, 0.9), ("c", 0.0, 0.2), ("d", 0.0, None), ("e", 0.0, 0.2)]}
+    assert order_by_entropy(pool, "vote") == ["c", "e", "b", "d", "a"]
+    assert order_by_entropy(pool, "peak") == ["a", "b", "c", "d", "e"]  # other kinds: ties by id only
+    assert "(ties broken by sentence entropy 0.2)" in select(pool, "entropy", by="vote", n=1)[0]["reason"]
+
+
+def test_item_scores_carry_vote_peak_and_format_failures():
+    records = [{"id": "x", "answer_entropy": 0.1, "sentence_entropy": 0.9, "vote_entropy": 0.0, "peak_entropy": 2.0,
+                "accuracy": 1.0, "format_failures": 0, "verdicts": [0, 0]},
+               {"id": "old", "answer_entropy": 0.2, "sentence_entropy": 0.2, "vote_entropy": 0.69, "accuracy": 0.5,
+                "verdicts": [0, None]}]  # written before peak and format_failures existed
+    s = item_scores(records)
+    assert set(s["x"]) == {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}
+    assert (s["x"]["vote"], s["x"]["peak"], s["x"]["format_failures"]) == (0.0, 2.0, 0)
+    assert (s["old"]["peak"], s["old"]["format_failures"]) == (None, 1)
+    assert order_by_entropy(s, "peak") == ["x", "old"]

@@ -15,6 +15,7 @@ from egt.entropy import (
     answer_token_entropy,
     mixed_entropy,
     percentile_rank,
+    reasoning_peak_entropy,
     reasoning_sentence_entropy,
     token_entropy,
     token_entropy_from_hidden,
@@ -193,20 +194,35 @@ def test_answer_token_entropy_one_token_per_tag() -> None:
 def test_answer_token_entropy_with_merged_tokens_and_whitespace() -> None:
     merged = ["<think>ok.</think>", "<answer>1", "</answer>"]
     assert answer_token_entropy(_entropies(3), merged) == pytest.approx(0.1)
-    spaced = ["<think>", "x", "</think>", "<answer>", " ", "1", "2", " </", "answer>"]
-    assert answer_token_entropy(_entropies(9), spaced) == pytest.approx(0.5)  # first verdict token
-    empty_pieces = ["<answer>", "", "1", "</answer>"]  # a special token that decodes to ""
-    assert answer_token_entropy(_entropies(4), empty_pieces) == pytest.approx(0.2)
+    spaced = ["\n", "<think>", "x", "</think>", "\n", "<answer>", " ", "2", " </", "answer>", "\n"]
+    assert answer_token_entropy(_entropies(11), spaced) == pytest.approx(0.7)  # whitespace is well-formed
+    empty_pieces = ["<think>x</think>", "<answer>", "", "1", "</answer>"]  # a special token that decodes to ""
+    assert answer_token_entropy(_entropies(5), empty_pieces) == pytest.approx(0.3)
 
 
-def test_answer_token_entropy_uses_last_block_and_returns_none_without_one() -> None:
-    tokens = ["<think>", "<answer>1</answer>?", "</think>", "<answer>", "2", "</answer>"]
-    assert answer_token_entropy(_entropies(6), tokens) == pytest.approx(0.4)
+def test_answer_token_entropy_returns_none_without_a_block() -> None:
     assert answer_token_entropy(_entropies(3), ["<think>", "x", "</think>"]) is None
-    assert answer_token_entropy(_entropies(3), ["<answer>", "maybe", "</answer>"]) is None
-    assert answer_token_entropy(_entropies(2), ["<answer>", "1"]) is None  # unclosed
+    assert answer_token_entropy(_entropies(4), ["<think>x</think>", "<answer>", "maybe", "</answer>"]) is None
+    assert answer_token_entropy(_entropies(3), ["<think>x</think>", "<answer>", "1"]) is None  # unclosed
     with pytest.raises(ValueError):
         answer_token_entropy(_entropies(2), ["<answer>1</answer>"])
+
+
+@pytest.mark.parametrize("tokens", [
+    ["<think>", "x", "</think>", "<answer>", "3", "</answer>"],  # not a verdict the judge can give
+    ["<think>", "x", "</think>", "<answer>", "1", "</answer>", "<answer>", "2", "</answer>"],  # two blocks
+    ["<think>", "<answer>1</answer>?", "</think>", "<answer>", "2", "</answer>"],  # a tag in the reasoning
+    ["<think>", "x", "</think>", "<answer>", "12", "</answer>"],  # two digits
+    ["<think>", "x", "</think>", "<answer>", "2", "</answer>", " so 2"],  # text after the answer
+    ["<answer>", "1", "</answer>"],  # no reasoning block
+])
+def test_answer_token_entropy_only_for_a_well_formed_verdict(tokens) -> None:
+    """Issue 14: the old finder took the last block's first digit and gave all of these an entropy
+    (0.4, 0.7, 0.4, 0.4, 0.4, 0.1); the strict parser rejects them, so there is none."""
+    from egt.judge.parse import parse_verdict
+
+    assert parse_verdict("".join(tokens)) is None
+    assert answer_token_entropy(_entropies(len(tokens)), tokens) is None
 
 
 def test_reasoning_sentence_entropy_hand_computed() -> None:
@@ -231,6 +247,39 @@ def test_reasoning_sentence_entropy_missing_or_empty() -> None:
     # The template opened <think> in the prompt: the completion starts inside the reasoning.
     tokens = ["Hmm", ".", "</think>", "<answer>", "1", "</answer>"]
     assert reasoning_sentence_entropy(_entropies(6), tokens) == pytest.approx(0.05)
+
+
+def test_reasoning_peak_entropy_hand_computed() -> None:
+    """Reasoning tokens "The" .1, " cat" .2, "." .3, " It" .4, " sat" .5, "!" .6, "\n" .7 (the tags and
+    the answer are outside): top 3 = .7, .6, .5 → 0.6; k = 1 → 0.7; k = 2 → 0.65."""
+    tokens = ["<think>", "The", " cat", ".", " It", " sat", "!", "\n", "</think>", "<answer>", "1", "</answer>"]
+    h = _entropies(12)
+    h[10] = 9.0  # a very uncertain verdict token does not count: it is not reasoning
+    assert reasoning_peak_entropy(h, tokens) == pytest.approx(0.6)
+    assert reasoning_peak_entropy(h, tokens, k=1) == pytest.approx(0.7)
+    assert reasoning_peak_entropy(h, tokens, k=2) == pytest.approx(0.65)
+    assert reasoning_peak_entropy(h, tokens, k=100) == pytest.approx(0.4)  # fewer tokens: mean of all 7
+
+
+def test_reasoning_peak_entropy_finds_the_forking_token_a_sentence_mean_dilutes() -> None:
+    """One forking token (2.0) among nine certain ones (0.0) in one sentence: the sentence mean is
+    0.2, the peak with k = 3 is (2 + 0 + 0) / 3."""
+    tokens = ["<think>", *[" a"] * 4, " so", *[" b"] * 4, ".", "</think>", "<answer>2</answer>"]
+    h = torch.zeros(len(tokens))
+    h[5] = 2.0  # " so"
+    assert reasoning_sentence_entropy(h, tokens) == pytest.approx(0.2)
+    assert reasoning_peak_entropy(h, tokens) == pytest.approx(2.0 / 3)
+
+
+def test_reasoning_peak_entropy_merged_missing_and_bad_k() -> None:
+    # "<think>A" starts before the reasoning but straddles into it: it counts (0.0), as " d</think>" (0.4).
+    tokens = ["<think>A", " b.", " c", "?", " d</think>", "<answer>1</answer>"]
+    assert reasoning_peak_entropy(_entropies(6), tokens, k=2) == pytest.approx(0.35)
+    assert reasoning_peak_entropy(_entropies(3), ["<answer>", "1", "</answer>"]) is None  # no think block
+    assert reasoning_peak_entropy(_entropies(2), ["<think>", "</think>"]) is None  # nothing inside
+    assert reasoning_peak_entropy(_entropies(3), ["Hmm", ".", "</think>"], k=3) == pytest.approx(0.05)  # opened in the prompt
+    with pytest.raises(ValueError):
+        reasoning_peak_entropy(_entropies(3), ["<think>", "x", "</think>"], k=0)
 
 
 # ----------------------------------------------------------------------------------------------

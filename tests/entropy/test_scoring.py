@@ -129,10 +129,45 @@ def test_summarise_item_maps_verdicts_to_stored_order_and_averages():
     r = summarise_item(pair, 4, rollouts)
     assert r["verdicts"] == [1, 0, None]  # swapped choice 1 (Response 2 shown) is stored response 0
     assert r["accuracy"] == pytest.approx(1 / 3) and r["format_rate"] == pytest.approx(2 / 3)
+    assert r["format_failures"] == 1
     assert r["answer_entropy"] == pytest.approx(0.3) and r["sentence_entropy"] == pytest.approx(2.0)
     assert r["vote_entropy"] == pytest.approx(math.log(3))
     assert (r["flipped"], r["hard"], r["difficulty"], r["index"]) == (True, False, 0.3, 4)
     assert r["texts"] == ["t1", "t2", "t3"]
+
+
+def test_failed_rollouts_never_give_an_answer_entropy_and_are_counted():
+    """Issue 14: 3 of 4 rollouts fail the strict parse. Each may still carry an answer entropy from
+    a lenient finder (0.01 here); the old summary averaged them in (0.2325) and recorded no failure
+    count. Now a failed rollout has none, the item's answer entropy is the parsed one's, and
+    ``format_failures`` = 3 says how little it rests on. The peak is a mean over rollouts like the
+    sentence entropy; ``ambiguity`` (the lab's truth) is copied."""
+    pair = PreferencePair(id="y", question="q", responses=("a", "b"), preferred=0, meta={"ambiguity": 0.7, "flaw": "x"})
+    failed = {"swapped": False, "text": "<answer>3</answer>", "n_tokens": 4, "answer_entropy": 0.01,
+              "sentence_entropy": None, "peak_entropy": None, "choice": None}
+    ok = {"swapped": False, "text": "ok", "n_tokens": 9, "answer_entropy": 0.9, "sentence_entropy": 0.5,
+          "peak_entropy": 1.5, "choice": 0}
+    r = summarise_item(pair, 0, [failed, {**failed, "peak_entropy": 0.5}, failed, ok])
+    assert r["answer_entropies"] == [None, None, None, 0.9]
+    assert r["answer_entropy"] == pytest.approx(0.9)
+    assert (r["format_failures"], r["format_rate"]) == (3, 0.25)
+    assert r["peak_entropies"] == [None, 0.5, None, 1.5] and r["peak_entropy"] == pytest.approx(1.0)
+    assert r["ambiguity"] == 0.7 and "flaw" not in r
+    assert r["verdicts"] == [None, None, None, 0] and r["accuracy"] == 0.25
+
+
+def test_format_failures_of_older_records_come_from_their_verdicts():
+    from egt.entropy.score_store import format_failures
+
+    assert format_failures({"format_failures": 2, "verdicts": [None, 1, 0]}) == 2
+    assert format_failures({"verdicts": [None, 1, None]}) == 2  # written before the field existed
+    assert format_failures({}) == 0
+
+
+def test_peak_k_is_checked():
+    cfg(peak_k=1).check()
+    with pytest.raises(EgtError, match="--peak_k"):
+        cfg(peak_k=0).check()
 
 
 def test_random_order_is_seeded_per_item_and_rollout():
@@ -155,10 +190,16 @@ def test_scores_file_fields_sidecar_and_no_leftovers(reference, small_lab):
         assert len(r["verdicts"]) == len(r["answer_entropies"]) == len(r["texts"]) == 2
         assert r["preferred"] == p.preferred and r["flipped"] == p.meta["flipped"] and r["hard"] == p.meta["hard"]
         assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["format_rate"] <= 1.0 and 0.0 <= r["mixed_entropy"] <= 1.0
-        for key in ("answer_entropy", "sentence_entropy", "vote_entropy", "difficulty", "swapped", "n_tokens"):
+        for key in ("answer_entropy", "sentence_entropy", "peak_entropy", "vote_entropy", "difficulty", "swapped",
+                    "n_tokens", "ambiguity"):
             assert key in r
+        assert len(r["peak_entropies"]) == len(r["sentence_entropies"]) == 2
+        # the failure rule on real rollouts: an answer entropy exactly where the strict parse succeeded
+        assert [a is None for a in r["answer_entropies"]] == [v is None for v in r["verdicts"]]
+        assert r["format_failures"] == sum(v is None for v in r["verdicts"])
     header = meta["header"]
-    assert header["scoring"]["rollouts"] == 2 and header["scoring"]["seed"] == 0
+    assert header["scoring"]["rollouts"] == 2 and header["scoring"]["seed"] == 0 and header["scoring"]["peak_k"] == 3
+    assert meta["summary"]["items_with_format_failures"] == sum(r["format_failures"] > 0 for r in records)
     assert len(header["model"]["fingerprint"]) == 16 and header["data"]["n_items"] == N_ITEMS
     assert not partial_path(reference).exists()
 
@@ -250,6 +291,7 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, small_lab, tiny_judge
         ["--out", str(out), "--model", str(tiny_judge_dir)],  # no --data
         ["--data", data, "--out", str(out), "--model", str(tmp_path / "no_such_model")],
         ["--data", data, "--out", str(out), "--model", str(tiny_judge_dir), "--rollouts", "0"],
+        ["--data", data, "--out", str(out), "--model", str(tiny_judge_dir), "--peak_k", "0"],
         ["--data", data, "--out", str(tmp_path / "s.csv"), "--model", str(tiny_judge_dir)],
         ["--data", str(tmp_path / "missing.jsonl"), "--out", str(out), "--model", str(tiny_judge_dir)],
     ]

@@ -13,6 +13,7 @@ from egt.rl.curriculum import (
     CurriculumSampler,
     curriculum_order,
     kept_items,
+    kept_order_keys,
     read_manifest,
     stage_bounds,
 )
@@ -34,6 +35,13 @@ def test_sorted_is_low_to_high_every_epoch():
     assert order == [9, 1, 5, 3, 7, 2, 8, 4, 6, 0]
     assert curriculum_order(SCORES, "sorted", epoch=3) == order
     assert curriculum_order([0.5, 0.1, 0.5, 0.1], "sorted") == [1, 3, 0, 2]  # ties by row
+
+
+def test_reverse_is_the_sorted_order_backwards_with_missing_first():
+    """The anti-curriculum (high → low) of T3: the most uncertain items, missing entropies included, come first."""
+    assert curriculum_order(SCORES, "reverse") == [0, 6, 4, 8, 2, 7, 3, 5, 1, 9]
+    scores, ids = [None, 0.2, 0.1, 0.2, float("nan")], ["e", "d", "c", "a", "b"]
+    assert curriculum_order(scores, "reverse", ids=ids) == [0, 4, 1, 3, 2]
 
 
 def test_missing_entropy_sorts_last_and_ties_break_by_id():
@@ -98,6 +106,22 @@ def test_manifest_alignment_keeps_only_kept_items_in_data_order(tmp_path):
     positions, scores = kept_items(entries, ["a", "b", "c", "d", "e"], by="answer")
     assert positions == [0, 1, 3] and scores == [0.9, 0.2, 0.5]
     assert kept_items(entries, ["a", "b", "c", "d"], by="sentence")[1] == [0.45, 0.1, 0.25]
+
+
+def test_the_trainer_visits_kept_items_in_the_curation_order(tmp_path):
+    """Format failures rank after every clean item and vote ties break by sentence entropy, as in egt curate."""
+    from egt.curation.manifest import curriculum_order as curation_order
+
+    rows = [{"id": "a", "scores": {"vote": 0.0, "sentence": 0.3, "format_failures": 0}, "kept": True, "rank": 0, "by": "vote"},
+            {"id": "b", "scores": {"vote": 0.0, "sentence": 0.1, "format_failures": 0}, "kept": True, "rank": 1, "by": "vote"},
+            {"id": "c", "scores": {"vote": 0.0, "sentence": 0.0, "format_failures": 2}, "kept": True, "rank": 2, "by": "vote"},
+            {"id": "d", "scores": {"vote": 0.5, "sentence": 0.0, "format_failures": 0}, "kept": True, "rank": 3, "by": "vote"}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data_ids = ["d", "c", "b", "a"]
+    positions, keys = kept_order_keys(read_manifest(tmp_path), data_ids)
+    visited = [data_ids[positions[i]] for i in curriculum_order(keys, "sorted")]
+    assert visited == [r["id"] for r in curation_order(rows)] == ["b", "a", "d", "c"]
+    assert [data_ids[positions[i]] for i in curriculum_order(keys, "reverse")] == ["c", "d", "a", "b"]
 
 
 def test_manifest_ids_missing_from_the_data_are_named(tmp_path):

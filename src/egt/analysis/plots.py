@@ -2,8 +2,8 @@
 
 * ``entropy_histogram.png``: the distribution of answer-token and reasoning-sentence entropy;
   on the lab, clean and flipped-label items stacked in two colours.
-* ``accuracy_by_bin.png``: rollout accuracy per entropy quantile bin (low → high) for each
-  entropy, and on the lab the flipped-label rate per bin of answer-token entropy.
+* ``accuracy_by_bin.png``: rollout accuracy per entropy quantile bin (low → high) for the
+  answer, sentence, mixed and peak entropies (peak when the file has it), and on the lab the flipped-label rate per bin of answer-token entropy.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def plot_entropy_histogram(records: Sequence[dict], path: str | Path, bins: int 
 def plot_accuracy_by_bin(analysis: dict, path: str | Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    names = [n for n in ("answer", "sentence", "mixed") if n in analysis["bins"]]
+    names = [n for n in ("answer", "sentence", "mixed", "peak") if n in analysis["bins"]
+             and analysis.get("missing", {}).get(n) != analysis.get("n_items")]  # a signal no record carries: no bars
     width = 0.8 / max(1, len(names))
-    colours = {"answer": "#4c72b0", "sentence": "#55a868", "mixed": "#8172b2"}
+    colours = {"answer": "#4c72b0", "sentence": "#55a868", "mixed": "#8172b2", "peak": "#937860"}
     for j, name in enumerate(names):
         bins = analysis["bins"][name]
         xs = [b["bin"] + (j - (len(names) - 1) / 2) * width for b in bins]

@@ -47,9 +47,12 @@ def image_data_uri(image, max_side: int = 256) -> str:
 
 
 def top_entropy(records: Sequence[dict], by: str = "answer", top: int = 50) -> list[dict]:
-    """The ``top`` records of highest entropy ``by`` (missing = most uncertain first); ties by id."""
+    """The ``top`` least certain records by ``by``, as curation ranks them: items with format failures
+    first, then highest entropy (missing = most uncertain first); ties by id."""
+    from egt.entropy.score_store import format_failures
+
     key = ENTROPY_FIELDS[by]
-    r = ranks([rec.get(key) for rec in records])
+    r = ranks([rec.get(key) for rec in records], [format_failures(rec) for rec in records])
     order = sorted(range(len(records)), key=lambda i: (-r[i], records[i]["id"]))
     return [records[i] for i in order[:top]]
 
@@ -101,7 +104,8 @@ def _row_html(rank: int, record: dict, pair, images: list) -> str:
         f"<td>{imgs}</td><td>{question}</td>{''.join(responses)}"
         f"<td>{label_text}</td><td>{_verdicts_html(record)}</td>"
         f'<td class="num">answer {_fmt(record.get("answer_entropy"))}<br>sentence {_fmt(record.get("sentence_entropy"))}'
-        f'<br>vote {_fmt(record.get("vote_entropy"))}<br>accuracy {_fmt(record.get("accuracy"), 2)}</td>'
+        f'<br>vote {_fmt(record.get("vote_entropy"))}<br>peak {_fmt(record.get("peak_entropy"))}'
+        f'<br>accuracy {_fmt(record.get("accuracy"), 2)}</td>'
         f"<td>{reasoning}</td></tr>"
     )
 

@@ -14,7 +14,7 @@ class CurateArgs:
     data: str = field(default="", metadata={"help": "The scored pool (the records to select from)."})
     out: str = field(default="", metadata={"help": "Output folder: manifest.jsonl, selected.jsonl, selection.json."})
     selector: str = field(default="entropy", metadata={"help": "entropy (EGT: lowest first) | random | accuracy (highest rollout accuracy) — the last two are the paper's baselines."})
-    by: str = field(default="answer", metadata={"help": "Entropy to select (entropy selector) and to order the curriculum by: answer | sentence | mixed (EGT: answer was best)."})
+    by: str = field(default="answer", metadata={"help": "Entropy to select (entropy selector) and to order the curriculum by: answer | sentence | mixed | vote | peak (EGT: answer was best). Items with format failures always rank after those without."})
     n: int = field(default=0, metadata={"help": "Keep this many items (EGT kept 2,500)."})
     fraction: float = field(default=0.0, metadata={"help": "Or keep this fraction of the pool, in (0, 1]."})
     seed: int = field(default=0, metadata={"help": "Seed of the random selector and of the accuracy selector's tie-break."})

@@ -49,8 +49,10 @@ def main(argv: list[str], prog: str) -> int:
     rows = [["items (scored now / resumed)", f"{summary['n_items']} ({summary['scored_now']} / {summary['resumed']})"],
             ["mean rollout accuracy", fmt(summary["mean_accuracy"])],
             ["format rate", fmt(summary["mean_format_rate"])],
-            ["mean answer / sentence entropy", f"{fmt(summary['mean_answer_entropy'])} / {fmt(summary['mean_sentence_entropy'])}"],
+            ["mean answer / sentence / peak entropy", f"{fmt(summary['mean_answer_entropy'])} / "
+             f"{fmt(summary['mean_sentence_entropy'])} / {fmt(summary['mean_peak_entropy'])}"],
             ["items without answer entropy", summary["items_without_answer_entropy"]],
+            ["items with format failures (ranked least certain)", summary["items_with_format_failures"]],
             ["wall time", f"{summary['wall_seconds']:.0f} s"]]
     print_table(f"egt score → {io.out}", ["", ""], rows)
     return 0

@@ -1,7 +1,8 @@
 """Entropy-guided curation (EGT arXiv 2602.01884 §3.3; METHODS §3): selectors and the manifest.
 
-``egt curate`` orders a scored pool with a selector (``entropy`` by answer / sentence / mixed,
-or the paper's baselines ``random`` and ``accuracy``), keeps the first N or fraction q, and writes
+``egt curate`` orders a scored pool with a selector (``entropy`` by answer / sentence / mixed /
+vote / peak — items with format failures always after those without — or the paper's baselines
+``random`` and ``accuracy``), keeps the first N or fraction q, and writes
 ``manifest.jsonl`` + the selected dataset. The curriculum sampler reads the manifest.
 """
 

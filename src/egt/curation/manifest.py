@@ -3,9 +3,10 @@
 ``curate_pool`` writes into ``DIR``::
 
     manifest.jsonl   one line per pool item, in the selector's order (rank 0 first):
-                     {"id", "scores": {"answer", "sentence", "mixed", "accuracy"}, "kept": bool,
-                      "rank": int, "selector": "entropy:answer" | "random" | "accuracy",
-                      "by": "answer" | "sentence" | "mixed", "reason": str}
+                     {"id", "scores": {"answer", "sentence", "mixed", "vote", "peak", "accuracy",
+                                       "format_failures"},
+                      "kept": bool, "rank": int, "selector": "entropy:<by>" | "random" | "accuracy",
+                      "by": "answer" | "sentence" | "mixed" | "vote" | "peak", "reason": str}
     selected.jsonl   the kept records in rank order, in the pairs format of ``egt.records``
                      (``selected.parquet`` when the data embeds its images)
     images/...       hard links (copies across file systems) of the kept items' images, at their
@@ -15,8 +16,14 @@
 Contract with the curriculum sampler: it reads the kept lines of ``manifest.jsonl`` and orders
 them low → high entropy by ``scores[by]`` ascending — ``by`` is on every line and in
 ``selection.json`` — with a missing (``null``) entropy last and ties broken by id.
-:func:`curriculum_order` is that ordering. ``rank`` is the *selector's* order (for ``entropy``
-the same thing; for ``random`` / ``accuracy`` not).
+:func:`curriculum_order` is that ordering, with the entropy selector's two refinements
+(:func:`egt.curation.selectors.entropy_key`): an item with ``scores.format_failures > 0`` (rollouts
+the strict parser rejected; its entropies are means over the rollouts that parsed) comes after
+every item without, as less certain — failed rollouts never make an item look certain — and
+``by = vote`` (coarse: K + 1 values at most) breaks its ties by ``scores.sentence`` before the id.
+``rank`` is the *selector's* order (for ``entropy`` the same thing; for ``random`` /
+``accuracy`` not). The ``reason`` of each line says in words why it was kept or dropped,
+including when its format failures put it behind the clean items.
 
 A scores file and a dataset that do not hold the same ids are refused, naming a few ids.
 """
@@ -29,7 +36,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from egt.curation.selectors import item_scores, select
+from egt.curation.selectors import check_kind, entropy_key, item_scores, select
 from egt.errors import EgtError
 from egt.io import atomic_write_json, atomic_write_text
 
@@ -54,12 +61,9 @@ def check_same_ids(score_ids: Sequence[str], data_ids: Sequence[str], scores_pat
 
 
 def curriculum_order(rows: Sequence[dict]) -> list[dict]:
-    """The kept manifest rows low → high entropy: ``scores[by]`` ascending, missing last, ties by id."""
-    def key(row: dict):
-        value = row["scores"].get(row["by"])
-        return (value is None, 0.0 if value is None else value, row["id"])
-
-    return sorted((r for r in rows if r["kept"]), key=key)
+    """The kept manifest rows low → high entropy by each row's ``by`` (module doc): format failures
+    last, then ``scores[by]`` ascending, missing last, vote ties by sentence entropy, ties by id."""
+    return sorted((r for r in rows if r["kept"]), key=lambda r: entropy_key(r["scores"], r["by"], r["id"]))
 
 
 def read_manifest(path: str | Path) -> list[dict]:
@@ -118,6 +122,7 @@ def curate_pool(scores_path: str | Path, data_path: str | Path, out_dir: str | P
 
     if not 0.0 <= lam <= 1.0:
         raise EgtError(f"--lam: must be in [0, 1], got {lam}")
+    check_kind(by)
     _, records = read_scores(scores_path)
     pairs = read_pairs(data_path)
     check_same_ids([r["id"] for r in records], [p.id for p in pairs], scores_path, data_path)
@@ -150,10 +155,12 @@ def curate_pool(scores_path: str | Path, data_path: str | Path, out_dir: str | P
         "scores": str(Path(scores_path).resolve()), "data": str(Path(data_path).resolve()),
         "images_root": str(out.resolve()) if link_images and not embedded else str(root.resolve()),
         "counts": {"pool": len(rows), "kept": len(kept), "dropped": len(dropped),
-                   "missing_" + by: sum(r["scores"][by] is None for r in rows)},
+                   "missing_" + by: sum(r["scores"][by] is None for r in rows),
+                   "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows)},
         "mean_rollout_accuracy": accuracy,
         "files": {"manifest": MANIFEST, "selected": selected_path.name, "linked_images": linked},
-        "curriculum": "kept manifest rows ordered by scores[by] ascending, null last, ties by id",
+        "curriculum": ("kept manifest rows ordered by scores.format_failures, then scores[by] ascending, null last, "
+                       "vote ties by scores.sentence, ties by id"),
     }
     if any("flipped" in p.meta for p in pairs):
         selection["lab"] = {"flip_rate_kept": _rate(kept, "flipped"), "flip_rate_dropped": _rate(dropped, "flipped"),

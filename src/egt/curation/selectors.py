@@ -2,9 +2,17 @@
 
 Every selector returns a full *ordering* of the pool; the first ``n`` are kept. Orderings:
 
-* ``entropy`` (EGT) — ascending ``scores[by]``, ``by`` ∈ answer | sentence | mixed; an item
-  without that entropy (no parsable ``<answer>`` / ``<think>`` in any rollout) goes last, as
-  the most uncertain (the rule of ``egt.entropy.percentile_rank``); ties broken by id.
+* ``entropy`` (EGT) — by ascending key ``(format_failures, scores[by] missing, scores[by], …, id)``
+  with ``by`` ∈ answer | sentence | mixed | vote | peak (:data:`ENTROPY_KINDS`):
+
+  - an item with format failures (rollouts the strict parser rejects) ranks after every item
+    without, fewer failures first, whatever its entropy: its entropies are means over the
+    rollouts that parsed — possibly one — so failed rollouts must never make it look certain
+    (issue 14; :mod:`egt.entropy.scoring`);
+  - an item without that entropy (no well-formed verdict / no ``<think>`` in any rollout) goes
+    after those with one, as the most uncertain (the rule of ``egt.entropy.percentile_rank``);
+  - the vote entropy of K verdicts takes only a handful of values, so its ties are broken by
+    sentence entropy (ascending, missing last) before the id; every other kind's ties by id.
 * ``random`` (paper baseline) — a seeded permutation: ascending ``stable_unit(id, seed)``.
 * ``accuracy`` (paper baseline) — descending rollout accuracy. With K rollouts accuracy takes
   only K + 1 values, so ties are large: they are broken in seeded random order [our choice — an
@@ -23,18 +31,25 @@ from egt.errors import EgtError
 from egt.judge.base import stable_unit
 
 SELECTORS = ("entropy", "random", "accuracy")
-ENTROPY_KINDS = ("answer", "sentence", "mixed")
+ENTROPY_KINDS = ("answer", "sentence", "mixed", "vote", "peak")
+"""The entropies a selection (and the curriculum) can be ordered by; ``scores[kind]`` in the manifest."""
+TIE_BREAK = {"vote": "sentence"}
+"""Kinds whose ties are broken by another entropy before the id: the vote entropy is coarse."""
 
 
 def item_scores(records: Sequence[dict], lam: float = 0.5) -> dict[str, dict]:
-    """``{id: {"answer", "sentence", "mixed", "accuracy"}}`` from a scores file's records.
+    """``{id: {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}}``.
 
-    ``mixed`` is recomputed over the given pool with ``lam`` (METHODS §2: 0.5), so it always
-    matches the pool being curated.
+    From a scores file's records. ``mixed`` is recomputed over the given pool with ``lam``
+    (METHODS §2: 0.5), so it always matches the pool being curated. ``peak`` is None for files
+    scored before it existed; ``format_failures`` falls back to the None verdicts.
     """
+    from egt.entropy.score_store import format_failures
+
     mixed = mixed_entropy([r.get("answer_entropy") for r in records], [r.get("sentence_entropy") for r in records], lam)
     return {r["id"]: {"answer": r.get("answer_entropy"), "sentence": r.get("sentence_entropy"),
-                      "mixed": round(float(m), 6), "accuracy": r.get("accuracy")}
+                      "mixed": round(float(m), 6), "vote": r.get("vote_entropy"), "peak": r.get("peak_entropy"),
+                      "accuracy": r.get("accuracy"), "format_failures": format_failures(r)}
             for r, m in zip(records, mixed.tolist(), strict=True)}
 
 
@@ -42,11 +57,34 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def order_by_entropy(scores: dict[str, dict], by: str) -> list[str]:
-    """Ids by ascending ``scores[id][by]``; missing values last; ties by id."""
+def _ascending(value) -> tuple[bool, float]:
+    """Sort key of one entropy: present values ascending, then missing ones (most uncertain)."""
+    return (True, 0.0) if _missing(value) else (False, float(value))
+
+
+def check_kind(by: str) -> None:
+    """Refuse an entropy kind outside :data:`ENTROPY_KINDS` (a user error: ``--by``)."""
     if by not in ENTROPY_KINDS:
         raise EgtError(f"--by: unknown entropy {by!r} (one of {', '.join(ENTROPY_KINDS)})")
-    return sorted(scores, key=lambda i: (_missing(scores[i][by]), 0.0 if _missing(scores[i][by]) else scores[i][by], i))
+
+
+def entropy_key(scores: dict, by: str, item_id: str) -> tuple:
+    """The entropy selector's sort key of one item (module doc): least certain sorts last.
+
+    ``(format_failures, missing, scores[by], [missing, scores[tie-break]], id)`` — the tie-break
+    entropy only for the kinds in :data:`TIE_BREAK` (vote → sentence). Scores without
+    ``format_failures`` (older manifests) count 0.
+    """
+    key = (int(scores.get("format_failures") or 0), *_ascending(scores.get(by)))
+    if by in TIE_BREAK:
+        key += _ascending(scores.get(TIE_BREAK[by]))
+    return (*key, item_id)
+
+
+def order_by_entropy(scores: dict[str, dict], by: str) -> list[str]:
+    """Ids least → most uncertain by ``by``: :func:`entropy_key` ascending (module doc)."""
+    check_kind(by)
+    return sorted(scores, key=lambda i: entropy_key(scores[i], by, i))
 
 
 def order_random(scores: dict[str, dict], seed: int) -> list[str]:
@@ -97,12 +135,12 @@ def select(scores: dict[str, dict], selector: str, by: str = "answer", n: int = 
     """Manifest rows in the selector's order: ``{"id", "scores", "kept", "rank", "selector", "by", "reason"}``.
 
     ``rank`` is the position in the ordering (0 = first kept); the first ``keep_count`` are kept.
-    ``by`` names the entropy a curriculum sorts the kept items by (ascending ``scores[by]``, missing
-    last, ties by id — :func:`egt.curation.manifest.curriculum_order`); for ``random`` and
-    ``accuracy`` it only says which entropy that is.
+    ``by`` names the entropy a curriculum sorts the kept items by (the entropy selector's key —
+    :func:`egt.curation.manifest.curriculum_order`); for ``random`` and ``accuracy`` it only says
+    which entropy that is. ``reason`` says why in words, and for the entropy selector says when an
+    item was put behind the clean ones for its format failures.
     """
-    if by not in ENTROPY_KINDS:
-        raise EgtError(f"--by: unknown entropy {by!r} (one of {', '.join(ENTROPY_KINDS)})")
+    check_kind(by)
     order = selector_ordering(scores, selector, by, seed)
     keep = keep_count(len(order), n, fraction)
     total = len(order)
@@ -112,11 +150,17 @@ def select(scores: dict[str, dict], selector: str, by: str = "answer", n: int = 
         kept = rank < keep
         s = scores[item]
         if selector == "entropy":
-            if _missing(s[by]):
+            value, failures = s.get(by), int(s.get("format_failures") or 0)
+            if failures:
+                why = (f"{failures} rollout(s) failed the strict format, so it ranks after every item without "
+                       f"format failures as less certain ({by} entropy {_fmt(value)}): #{rank + 1} of {total}")
+            elif _missing(value):
                 why = (f"no {by} entropy (no parsable block in any rollout): #{rank + 1} of {total}, "
                        "missing values rank last as the most uncertain")
             else:
-                why = f"{by} entropy {_fmt(s[by])} is #{rank + 1} lowest of {total}"
+                why = f"{by} entropy {_fmt(value)} is #{rank + 1} lowest of {total}"
+            if by in TIE_BREAK:
+                why += f" (ties broken by {TIE_BREAK[by]} entropy {_fmt(s.get(TIE_BREAK[by]))})"
             why += f"; the lowest {keep} are kept"
         elif selector == "random":
             why = f"seeded random order (seed {seed}): #{rank + 1} of {total}; the first {keep} are kept"

@@ -2,7 +2,7 @@
 
 ``token_entropy`` / ``token_entropy_from_hidden`` give per-token entropies in float32 without
 materialising float32 ``[B, T, V]``; the rest turn a completion's entropies into EGT's answer-token,
-reasoning-sentence, mixed and vote entropies.
+reasoning-sentence and mixed entropies, and our reasoning-peak and vote entropies.
 """
 
 from egt.entropy.maths import (
@@ -10,6 +10,7 @@ from egt.entropy.maths import (
     answer_token_entropy,
     mixed_entropy,
     percentile_rank,
+    reasoning_peak_entropy,
     reasoning_sentence_entropy,
     token_entropy,
     token_entropy_from_hidden,
@@ -21,6 +22,7 @@ __all__ = [
     "answer_token_entropy",
     "mixed_entropy",
     "percentile_rank",
+    "reasoning_peak_entropy",
     "reasoning_sentence_entropy",
     "token_entropy",
     "token_entropy_from_hidden",

@@ -9,6 +9,8 @@ What is here, top to bottom:
   the only ``[*, V]`` tensors alive).
 * ``answer_token_entropy`` / ``reasoning_sentence_entropy`` — EGT's two per-response statistics,
   read off a completion's token entropies ``[T]`` and its decoded token pieces.
+* ``reasoning_peak_entropy`` — the mean of the k highest token entropies of the reasoning (our
+  addition: a reasoning judge's doubt sits in a few forking tokens, which a sentence mean dilutes).
 * ``percentile_rank`` / ``mixed_entropy`` — EGT's rank mixture of the two.
 * ``vote_entropy`` — entropy of the verdicts of K rollouts (our addition, logged per sample).
 
@@ -20,6 +22,10 @@ Departures from the paper, all deliberate:
 * Entropies carry no gradient (``torch.no_grad``): EGT uses them as selection statistics and GTPO
   as detached weights.
 * Missing statistics (no ``<answer>``/``<think>`` block) rank as the *most* uncertain.
+* Only a well-formed verdict has an answer-token entropy: the completion must pass the strict
+  parser (``egt.judge.parse.parse_verdict``: one ``<think>`` block, then one ``<answer>1|2</answer>``).
+  A lenient "last block's first digit" would give ``<answer>3</answer>`` or a second answer block
+  an entropy, and so make an unparsable rollout look like a confident verdict.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "answer_token_entropy",
     "mixed_entropy",
     "percentile_rank",
+    "reasoning_peak_entropy",
     "reasoning_sentence_entropy",
     "token_entropy",
     "token_entropy_from_hidden",
@@ -199,10 +206,15 @@ def _token_at(starts: list[int], char: int) -> int:
     return bisect_right(starts, char) - 1
 
 
-def answer_token_entropy(
-    entropies: Tensor, tokens: Sequence[str], verdict_pattern: str = r"\d"
-) -> float | None:
+def answer_token_entropy(entropies: Tensor, tokens: Sequence[str]) -> float | None:
     """Entropy at the verdict token inside ``<answer>…</answer>`` (EGT arXiv 2602.01884; METHODS §2).
+
+    Only a well-formed verdict has one: the concatenated pieces must pass the strict parser
+    (:func:`egt.judge.parse.parse_verdict` — one ``<think>`` block, then exactly one
+    ``<answer>1</answer>`` or ``<answer>2</answer>``). Two answer blocks, ``<answer>3</answer>``,
+    text after the answer, an unclosed block: all format failures, all None — a rollout the
+    scorer counts as failed never contributes an answer entropy that could make its item look
+    certain.
 
     Works on character offsets of the concatenated pieces, so it does not care how the tokenizer
     split the text: ``["<answer>1", "</answer>"]`` and ``["<answer>", "1", "</answer>"]`` both find
@@ -212,24 +224,20 @@ def answer_token_entropy(
         entropies: float ``[T]``, the entropy of each generated token (``token_entropy`` output).
         tokens: ``T`` decoded pieces, one per generated token (``tokenizer.convert_ids_to_tokens``
             then ``convert_tokens_to_string`` per token, or ``decode([id])``).
-        verdict_pattern: regex for the verdict inside the block; the default is the first digit,
-            as the judge answers ``1`` or ``2`` (METHODS §1).
 
     Returns:
-        The entropy of the token holding the verdict's first character, from the *last*
-        ``<answer>…</answer>`` block (as ``egt.judge.parse.lenient_verdict`` reads it); None when
-        there is no complete block or no verdict in it (a format failure).
+        The entropy of the token holding the verdict digit, or None when the completion is not
+        a well-formed judge output.
     """
+    from egt.judge.parse import parse_verdict
+
     starts = _token_starts(entropies, tokens)
     text = "".join(tokens)
-    blocks = list(re.finditer(r"<answer>(.*?)</answer>", text, re.DOTALL))
-    if not blocks:
+    if parse_verdict(text) is None:
         return None
-    block = blocks[-1]
-    verdict = re.search(verdict_pattern, block.group(1))
-    if verdict is None:
-        return None
-    return float(entropies[_token_at(starts, block.start(1) + verdict.start())])
+    # Well-formed: exactly one answer block, holding exactly one digit 1 or 2.
+    verdict = re.search(r"<answer>\s*([12])\s*</answer>", text)
+    return float(entropies[_token_at(starts, verdict.start(1))])
 
 
 def _think_span(text: str) -> tuple[int, int] | None:
@@ -294,6 +302,49 @@ def reasoning_sentence_entropy(entropies: Tensor, tokens: Sequence[str]) -> floa
     if kept.numel() == 0:
         return None
     return float((sums[kept] / counts[kept]).mean())
+
+
+def _reasoning_tokens(starts: list[int], tokens: Sequence[str], span: tuple[int, int]) -> list[int]:
+    """Indices of the tokens whose characters start inside the reasoning span (a token straddling
+    the opening tag counts; empty pieces and tokens wholly outside do not)."""
+    begin, end = span
+    return [i for i, (start, piece) in enumerate(zip(starts, tokens, strict=True))
+            if piece and start + len(piece) > begin and start < end]
+
+
+def reasoning_peak_entropy(entropies: Tensor, tokens: Sequence[str], k: int = 3) -> float | None:
+    """Mean of the ``k`` highest token entropies inside ``<think>…</think>`` (our addition, issue 15).
+
+    Why: a reasoning judge's doubt sits in a few forking tokens ("so Response 1… no, 2"); the
+    sentence mean of :func:`reasoning_sentence_entropy` averages them with dozens of near-certain
+    tokens and dilutes them. The peak keeps only the top ``k``.
+
+    Token membership is that of :func:`reasoning_sentence_entropy`: a token belongs to the
+    reasoning when its characters start inside it (one straddling the opening tag counts; empty
+    pieces do not). A completion whose prompt opened ``<think>`` has only the closing tag; its
+    reasoning is everything before it.
+
+    Args:
+        entropies: float ``[T]``, the entropy of each generated token.
+        tokens: ``T`` decoded pieces, one per generated token.
+        k: how many of the highest entropies to average (≥ 1). Fewer reasoning tokens than ``k``:
+            the mean of those present.
+
+    Returns:
+        The mean of the top-``k`` reasoning-token entropies, or None when there is no
+        ``</think>`` or no token inside the reasoning.
+    """
+    if k < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
+    starts = _token_starts(entropies, tokens)
+    span = _think_span("".join(tokens))
+    if span is None:
+        return None
+    inside = _reasoning_tokens(starts, tokens, span)
+    if not inside:
+        return None
+    values = entropies.detach().cpu().to(torch.float64)[torch.tensor(inside)]  # [T']
+    return float(values.topk(min(k, values.numel())).values.mean())
 
 
 # ----------------------------------------------------------------------------------------------

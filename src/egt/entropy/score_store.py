@@ -19,6 +19,30 @@ Resume rules (the run is killed at any point, even ``kill -9``, and rerun with t
 
 Whether two runs are "the same" is decided by :func:`header_key`: the model's and data's content
 fingerprints plus the scoring config — not their paths, so a moved folder still resumes.
+
+One record per item (:func:`egt.entropy.scoring.summarise_item`; lists are per rollout, ``[K]``)::
+
+    id, index, preferred, category?          the item
+    verdicts [K]          stored index 0/1 of each rollout's verdict; None = format failure
+    swapped [K], n_tokens [K], texts [K]?    presentation, length, the rollout's text
+    answer_entropies [K]  entropy at the verdict token; None unless the rollout is a well-formed
+                          judge output (strict parser: one <think> block, one <answer>1|2</answer>)
+    sentence_entropies [K], peak_entropies [K]
+                          mean of sentence means / of the top-k token entropies in <think>;
+                          None without a </think> (``scoring.peak_k`` in the header is k)
+    answer_entropy, sentence_entropy, peak_entropy
+                          means over the rollouts that have one (None when none has)
+    vote_entropy          entropy of the K verdicts, a failure being an outcome of its own
+    mixed_entropy         λ·rank(answer) + (1−λ)·rank(sentence) over the pool
+    accuracy              share of rollouts whose verdict matches ``preferred`` (failures: wrong)
+    format_rate, format_failures
+                          share / number of the K rollouts that fail the strict parser
+    flipped, hard, difficulty, true_preferred, ambiguity
+                          the lab's ground truth, when the item carries it
+
+Failure rule for every consumer: an item with ``format_failures > 0`` is less certain than any
+item without, whatever its entropies (they are means over fewer rollouts, possibly one); the
+selectors order by ``(format_failures, entropy, …)`` and the analysis ranks the same way.
 """
 
 from __future__ import annotations
@@ -274,6 +298,17 @@ def read_scores(path: str | Path) -> tuple[dict, list[dict]]:
     meta_file = meta_path(path if path.suffix != ".parquet" else path.with_suffix(".jsonl"))
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
     return meta, records
+
+
+def format_failures(record: dict) -> int:
+    """How many of a record's rollouts failed the strict parser (``format_failures``).
+
+    Files written before the field existed: the count of None ``verdicts`` (the same thing).
+    """
+    failures = record.get("format_failures")
+    if failures is None:
+        failures = sum(v is None for v in record.get("verdicts") or [])
+    return int(failures)
 
 
 def show_ids(ids: Sequence[str]) -> str:

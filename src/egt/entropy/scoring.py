@@ -2,11 +2,20 @@
 
 For every item the judge writes K rollouts at temperature τ (METHODS §2 defaults: K = 4, τ = 1).
 Per rollout we keep the verdict (mapped back to the stored responses), whether it parses strictly,
-its answer-token entropy and reasoning-sentence entropy; per item their means over rollouts, the
-vote entropy of the verdicts, rollout accuracy against the (possibly noisy) label, the format
-rate, and the lab's ground truth when the item carries it (``flipped``, ``hard``, ``difficulty``).
-The finished file also carries ``mixed_entropy`` (EGT's rank mixture over the pool, λ = ``lam``).
-File layout, resume and refusal rules: :mod:`egt.entropy.score_store`.
+its answer-token, reasoning-sentence and reasoning-peak entropies; per item their means over
+rollouts, the vote entropy of the verdicts, rollout accuracy against the (possibly noisy) label,
+the format rate and failure count, and the lab's ground truth when the item carries it
+(``flipped``, ``hard``, ``difficulty``, ``true_preferred``, ``ambiguity``). The finished file also
+carries ``mixed_entropy`` (EGT's rank mixture over the pool, λ = ``lam``). File layout, resume and
+refusal rules, and every field of a record: :mod:`egt.entropy.score_store`.
+
+Failed rollouts never make an item look certain (issue 14). A rollout whose text fails the strict
+parser (``egt.judge.parse.parse_verdict``) is a *format failure*: it has no answer-token entropy
+(None, not the entropy of some digit found elsewhere) and its verdict is None. The item records
+``format_failures`` (how many of its K rollouts failed) beside ``format_rate``; its entropies
+are means over the rollouts that have one, so an item with 3 failures of 4 is measured on one
+rollout — which is why the selectors (:mod:`egt.curation.selectors`) and the analysis rank every
+item with a failure as less certain than every item without, whatever its entropy.
 
 How the entropies come from the generation pass itself. :class:`RolloutSampler` is a logits
 processor inside ``model.generate``: at each step it receives the float32 ``[R, V]`` next-token
@@ -50,6 +59,7 @@ from egt.entropy.maths import (
     DEFAULT_CHUNK_SIZE,
     answer_token_entropy,
     mixed_entropy,
+    reasoning_peak_entropy,
     reasoning_sentence_entropy,
     token_entropy,
     vote_entropy,
@@ -57,7 +67,9 @@ from egt.entropy.maths import (
 from egt.errors import EgtError
 
 ORDERS = ("stored", "random")
-TRUTH_KEYS = ("flipped", "hard", "difficulty", "true_preferred")
+TRUTH_KEYS = ("flipped", "hard", "difficulty", "true_preferred", "ambiguity")
+"""The lab's ground truth, copied from an item's meta into its scores record when present
+(``ambiguity`` is the perceptual ambiguity the lab built the item with: the analysis's ceiling)."""
 
 
 @dataclass
@@ -75,6 +87,9 @@ class ScoringConfig:
     batch_size: int = field(default=8, metadata={"help": "Items per generate call (× rollouts rows)."})
     keep_texts: bool = field(default=True, metadata={"help": "Keep every rollout's text (the review page shows them)."})
     lam: float = field(default=0.5, metadata={"help": "λ of the mixed score λ·rank(H_ans) + (1−λ)·rank(H_sent) (METHODS §2: 0.5)."})
+    peak_k: int = field(default=3, metadata={"help": (
+        "k of the peak entropy: the mean of the k highest token entropies in the reasoning. A reasoning "
+        "judge's doubt sits in a few forking tokens, which the sentence mean dilutes.")})
 
     def check(self) -> None:
         if self.rollouts < 1:
@@ -89,6 +104,8 @@ class ScoringConfig:
             raise EgtError(f"--lam: must be in [0, 1], got {self.lam}")
         if self.max_new_tokens < 0:
             raise EgtError(f"--max_new_tokens: must be ≥ 0, got {self.max_new_tokens}")
+        if self.peak_k < 1:
+            raise EgtError(f"--peak_k: must be ≥ 1, got {self.peak_k}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,24 +232,33 @@ def summarise_item(pair, index: int, rollouts: Sequence[dict], keep_texts: bool 
     """One item's scores record from its K rollouts.
 
     Each rollout dict has ``swapped``, ``text``, ``n_tokens``, ``answer_entropy``,
-    ``sentence_entropy`` and ``choice`` (presented order, None when the strict parse fails).
-    Item entropies are means over the rollouts that have one (None when none has: it then ranks
-    as the most uncertain, see ``percentile_rank``); a parse failure counts as a wrong verdict.
+    ``sentence_entropy``, ``peak_entropy`` (optional) and ``choice`` (presented order, None when
+    the strict parse fails). Failure rules (module doc): a rollout with ``choice`` None is a format
+    failure and has no answer-token entropy, whatever it was given; ``format_failures`` counts
+    them. Item entropies are means over the rollouts that have one (None when none has: it then
+    ranks as the most uncertain, see ``percentile_rank``); a parse failure counts as a wrong
+    verdict for ``accuracy`` and as an outcome of its own for ``vote_entropy``.
     """
     from egt.judge.base import original_choice
 
     verdicts = [original_choice(r["choice"], r["swapped"]) for r in rollouts]
+    answers = [None if r["choice"] is None else r["answer_entropy"] for r in rollouts]  # [K]
+    peaks = [r.get("peak_entropy") for r in rollouts]  # [K]
+    failures = sum(r["choice"] is None for r in rollouts)
     record = {
         "id": pair.id, "index": index, "preferred": pair.preferred,
-        "answer_entropy": _mean([r["answer_entropy"] for r in rollouts]),
+        "answer_entropy": _mean(answers),
         "sentence_entropy": _mean([r["sentence_entropy"] for r in rollouts]),
+        "peak_entropy": _mean(peaks),
         "vote_entropy": vote_entropy(verdicts),
         "accuracy": sum(v == pair.preferred for v in verdicts) / len(verdicts),
-        "format_rate": sum(r["choice"] is not None for r in rollouts) / len(rollouts),
+        "format_rate": (len(rollouts) - failures) / len(rollouts),
+        "format_failures": failures,
         "verdicts": verdicts,
         "swapped": [r["swapped"] for r in rollouts],
-        "answer_entropies": [r["answer_entropy"] for r in rollouts],
+        "answer_entropies": answers,
         "sentence_entropies": [r["sentence_entropy"] for r in rollouts],
+        "peak_entropies": peaks,
         "n_tokens": [r["n_tokens"] for r in rollouts],
     }
     if pair.category is not None:
@@ -271,6 +297,7 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
                 "swapped": requests[row].swapped, "text": text, "n_tokens": n,
                 "answer_entropy": answer_token_entropy(entropies, pieces),
                 "sentence_entropy": reasoning_sentence_entropy(entropies, pieces),
+                "peak_entropy": reasoning_peak_entropy(entropies, pieces, cfg.peak_k),
                 "choice": None if verdict is None else verdict.choice,
             })
         records.append(jsonable(summarise_item(pair, index, rollouts, cfg.keep_texts)))
@@ -348,8 +375,8 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     param = next(loaded.model.parameters())
     scoring = {"rollouts": cfg.rollouts, "temperature": cfg.temperature, "seed": cfg.seed,
                "max_new_tokens": max_new_tokens, "prompt_style": style, "order": cfg.order,
-               "keep_texts": cfg.keep_texts, "lam": cfg.lam, "limit": limit, "dtype": str(param.dtype).removeprefix("torch."),
-               "device": param.device.type, "entropy": "softmax(logits / temperature), in-generation, nats",
+               "keep_texts": cfg.keep_texts, "lam": cfg.lam, "peak_k": cfg.peak_k, "limit": limit,
+               "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type, "entropy": "softmax(logits / temperature), in-generation, nats",
                "sampler": "gumbel-max, one generator per (seed, item id, rollout)"}
     header = {"format": "egt-scores/1",
               "model": {"path": str(model_path.resolve()) if model_path.exists() else model_args.model,
@@ -404,9 +431,11 @@ def pool_summary(records: Sequence[dict]) -> dict:
         return round(sum(values) / len(values), 6) if values else None
 
     missing = sum(r["answer_entropy"] is None for r in records)
+    failed = sum(bool(r.get("format_failures")) for r in records)
     return {"n_items": n, "mean_accuracy": mean("accuracy"), "mean_format_rate": mean("format_rate"),
             "mean_answer_entropy": mean("answer_entropy"), "mean_sentence_entropy": mean("sentence_entropy"),
-            "items_without_answer_entropy": missing}
+            "mean_peak_entropy": mean("peak_entropy"), "items_without_answer_entropy": missing,
+            "items_with_format_failures": failed}
 
 
 __all__ = [

@@ -30,8 +30,8 @@ class JudgeRLArgs:
 
     # ---- curation manifest and curriculum (EGT §3, METHODS §3) ----------------------------
     manifest: str = field(default="", metadata={"help": "Curation manifest (DIR or DIR/manifest.jsonl); only kept items are trained on. Empty = all pairs."})
-    curriculum: str = field(default="sorted", metadata={"help": "sorted (low → high entropy, EGT) | staged (S quantile stages, shuffled inside) | off (TRL's shuffle). sorted/staged need a manifest."})
-    curriculum_by: str = field(default="", metadata={"help": "Manifest score to order by: answer | sentence | mixed; empty = the manifest's own 'by' (else answer, EGT's best signal)."})
+    curriculum: str = field(default="sorted", metadata={"help": "sorted (low → high entropy, EGT) | staged (S quantile stages, shuffled inside) | reverse (high → low, the anti-curriculum) | off (TRL's shuffle). sorted/staged/reverse need a manifest."})
+    curriculum_by: str = field(default="", metadata={"help": "Manifest score to order by: answer | sentence | mixed | vote | peak (items with format failures last, as egt curate orders them); empty = the manifest's own 'by' (else answer, EGT's best signal)."})
     curriculum_stages: int = field(default=4, metadata={"help": "S, the number of quantile stages of the staged curriculum."})
     save_curriculum_order: bool = field(default=True, metadata={"help": "Write each rank's order and the ids it consumed to <checkpoints>/curriculum/."})
 

@@ -9,6 +9,7 @@ and ties broken by id. ``by`` defaults to the manifest's own ``by`` field (else 
 - ``sorted``  low → high entropy, the same order every epoch;
 - ``staged``  the sorted order cut into S quantile stages of (nearly) equal size, shuffled inside each
   stage with a seed derived from ``(seed, epoch, stage)`` — EGT's S-stage curriculum;
+- ``reverse`` high → low entropy (missing entropies first): the anti-curriculum, EGT's ablation;
 - ``off``     TRL's default: a uniform permutation per epoch, bit-identical to ``RepeatSampler``'s
   (``torch.randperm`` from a generator seeded with ``seed``, advanced once per epoch).
 
@@ -35,7 +36,7 @@ from trl.trainer.utils import RepeatSampler
 from egt.errors import EgtError
 from egt.records import iter_jsonl
 
-CURRICULA = ("sorted", "staged", "off")
+CURRICULA = ("sorted", "staged", "reverse", "off")
 MANIFEST_FILE = "manifest.jsonl"
 
 
@@ -143,6 +144,22 @@ def kept_items(entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: st
     return [p for p, _ in pairs], [None if s is None else float(s) for _, s in pairs]
 
 
+def kept_order_keys(entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "",
+                    source: str = "manifest") -> tuple[list[int], list[tuple]]:
+    """:func:`kept_items` with each kept item's curation sort key instead of its bare score.
+
+    The key is :func:`egt.curation.selectors.entropy_key` — format failures first, then the entropy
+    (missing last), the tie-break entropy of coarse kinds (vote → sentence), then the id — so the
+    trainer visits items in exactly the order ``egt curate`` documents (``curriculum_order``).
+    """
+    from egt.curation.selectors import entropy_key
+
+    positions, _ = kept_items(entries, data_ids, by, source)  # checks everything first
+    index = {rid: i for i, rid in enumerate(data_ids)}
+    entry_at = {index[e.id]: e for e in entries if e.kept}
+    return positions, [entropy_key(entry_at[p].scores, by or entry_at[p].by or "answer", entry_at[p].id) for p in positions]
+
+
 def _number_or_null(x: Any) -> bool:
     return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
 
@@ -164,6 +181,7 @@ def curriculum_order(scores: Sequence[float | None], mode: str, stages: int = 4,
     """The visiting order of rows ``0 … n−1`` for one epoch (a permutation).
 
     ``sorted``: ascending score, None / NaN last, ties by ``ids`` (if given) then row.
+    ``reverse``: exactly the ``sorted`` order reversed (highest entropy first).
     ``staged``: that order cut by :func:`stage_bounds`,
     each stage permuted by ``numpy.random.default_rng([seed, epoch, stage])``. ``off``: TRL's
     ``RepeatSampler`` order for this epoch (``range(n)`` when ``shuffle`` is False).
@@ -177,12 +195,16 @@ def curriculum_order(scores: Sequence[float | None], mode: str, stages: int = 4,
             torch.randperm(n, generator=generator)
         return torch.randperm(n, generator=generator).tolist()
     def key(i: int):
+        if isinstance(scores[i], tuple):  # a curation sort key (kept_order_keys): already total
+            return (scores[i], i)
         missing = scores[i] is None or math.isnan(scores[i])
         return (missing, 0.0 if missing else scores[i], ids[i] if ids else "", i)
 
     ranked = sorted(range(n), key=key)
     if mode == "sorted":
         return ranked
+    if mode == "reverse":
+        return ranked[::-1]
     if mode == "staged":
         order = []
         for stage, (start, end) in enumerate(stage_bounds(n, stages)):
