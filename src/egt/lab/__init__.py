@@ -10,6 +10,15 @@
 
 Every item keeps its ground truth in ``meta``: ``true_preferred``, ``flipped``, ``difficulty``,
 ``hard``, ``ambiguity``, ``flaw``. The same seed gives byte-identical files.
+
+The annotator flips labels, and the trace teacher misperceives colours, as ``egt.lab.items``
+describes. ``teacher="scripted"`` (default) misnames only hues past ambiguity 0.5, up to
+``teacher_error_hard``; ``teacher="annotator"`` perceives through the annotators' own confusion
+model (``confusion_probability``: ``noise_easy`` up to ambiguity 0.4, rising linearly to
+``noise_hard`` at 0.9), from a separate random stream, so the items, images and labels are the
+scripted lab's and only the traces differ. With it, sft items also record in ``meta`` what the
+teacher saw (``teacher_colour``) and whether that was wrong (``teacher_erred``); the default lab's
+files are unchanged (a scripted teacher's view is the colour after "image" in its traces).
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from egt.errors import EgtError
 from egt.io import atomic_path, atomic_write_json
-from egt.lab.items import sample_item, teacher_trace
+from egt.lab.items import TEACHERS, sample_item, teacher_trace
 from egt.lab.scenes import render
 from egt.records import PreferencePair, write_pairs
 
@@ -38,23 +48,37 @@ class LabConfig:
     n_rl_pool: int = field(default=2000, metadata={"help": "Noisy-label pool to score, curate and train RL on."})
     n_test: int = field(default=500, metadata={"help": "Clean-label test items."})
     image_size: int = field(default=56, metadata={"help": "Image side in pixels (56 → 4 tokens in the tiny VLM)."})
-    noise_easy: float = field(default=0.05, metadata={"help": "Label-flip rate of the easiest items."})
-    noise_hard: float = field(default=0.30, metadata={"help": "Label-flip rate of the hardest items."})
-    teacher_error_hard: float = field(
-        default=0.3, metadata={"help": "Rate at which the trace teacher misnames the most ambiguous colours."}
-    )
+    noise_easy: float = field(default=0.05, metadata={
+        "help": "Label-flip rate of the easiest items (ambiguity ≤ 0.4); the annotator teacher misperceives at it."})
+    noise_hard: float = field(default=0.30, metadata={
+        "help": "Label-flip rate of the hardest items (ambiguity ≥ 0.9); the annotator teacher misperceives at it."})
+    teacher_error_hard: float = field(default=0.3, metadata={
+        "help": "Rate at which the scripted trace teacher misnames the most ambiguous colours (unused by the "
+                "annotator teacher)."})
     hard_threshold: float = field(default=0.5, metadata={"help": "Items with difficulty ≥ this are 'hard'."})
+    teacher: str = field(default="scripted", metadata={
+        "choices": list(TEACHERS),
+        "help": "Trace teacher. scripted: misnames a colour as its confusable neighbour with probability "
+                "teacher_error_hard·max(0, (a−0.5)/0.5) at ambiguity a. annotator: perceives like the "
+                "annotators, the neighbour with probability noise_easy up to a = 0.4, rising linearly to "
+                "noise_hard at a = 0.9 (the label-flip curve); its traces reason from what it saw, and "
+                "sft meta records teacher_colour and teacher_erred. Items, images and labels are the same "
+                "for both."})
 
 
 def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[PreferencePair]:
     """Generate one split; each item has its own RNG stream so splits are independent."""
     split_key = SPLITS.index(split)
+    check_teacher(cfg.teacher)
     pairs = []
     for i in range(n):
         rng = np.random.default_rng([cfg.seed, split_key, i])
+        # the annotator teacher's perception has its own stream: the item's stream stays the scripted lab's
+        teacher_rng = np.random.default_rng([cfg.seed, split_key, i, 1]) if cfg.teacher == "annotator" else None
         spec = sample_item(
             rng, noise_easy=cfg.noise_easy, noise_hard=cfg.noise_hard,
             teacher_error_hard=cfg.teacher_error_hard, apply_noise=split != "test",
+            teacher=cfg.teacher, teacher_rng=teacher_rng,
         )
         item_id = f"{split}-{i:05d}"
         image = render(list(spec.squares), cfg.image_size, rng)
@@ -68,6 +92,9 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
         }
         if split == "sft":
             meta["traces"] = [teacher_trace(spec, swapped=False), teacher_trace(spec, swapped=True)]
+            if cfg.teacher != "scripted":  # (absent by default: the default lab's files stay as they were)
+                meta["teacher_colour"] = spec.teacher_colour
+                meta["teacher_erred"] = spec.teacher_colour != spec.correct
         pairs.append(PreferencePair(
             id=item_id, question=spec.question, responses=spec.responses, preferred=spec.preferred,
             images=[f"images/{item_id}.png"], category="hard" if meta["hard"] else "easy",
@@ -78,6 +105,7 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
 
 def make_lab(cfg: LabConfig) -> dict:
     """Write the three splits and ``lab.json`` atomically under ``cfg.out``; return the summary."""
+    check_teacher(cfg.teacher)
     out = Path(cfg.out)
     config = {k: v for k, v in asdict(cfg).items() if k != "out"}  # files do not depend on where they land
     summary: dict = {"config": config, "splits": {}}
@@ -91,6 +119,11 @@ def make_lab(cfg: LabConfig) -> dict:
     return summary
 
 
+def check_teacher(teacher: str) -> None:
+    if teacher not in TEACHERS:
+        raise EgtError(f"field 'teacher': unknown teacher {teacher!r} ({' | '.join(TEACHERS)})")
+
+
 def split_stats(pairs: list[PreferencePair]) -> dict:
     n = len(pairs)
     hard = [p for p in pairs if p.meta["hard"]]
@@ -99,7 +132,10 @@ def split_stats(pairs: list[PreferencePair]) -> dict:
     def flip_rate(ps: list[PreferencePair]) -> float:
         return round(sum(p.meta["flipped"] for p in ps) / len(ps), 4) if ps else 0.0
 
-    return {
+    stats = {
         "n": n, "n_hard": len(hard), "flip_rate": flip_rate(pairs),
         "flip_rate_easy": flip_rate(easy), "flip_rate_hard": flip_rate(hard),
     }
+    if pairs and "teacher_erred" in pairs[0].meta:  # the annotator teacher's realised misperception rate
+        stats["teacher_error_rate"] = round(sum(p.meta["teacher_erred"] for p in pairs) / n, 4)
+    return stats

@@ -8,11 +8,30 @@ Difficulty has two sources (EGT's "hard samples"):
   unrelated one (0.0). The flawed colour is never elsewhere in the image: telling which square a
   position word refers to (binding it to one of the four image tokens) is beyond the 2-layer judge
   in the demo's budget — with such flaws it stayed at ~55% on them after 1,000 SFT steps.
-``difficulty = 0.7·a + 0.3·s``. Like a human annotator, the simulated one errs on what is hard
-to see: it flips the label with probability ``noise_easy`` up to ``a = 0.4``, rising linearly to
-``noise_hard`` at ``a = 0.9``. The teacher that writes the stage-1
-reasoning traces misnames ambiguous colours at a rate that also rises with ``a``: noise and
-difficulty are known per item, which is what lets us check EGT's claims.
+``difficulty = 0.7·a + 0.3·s``. Noise and difficulty are known per item, which is what lets us
+check EGT's claims.
+
+One confusion model (``confusion_probability``) says how often a near-boundary hue is perceived
+as its confusable neighbour::
+
+    p(a) = easy + (hard − easy) · clip((a − 0.4) / (0.9 − 0.4), 0, 1)
+
+flat at ``easy`` up to ``a = 0.4``, rising linearly to ``hard`` at ``a = 0.9`` (and beyond).
+Like a human annotator, the simulated one errs on what is hard to see: it flips the label with
+probability ``p(a)`` (``easy = noise_easy``, ``hard = noise_hard``; on every split but the test).
+
+Two teachers write the stage-1 reasoning traces (``LabConfig.teacher``); each perceives the asked
+square's colour, and its trace reasons from what it perceived:
+
+- ``scripted`` (default): perceives the true colour except on genuinely ambiguous hues, where it
+  sees the confusable neighbour with probability ``teacher_error_hard · max(0, (a − 0.5) / 0.5)``
+  (0 up to ``a = 0.5``, ``teacher_error_hard`` at ``a = 1``). Its doubt is not the annotators'.
+- ``annotator``: perceives through the annotators' confusion model: the confusable neighbour with
+  probability ``p(a)`` (``noise_easy`` → ``noise_hard``; ``teacher_error_hard`` is unused), drawn
+  from its own random stream so the items, images and labels are those of the scripted lab. Its
+  verdict can then disagree with the true label on ambiguous items, as an annotator's does: always
+  when the flawed response names the neighbour it saw, and when the flaw is a distant colour only
+  if that colour is closer on the hue circle to what it saw.
 """
 
 from __future__ import annotations
@@ -55,6 +74,20 @@ class ItemSpec:
 
 
 FLAW_SUBTLETY = {"neighbour": 1.0, "distant": 0.0}
+TEACHERS = ("scripted", "annotator")
+CONFUSION_KNEE = 0.4  # up to this ambiguity a hue is confused at the floor rate
+CONFUSION_FULL = 0.9  # from this ambiguity on, at the ceiling rate
+
+
+def confusion_probability(ambiguity: float, easy: float, hard: float) -> float:
+    """Probability of perceiving a hue of ``ambiguity`` as its confusable neighbouring colour.
+
+    ``easy`` up to ambiguity 0.4, rising linearly to ``hard`` at 0.9 and staying there (module
+    docstring). The simulated annotator flips labels with it and the ``annotator`` teacher
+    misperceives colours with it: one model of perceptual confusion for both.
+    """
+    ramp = min(1.0, max(0.0, (ambiguity - CONFUSION_KNEE) / (CONFUSION_FULL - CONFUSION_KNEE)))
+    return easy + (hard - easy) * ramp
 
 
 def sample_item(
@@ -65,8 +98,18 @@ def sample_item(
     teacher_error_hard: float,
     apply_noise: bool,
     max_ambiguity: float = 0.92,
+    teacher: str = "scripted",
+    teacher_rng: np.random.Generator | None = None,
 ) -> ItemSpec:
-    """Draw one item. ``apply_noise=False`` keeps clean labels (the test split)."""
+    """Draw one item. ``apply_noise=False`` keeps clean labels (the test split).
+
+    ``teacher="annotator"`` draws what the teacher perceives from ``teacher_rng`` (required then)
+    and leaves ``rng`` exactly as the scripted teacher does, so the item and its image are the same.
+    """
+    if teacher not in TEACHERS:
+        raise ValueError(f"unknown teacher {teacher!r} ({' | '.join(TEACHERS)})")
+    if teacher == "annotator" and teacher_rng is None:
+        raise ValueError("teacher='annotator' needs its own teacher_rng")
     n_squares = int(rng.integers(1, 5))
     positions = [str(p) for p in rng.choice(POSITIONS, size=n_squares, replace=False)]
     asked = positions[0]
@@ -95,13 +138,17 @@ def sample_item(
     true_preferred = int(rng.integers(2))
     responses = (good, bad) if true_preferred == 0 else (bad, good)
 
-    p_flip = noise_easy + (noise_hard - noise_easy) * min(1.0, max(0.0, (ambiguity - 0.4) / 0.5))
+    p_flip = confusion_probability(ambiguity, noise_easy, noise_hard)
     flipped = bool(apply_noise and rng.random() < p_flip)
     preferred = 1 - true_preferred if flipped else true_preferred
 
-    # The teacher misreads only genuinely ambiguous hues, as the confusable neighbour.
+    # The scripted teacher misreads only genuinely ambiguous hues, as the confusable neighbour. Its
+    # draw is made whichever teacher is asked for, so that ``rng`` (and the image) stay the same.
     p_teacher = teacher_error_hard * max(0.0, (ambiguity - 0.5) / 0.5)
     teacher_colour = confusable if rng.random() < p_teacher else target.name
+    if teacher == "annotator":  # perceives through the annotators' confusion model
+        misperceives = teacher_rng.random() < confusion_probability(ambiguity, noise_easy, noise_hard)
+        teacher_colour = confusable if misperceives else target.name
     return ItemSpec(
         squares=tuple(squares), position=asked, question=question, correct=target.name, wrong=wrong,
         responses=responses, true_preferred=true_preferred, preferred=preferred, flipped=flipped,
