@@ -62,3 +62,142 @@ def _tiny_cfg():
     from egt.models.tiny import TinyVLConfig
 
     return TinyVLConfig()
+
+
+# --- Pre-tokenised data, the padding collator and the completion-only LM head -------------------
+
+
+def test_padding_collator_pads_right_and_labels_only_the_completion():
+    from egt.train.collate import PaddingCollator
+
+    feats = [{"pixel_values": torch.ones(2, 3), "image_grid_thw": torch.tensor([[1, 1, 2]])},
+             {"pixel_values": torch.zeros(4, 3), "image_grid_thw": torch.tensor([[1, 2, 2]])}]
+    examples = [
+        {"row": 1, "input_ids": [5, 6, 7, 8], "completion_mask": [0, 0, 1, 1], "mm_token_type_ids": [1, 1, 0, 0]},
+        {"row": 0, "input_ids": [5, 9], "completion_mask": [0, 1], "mm_token_type_ids": [1, 0]},
+    ]
+    batch = PaddingCollator(pad_token_id=0, features=feats)(examples)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8], [5, 9, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, -100, 7, 8], [-100, 9, -100, -100]]
+    assert batch["mm_token_type_ids"].tolist() == [[1, 1, 0, 0], [1, 0, 0, 0]]
+    assert batch["pixel_values"].tolist() == [[0.0] * 3] * 4 + [[1.0] * 3] * 2  # row 1's, then row 0's
+    assert batch["image_grid_thw"].tolist() == [[1, 2, 2], [1, 1, 2]]
+    full = PaddingCollator(pad_token_id=0, features=feats, completion_only_loss=False)(examples)
+    assert full["labels"].tolist() == [[5, 6, 7, 8], [5, 9, -100, -100]]
+
+
+def _lab_setup(small_lab, n=12):
+    from trl import SFTConfig
+
+    from egt.records import read_pairs
+    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, load_sft_model, select_traces
+
+    pairs = read_pairs(small_lab / "sft.jsonl")
+    examples, _ = select_traces(pairs, "both", seed=0, fidelity_filter=False)
+    config = SFTConfig(**{**cpu_sft_defaults(), "output_dir": "unused", "disable_tqdm": True})
+    args = JudgeSFTArgs(data=str(small_lab / "sft.jsonl"))
+    model, processor, is_vision = load_sft_model(args, pairs, config)
+    return examples[:n], model, processor, config, args
+
+
+def _trl_batch(examples, small_lab, processor, config):
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from egt.train.sft import build_sft_dataset
+
+    dataset = build_sft_dataset(examples, small_lab, "compact", is_vision=True)
+    collator = DataCollatorForVisionLanguageModeling(processor, max_length=config.max_length, completion_only_loss=True)
+    return collator([dataset[i] for i in range(len(dataset))])
+
+
+def test_pretokenised_batch_is_trls_batch(small_lab):
+    from egt.train.collate import pretokenize_sft_examples
+    from egt.train.sft import prepare_sft_data, sft_rows
+
+    examples, _, processor, config, _ = _lab_setup(small_lab)
+    old = _trl_batch(examples, small_lab, processor, config)
+    dataset, collator = prepare_sft_data(examples, small_lab, "compact", processor, True, config)
+    new = collator([dataset[i] for i in range(len(dataset))])
+    assert sorted(old) == sorted(new)
+    for key in old:
+        assert torch.equal(old[key], new[key]), key
+    # the loss tokens are exactly each completion: the trace and the end of the assistant turn
+    tokenizer = processor.tokenizer
+    for i, (_, _, trace) in enumerate(examples):
+        labelled = new["labels"][i][new["labels"][i] != -100]
+        assert tokenizer.decode(labelled) == trace + "<|im_end|>\n"
+        first = int((new["labels"][i] != -100).nonzero()[0])
+        assert tokenizer.decode(new["input_ids"][i, :first]).endswith("<|im_start|>assistant\n")
+    # one example at a time, or the pixels processed per batch instead of cached: the same batch
+    rows = sft_rows(examples, small_lab, "compact", is_vision=True)
+    single = pretokenize_sft_examples(rows, processor, max_length=config.max_length, chunk_size=1)
+    assert single.dataset.to_dict() == dataset.to_dict()
+    uncached, lazy = prepare_sft_data(examples, small_lab, "compact", processor, True, config, pixel_cache_mb=0)
+    assert "images" in lazy.features[0]
+    lazy_batch = lazy([uncached[i] for i in range(len(uncached))])
+    for key in old:
+        assert torch.equal(old[key], lazy_batch[key]), key
+
+
+def test_completion_head_loss_equals_trls_fused_loss(small_lab, tmp_path, monkeypatch):
+    from trl import SFTTrainer
+
+    import egt.train.sft_trainer
+    from egt.train.collate import PaddingCollator
+    from egt.train.sft import make_sft_trainer
+
+    examples, model, processor, config, args = _lab_setup(small_lab, n=8)
+    config.output_dir = str(tmp_path)
+    batch = _trl_batch(examples, small_lab, processor, config)
+    fast = make_sft_trainer(model, processor, True, examples, small_lab, args, config)
+    assert fast.completion_head and isinstance(fast.data_collator, PaddingCollator)
+    assert config.remove_unused_columns and not fast.args.remove_unused_columns  # the caller's config is left alone
+    new_batch = fast.data_collator([fast.train_dataset[i] for i in range(len(fast.train_dataset))])
+    old_trainer = SFTTrainer(model=model, args=config, train_dataset=fast.train_dataset, processing_class=processor,
+                             data_collator=lambda x: x)
+    n_items = (batch["labels"][:, 1:] != -100).sum()
+    losses, grads = [], []
+    for trainer, inputs in ((old_trainer, batch), (fast, new_batch)):
+        model.zero_grad()
+        loss = trainer.compute_loss(model, dict(inputs), num_items_in_batch=n_items)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert abs(losses[0] - losses[1]) < 1e-5
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+    # without num_items_in_batch, both average over the completion tokens of the batch
+    with torch.no_grad():
+        a = old_trainer.compute_loss(model, dict(batch)).item()
+        b = fast.compute_loss(model, dict(new_batch)).item()
+    assert abs(a - b) < 1e-5
+    assert fast._metrics["train"]["mean_token_accuracy"] and fast._metrics["train"]["entropy"]
+    # too many loss tokens for one logits tensor: TRL's chunked head, same loss
+    monkeypatch.setattr(egt.train.sft_trainer, "MAX_LOGITS", 0)
+    with torch.no_grad():
+        assert abs(fast.compute_loss(model, dict(new_batch)).item() - b) < 1e-5
+
+
+def test_text_only_model_trains_through_the_same_trainer(small_lab, tmp_path):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from trl import SFTTrainer
+
+    from egt.train.sft import build_sft_dataset, make_sft_trainer
+
+    examples, _, processor, config, args = _lab_setup(small_lab, n=8)
+    config.output_dir = str(tmp_path)
+    tokenizer = processor.tokenizer
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         pad_token_id=tokenizer.pad_token_id))
+    fast = make_sft_trainer(model, tokenizer, False, examples, small_lab, args, config)
+    assert fast.completion_head
+    old = SFTTrainer(model=model, args=config, processing_class=tokenizer,
+                     train_dataset=build_sft_dataset(examples, small_lab, "compact", is_vision=False))
+    batch = next(iter(fast.get_train_dataloader()))
+    assert ((batch["labels"] != -100).sum(1) > 0).all() and (batch["labels"][:, 0] == -100).all()
+    with torch.no_grad():
+        a = old.compute_loss(model, dict(batch)).item()
+        b = fast.compute_loss(model, dict(batch)).item()
+    assert abs(a - b) < 1e-5

@@ -6,6 +6,12 @@ verdict, mapped back to the stored responses, disagrees with the item's label (w
 be noisy); the count is reported. The loss is on the assistant turn only (TRL's
 prompt-completion format). Where we depart from the paper: the lab's teacher is a scripted
 annotator with a known error rate, not a stronger model.
+
+Throughput (``bench/sft_step.py``): a vision dataset is tokenised once (:mod:`egt.train.collate`;
+TRL's vision collator renders, tokenises and processes the images of every batch of every epoch),
+:class:`~egt.train.sft_trainer.JudgeSFTTrainer` projects only the completion tokens through the
+LM head (TRL's fused head scores every position on CPU), and :func:`cpu_sft_defaults` turns off
+gradient checkpointing (``SFTConfig``'s default). A batch and its loss are the ones TRL computes.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ class JudgeSFTArgs:
     tiny_hidden_size: int = field(default=128, metadata={"help": "Tiny model: hidden size."})
     tiny_layers: int = field(default=2, metadata={"help": "Tiny model: decoder layers."})
     keep_checkpoints: bool = field(default=False, metadata={"help": "Keep trainer checkpoints after a successful run."})
+    pretokenize: bool = field(default=True, metadata={"help": "Tokenise a VLM's examples once (off: TRL's collator, per batch)."})
+    pixel_cache_mb: float = field(default=2048, metadata={"help": "Pre-process the images once if their pixel values fit in this many MB, else per batch."})
+    completion_head: bool = field(default=True, metadata={"help": "LM head on the completion tokens only (off: TRL's fused head on every position)."})
 
 
 @dataclass
@@ -91,10 +100,8 @@ def select_traces(pairs: Sequence[PreferencePair], order: str, seed: int, fideli
     return chosen, stats
 
 
-def build_sft_dataset(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, is_vision: bool):
-    """A prompt-completion ``datasets.Dataset`` (conversational, images first) for ``SFTTrainer``."""
-    import datasets
-
+def sft_rows(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, is_vision: bool) -> list[dict]:
+    """Prompt-completion rows (conversational, images first), as ``SFTTrainer`` takes them."""
     rows = []
     for pair, swapped, trace in examples:
         images = open_images(pair, images_root) if is_vision else None
@@ -104,7 +111,41 @@ def build_sft_dataset(examples: Sequence[tuple[PreferencePair, bool, str]], imag
         if is_vision:
             row["images"] = images
         rows.append(row)
-    return datasets.Dataset.from_list(rows)
+    return rows
+
+
+def build_sft_dataset(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, is_vision: bool):
+    """The rows of :func:`sft_rows` as a ``datasets.Dataset`` (TRL tokenises it: per batch for a VLM)."""
+    import datasets
+
+    return datasets.Dataset.from_list(sft_rows(examples, images_root, style, is_vision))
+
+
+def prepare_sft_data(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, processor,
+                     is_vision: bool, config, pixel_cache_mb: float = 2048):
+    """``(train_dataset, data_collator)``, tokenised once.
+
+    A VLM's examples are tokenised here (prompt with images, completion) and padded per batch by
+    :class:`~egt.train.collate.PaddingCollator`; the caller must pass
+    ``dataset_kwargs={"skip_prepare_dataset": True}`` and ``remove_unused_columns=False`` (as
+    :func:`make_sft_trainer` does). A text-only model gets the raw rows and ``None``: TRL tokenises a text
+    dataset once itself and its collator only pads.
+    """
+    from egt.train.collate import PaddingCollator, pretokenize_sft_examples
+
+    if not is_vision:
+        return build_sft_dataset(examples, images_root, style, is_vision=False), None
+    if config.max_length is not None and config.truncation_mode != "keep_start":
+        raise EgtError("field 'truncation_mode': only keep_start is supported for a vision model "
+                       "(image tokens sit at the start of the prompt)")
+    pre = pretokenize_sft_examples(sft_rows(examples, images_root, style, is_vision=True), processor,
+                                   max_length=config.max_length, pixel_cache_mb=pixel_cache_mb)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collator = PaddingCollator(pad_token_id=pad, features=pre.features,
+                               image_processor=getattr(processor, "image_processor", None),
+                               completion_only_loss=config.completion_only_loss is not False)
+    return pre.dataset, collator
 
 
 def lab_corpus(pairs: Sequence[PreferencePair], style: str) -> list[str]:
@@ -124,6 +165,23 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
     return out.with_name(out.name + ".checkpoints")
 
 
+def load_sft_model(args: JudgeSFTArgs, pairs: Sequence[PreferencePair], config):
+    """``(model, processor, is_vision)``: a fresh tiny judge fitted to ``pairs``, or a checkpoint."""
+    from egt.models.load import load_model
+    from egt.models.tiny import TinyVLConfig, build_model, build_processor, train_tokenizer
+
+    if args.model == "tiny":
+        tokenizer = train_tokenizer(lab_corpus(pairs, args.prompt_style))
+        processor = build_processor(tokenizer)
+        heads = max(2, args.tiny_hidden_size // 32)
+        cfg = TinyVLConfig(hidden_size=args.tiny_hidden_size, num_hidden_layers=args.tiny_layers,
+                           num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                           intermediate_size=3 * args.tiny_hidden_size)
+        return build_model(tokenizer, cfg, seed=config.seed), processor, True
+    loaded = load_model(args.model, for_training=True, device="cpu" if config.use_cpu else "auto")
+    return loaded.model, loaded.processor, loaded.is_vision
+
+
 def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     """Run stage-1 SFT; the final judge lands atomically in ``config.output_dir``.
 
@@ -133,12 +191,8 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     import json
     import shutil
 
-    from trl import SFTTrainer
-
     from egt.io import atomic_path, atomic_write_json
     from egt.judge.generative import JUDGE_META_FILE
-    from egt.models.load import load_model
-    from egt.models.tiny import TinyVLConfig, build_model, build_processor, train_tokenizer
     from egt.records import default_images_root, read_pairs
 
     pairs = read_pairs(args.data)
@@ -147,25 +201,11 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     images_root = args.images_dir or default_images_root(args.data)
     examples, stats = select_traces(pairs, args.trace_order, config.seed, args.fidelity_filter)
 
-    if args.model == "tiny":
-        tokenizer = train_tokenizer(lab_corpus(pairs, args.prompt_style))
-        processor = build_processor(tokenizer)
-        heads = max(2, args.tiny_hidden_size // 32)
-        cfg = TinyVLConfig(hidden_size=args.tiny_hidden_size, num_hidden_layers=args.tiny_layers,
-                           num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
-                           intermediate_size=3 * args.tiny_hidden_size)
-        model = build_model(tokenizer, cfg, seed=config.seed)
-        is_vision = True
-    else:
-        loaded = load_model(args.model, for_training=True, device="cpu" if config.use_cpu else "auto")
-        model, processor, is_vision = loaded.model, loaded.processor, loaded.is_vision
-    dataset = build_sft_dataset(examples, images_root, args.prompt_style, is_vision)
-
-    final_dir = Path(config.output_dir)
-    config.output_dir = str(checkpoint_dir(final_dir))
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor)
+    model, processor, is_vision = load_sft_model(args, pairs, config)
+    trainer = make_sft_trainer(model, processor, is_vision, examples, images_root, args, config,
+                               output_dir=str(checkpoint_dir(config.output_dir)))
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    config.output_dir = str(final_dir)
+    final_dir = Path(config.output_dir)
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     summary = {
@@ -186,10 +226,57 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     return summary
 
 
+def set_pad_token(processor, model, config) -> None:
+    """What ``SFTTrainer`` does when it builds its own collator: a pad token on tokenizer and model."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    pad = config.pad_token or tokenizer.pad_token or tokenizer.eos_token
+    if pad not in tokenizer.get_vocab():
+        raise EgtError(f"field 'pad_token': {pad!r} is not in the tokenizer's vocabulary")
+    tokenizer.pad_token = pad
+    model.config.get_text_config().pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def make_sft_trainer(model, processor, is_vision: bool, examples, images_root, args: JudgeSFTArgs, config,
+                     output_dir: str | None = None, callbacks=None):
+    """The stage-1 trainer: pre-tokenised data and :class:`~egt.train.sft_trainer.JudgeSFTTrainer`.
+
+    ``config`` is copied (``output_dir`` replaced when given, and the two settings a pre-tokenised
+    dataset needs); the caller's object is left as it was. With ``pretokenize`` and
+    ``completion_head`` off this is plain TRL: its per-batch vision collator and fused LM head.
+    """
+    import copy
+
+    from trl import SFTTrainer
+
+    from egt.train.sft_trainer import JudgeSFTTrainer
+
+    config = copy.copy(config)
+    if output_dir is not None:
+        config.output_dir = output_dir
+    if args.pretokenize:
+        set_pad_token(processor, model, config)
+        dataset, collator = prepare_sft_data(examples, images_root, args.prompt_style, processor, is_vision, config,
+                                             pixel_cache_mb=args.pixel_cache_mb)
+    else:
+        dataset, collator = build_sft_dataset(examples, images_root, args.prompt_style, is_vision), None
+    if collator is not None:
+        config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
+        config.remove_unused_columns = False
+    trainer_cls = JudgeSFTTrainer if args.completion_head else SFTTrainer
+    return trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=processor,
+                       data_collator=collator, callbacks=callbacks)
+
+
 def cpu_sft_defaults() -> dict:
-    """SFTConfig defaults that run the tiny judge on a laptop CPU (override any on the command line)."""
+    """SFTConfig defaults that run the tiny judge on a laptop CPU (override any on the command line).
+
+    No gradient checkpointing: the tiny judge's activations are small, and recomputing them costs
+    ~10% of a step.
+    """
     return dict(
-        output_dir="runs/sft/judge", use_cpu=True, bf16=False, report_to="none", learning_rate=1e-3,
+        output_dir="runs/sft/judge", use_cpu=True, bf16=False, gradient_checkpointing=False,
+        report_to="none", learning_rate=1e-3,
         adam_beta2=0.95, per_device_train_batch_size=32, num_train_epochs=1.0, lr_scheduler_type="cosine",
         warmup_steps=50,
         logging_steps=10, save_strategy="no", max_length=512, dataloader_num_workers=0, seed=0,
