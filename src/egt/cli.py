@@ -27,7 +27,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("math", "lab"): ("math", "lab", "Arithmetic word problems and a tiny text model trained on them (CPU math lab)."),
     ("selfcompare", "build"): ("math", "selfcompare_build", "Self-compare SFT data: verify attempts, compare wrong ones with the reference (resumable)."),
     ("selfcompare", "train"): ("math", "selfcompare_train", "SFT on self-compare records through TRL (loss on the assistant turn)."),
-    ("demo",): ("demo", "demo", "Lab → SFT → evaluation end to end on the CPU, with a report."),
+    ("experiment",): ("experiment", "main", "EGT's experiment: selection × curriculum × estimator under RL, tables T0–T5 (resumable)."),
+    ("demo",): ("demo", "demo", "The whole EGT loop on the CPU: lab → SFT → score → curate → RL, with a report."),
 }
 
 

@@ -1,9 +1,9 @@
-"""``egt demo``: lab → SFT → evaluation on the CPU; writes runs/demo/report.json."""
+"""``egt demo``: the whole EGT loop on the CPU (lab → SFT → score → curate → RL); writes runs/demo/report.json."""
 
 from __future__ import annotations
 
 from egt.config import parse_config
-from egt.demo import DemoArgs, run_demo, summary_rows
+from egt.pipelines.demo import DemoArgs, run_demo, summary_rows
 from egt.report import console, print_table
 
 
