@@ -142,9 +142,9 @@ def _fails(capsys, out, *args) -> str:
 
 
 def test_unknown_benchmark(capsys, fixtures, tmp_path):
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "vlrewardbench", "--data", str(fixtures["vl_rewardbench"]),
+    err = _fails(capsys, tmp_path / "o", "--benchmark", "vlrb", "--data", str(fixtures["vl_rewardbench"]),
                  "--judge", "first")
-    assert "unknown benchmark 'vlrewardbench'" in err and "vl_rewardbench" in err
+    assert "unknown benchmark 'vlrb'" in err and "vl_rewardbench" in err
 
 
 def test_malformed_record(capsys, tmp_path):

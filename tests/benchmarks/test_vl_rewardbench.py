@@ -60,11 +60,36 @@ def test_malformed_records_name_line_and_field(tmp_path, change, field):
     assert "line 3" in str(e.value) and f"field {field!r}" in str(e.value) and "pair_0042" in str(e.value)
 
 
-def test_duplicate_ids_are_refused(tmp_path):
+def test_repeated_ids_keep_every_row(tmp_path):
+    """The release repeats ids (rule ``keep``): both rows are items, ``{id}#0`` and ``{id}#1``."""
     rows = vl_records()
-    path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:1])
-    with pytest.raises(EgtError, match="duplicate id"):
-        vl.load(path)
+    path = write_jsonl(tmp_path / "dup.jsonl", rows + [{**rows[0], "response": ["Two cats.", "A dog."]}])
+    pairs = vl.load(path)
+    assert [p.id for p in pairs if "#" in p.id] == ["hallucination_pair-1003#0", "hallucination_pair-1003#1"]
+    assert pairs[0].meta["original_id"] == pairs[-1].meta["original_id"] == "hallucination_pair-1003"
+    assert pairs[-1].category == "hallucination" and len(pairs) == 8
+
+
+def test_an_item_key_colliding_with_an_id_is_refused(tmp_path):
+    rows = vl_records()
+    rows.append({**rows[0], "id": "hallucination_pair-1003#1"})
+    rows.append(dict(rows[0]))
+    with pytest.raises(EgtError, match="item key 'hallucination_pair-1003#1'.* is also an id of the file"):
+        vl.load(write_jsonl(tmp_path / "clash.jsonl", rows))
+
+
+@pytest.mark.parametrize("image_path, rid, source, expected", [
+    ("images/vlfeedback/LRVInstruction-1.jpg", "LRVInstruction-1", "LRVInstruction", "general"),
+    ("images/wildvision-battle/wildvision-battle-9.jpg", "wildvision-battle-9", "wildvision-battle", "general"),
+    ("images/povid/COCO_train2014_1.jpg", "hallucination_pair-1", "POVID_preference_data_for_VLLMs", "hallucination"),
+    ("images/rlhf-v/x.jpg", "x", "COCO", "hallucination"),
+    ("images/rlaif-v/RLAIF-V-14.jpg", "RLAIF-V-14", "COCO", "hallucination"),
+    ("images/reasoning_tasks/mmmu_pro_test_Accounting_170.png", "mmmu_pro_test_Accounting_170", None, "reasoning"),
+    ("images/vlfeedback/m-rlhf-3.jpg", "m-rlhf-3", None, "general"),  # the folder wins over the keywords
+])
+def test_category_from_the_subset_folder(image_path, rid, source, expected):
+    """The official cal.py takes the category from the image's subset folder."""
+    assert vl.category_of(rid, source, image_path) == expected
 
 
 def test_overall_and_macro_by_hand(vl_jsonl):

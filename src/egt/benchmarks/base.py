@@ -4,6 +4,17 @@ An adapter module defines ``load(path, images_dir)``, ``aggregate(predictions, p
 and its constants, and exposes them as one ``BENCHMARK``. ``tie_policy`` is how a tie or an
 unparsable verdict scores (``wrong`` = 0, ``half`` = 0.5); each benchmark's default follows its own
 official script and ``rule`` says which, in words printed in every report.
+
+What a repeated id means is each benchmark's own, so each states it (``repeated_ids``):
+
+- ``refuse``: a repeated id is an error (EGT's own pairs format, RewardBench: their ids are unique);
+- ``keep``: every row is an item; the rows of a repeated id get the item keys ``{id}#0``,
+  ``{id}#1``… in file order, the release's id kept as ``meta["original_id"]`` (VL-RewardBench,
+  Multimodal RewardBench, the generic format);
+- ``group``: the rows of one id are the pairs of one question (MM-RLHF-RewardBench's Acc+): every
+  row gets the key ``{id}#k`` and keeps the question's id.
+
+``repeated_ids_rule`` says why, in words printed with the release summary.
 """
 
 from __future__ import annotations
@@ -29,18 +40,25 @@ class Benchmark:
     aggregate: Aggregator
     tie_policy: str  # the official default, see ``rule``
     rule: str  # how ties and parse failures score, and where that rule comes from
-    headline: str  # the METHODS.md headline cell, a format string over ``metrics`` (percent)
+    headline: str  # the headline cell (docs/methods.md §8), a format string over ``metrics`` (percent)
     headline_metrics: tuple[str, ...]  # shown per presentation order
     columns: tuple[tuple[str, str], ...] = ()  # the paper's table: (label, "metrics.x" | "categories.c")
     category_fields: tuple[str, ...] = ("accuracy",)  # per-category fields shown as percentages
     extra_tables: tuple[str, ...] = ()  # further report blocks shown as tables (e.g. "sources")
     notes: tuple[str, ...] = field(default_factory=tuple)  # printed under the tables
+    repeated_ids: str = "refuse"  # refuse | keep | group (see the module docstring)
+    repeated_ids_rule: str = ""  # why, in words
+    release_counts: tuple[tuple[str, int], ...] = ()  # items per category in the full public release
+    categories: tuple[str, ...] = ()  # the paper's order of its categories (others follow, sorted)
 
     def scoring_rule(self, tie_policy: str) -> str:
         if tie_policy == self.tie_policy:
             return f"ties and parse failures score {_policy_words(tie_policy)} (the benchmark's rule: {self.rule})"
         return (f"ties and parse failures score {_policy_words(tie_policy)} (--tie_policy {tie_policy}; "
                 f"the benchmark's own rule would score {_policy_words(self.tie_policy)}: {self.rule})")
+
+
+REPEATED_ID_RULES = ("refuse", "keep", "group")
 
 
 def _policy_words(policy: str) -> str:

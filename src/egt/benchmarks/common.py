@@ -3,7 +3,10 @@
 Release files come as JSONL, a JSON list, parquet (images embedded as ``{bytes, path}`` cells) or
 a folder (a saved ``datasets`` folder, or a snapshot holding parquet files). :func:`read_records`
 yields ``(location, row)`` for all of them so every validation error names the file and the line
-or record. :func:`combine_views` turns one benchmark's per-order scoring into the report block:
+or record. :func:`key_rows` applies a benchmark's rule for repeated ids (``refuse`` / ``keep`` /
+``group``, see :mod:`egt.benchmarks.base`) and :func:`release_summary` says what was read: items
+per category against the full release's counts, repeated ids, skipped rows.
+:func:`combine_views` turns one benchmark's per-order scoring into the report block:
 when both orders were judged, every headline number is computed on each order on its own and
 the headline is their mean (``overall_stored_order``, ``overall_swapped_order`` are kept).
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,11 +163,13 @@ def image_cell(loc: str, row: Mapping, name: str) -> Any:
     return value
 
 
-def check_unique(pairs: Sequence[PreferencePair], path: object) -> None:
+def check_unique(pairs: Sequence[PreferencePair], path: object, why: str = "") -> None:
     seen: set[str] = set()
     for p in pairs:
         if p.id in seen:
-            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id")
+            rows = sum(q.id == p.id for q in pairs)
+            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id ({rows} rows)"
+                           + (f"; {why}" if why else ""))
         seen.add(p.id)
 
 
@@ -172,6 +177,119 @@ def nonempty(pairs: list[PreferencePair], path: object) -> list[PreferencePair]:
     if not pairs:
         raise EgtError(f"{path}: the dataset is empty")
     return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# repeated ids, skipped rows, what was read
+
+
+class Rows(list):
+    """The pairs a loader read, plus the rows it left out on purpose — ``skipped`` maps a reason
+    (e.g. "winner = 'tie', a tie: no preferred response") to its count — and ``notes`` on how it
+    read them (an inferred label encoding). A plain list everywhere else."""
+
+    def __init__(self, pairs=(), skipped: Mapping[str, int] | None = None, notes: Sequence[str] = ()):
+        super().__init__(pairs)
+        self.skipped = dict(skipped or {})
+        self.notes = list(notes)
+
+
+def key_rows(pairs: list[PreferencePair], rule: str, path: object, why: str = "") -> list[PreferencePair]:
+    """Apply a benchmark's rule for repeated ids (in place; ``pairs`` keeps its type).
+
+    ``refuse``: a repeated id is an error naming it and ``why``. ``keep``: the rows of a repeated
+    id become ``{id}#0``, ``{id}#1``… in file order (ids that occur once stay as they are).
+    ``group``: every row becomes ``{id}#k`` (k = 0, 1… per id), ``meta["question_id"]`` = the id.
+    Both keep the release's id as ``meta["original_id"]``; a key that collides with an id the file
+    already has is an error."""
+    if rule == "refuse":
+        check_unique(pairs, path, why)
+        return pairs
+    if rule not in ("keep", "group"):
+        raise ValueError(f"unknown repeated-id rule {rule!r}")
+    counts = Counter(p.id for p in pairs)
+    seen: dict[str, int] = defaultdict(int)
+    for p in pairs:
+        rid = p.id
+        if rule == "group" or counts[rid] > 1:
+            k = seen[rid]
+            seen[rid] += 1
+            p.id = f"{rid}#{k}"
+            p.meta["original_id"] = rid
+            if rule == "group":
+                p.meta["question_id"] = rid
+    keys = Counter(p.id for p in pairs)
+    clash = next((k for k, n in keys.items() if n > 1), None)
+    if clash is not None:
+        raise EgtError(f"{path}: id={clash!r}: field 'id': the item key {clash!r} given to a repeated id's row "
+                       "is also an id of the file; rename one of them")
+    return pairs
+
+
+def repeated_ids(pairs: Sequence[PreferencePair]) -> dict[str, list[str]]:
+    """``{release id: [item keys]}`` for every id that names more than one row (in file order)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for p in pairs:
+        if "original_id" in p.meta:
+            groups[p.meta["original_id"]].append(p.id)
+    return {rid: keys for rid, keys in groups.items() if len(keys) > 1}
+
+
+SHOW_REPEATED = 5
+
+
+def release_summary(pairs: Sequence[PreferencePair], bench) -> dict:
+    """What was read from a release: items per category (with the full release's counts, when the
+    benchmark knows them), the ids that repeat and the rule that kept them, the rows skipped."""
+    expected = dict(bench.release_counts)
+    counts = Counter(p.category for p in pairs if p.category is not None)
+    known = list(expected) + [c for c in bench.categories if c in counts and c not in expected]
+    order = known + sorted(c for c in counts if c not in known)
+    categories = {c: counts.get(c, 0) for c in order}
+    out: dict[str, Any] = {"n_items": len(pairs), "categories": categories}
+    if expected:
+        out["release_categories"] = expected
+        out["matches_release"] = categories == expected
+    groups = repeated_ids(pairs)
+    out["repeated_ids"] = {
+        "rule": bench.repeated_ids, "why": bench.repeated_ids_rule, "ids": len(groups),
+        "rows": sum(len(v) for v in groups.values()),
+        "examples": {rid: keys for rid, keys in list(groups.items())[:SHOW_REPEATED]},
+    }
+    skipped = getattr(pairs, "skipped", {})
+    if skipped:
+        out["skipped"] = dict(skipped)
+    notes = getattr(pairs, "notes", [])
+    if notes:
+        out["notes"] = list(notes)
+    return out
+
+
+def release_lines(summary: Mapping[str, Any], title: str = "") -> list[str]:
+    """The summary in a few printed lines (console and report.md)."""
+    cats = summary.get("categories") or {}
+    head = f"read {summary['n_items']:,} items" + (f" of {title}" if title else "")
+    if cats:
+        head += ": " + ", ".join(f"{c if not c.isdigit() else repr(c)} {n:,}" for c, n in cats.items())
+    expected = summary.get("release_categories")
+    if expected:
+        full = " / ".join(f"{n:,}" for n in expected.values())
+        head += (f" (the full release: {full} — matches)" if summary.get("matches_release")
+                 else f" (the full release has {', '.join(f'{c} {n:,}' for c, n in expected.items())})")
+    lines = [head]
+    rep = summary.get("repeated_ids") or {}
+    if rep.get("ids"):
+        shown = list(rep["examples"].items())[:3]
+        eg = "; ".join(f"{rid} → " + ", ".join([keys[0]] + ["#" + k.rpartition("#")[2] for k in keys[1:]])
+                       for rid, keys in shown)
+        more = f" (and {rep['ids'] - len(shown)} more)" if rep["ids"] > len(shown) else ""
+        kept = ("grouped as the pairs of one question" if rep.get("rule") == "group"
+                else "each row kept as its own item")
+        lines.append(f"repeated ids: {rep['ids']} id(s) on {rep['rows']} rows, {kept} ({rep['why']}): {eg}{more}")
+    for reason, n in (summary.get("skipped") or {}).items():
+        lines.append(f"skipped {n} row(s): {reason}")
+    lines += list(summary.get("notes") or [])
+    return lines
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,13 @@
 Release format (``mm_reward_bench.jsonl``, as shipped in yfzhang114/r1_reward): ``id``, ``image``
 (e.g. ``mcq/073712.png``) or ``video`` (a frame folder, ``video/<id>``), ``prompt``, ``chosen``,
 ``rejected``, ``chosen_reason``, ``rejected_reason``; paths are relative to the benchmark's image
-root. Several pairs of one question share its ``id``, so each pair here gets the unique id
-``{id}#{k}`` (k = 0, 1, … in file order) and keeps the question's id in ``meta["question_id"]``.
+root.
+
+Repeated ids (rule ``group``): the pairs of one question share its ``id`` on purpose (170 pairs
+over 46 ids), and Acc+ is computed over them. Each pair gets the item key ``{id}#{k}`` (k = 0, 1, …
+in file order) and keeps the question's id in ``meta["question_id"]`` (and as ``original_id`` in
+``predictions.jsonl``). Ids may hold ``/`` (``cauldron/dvqa/images/…png_2406708``) and a video's
+folder is not its id (``video/-77dfCjTbSc`` for ``-77dfCjTbSc_2_94421``): both are read as given.
 
 Category: the first path component among mcq / long / short / safety / video (else the first
 such component anywhere in the path). A video item's images are the image files of its frame
@@ -28,10 +33,11 @@ from pathlib import Path, PurePosixPath
 
 from egt.benchmarks.base import Benchmark
 from egt.benchmarks.common import (
-    check_unique,
+    Rows,
     combine_views,
     field_error,
     frame_paths,
+    key_rows,
     mean,
     nonempty,
     read_records,
@@ -47,6 +53,8 @@ NAME = "mm_rlhf_rewardbench"
 CATEGORIES = ("mcq", "long", "short", "safety", "video")
 TIE_POLICY = "wrong"
 RULE = "R1-Reward's get_acc.py counts a pair correct only when reward_chosen > reward_rejected"
+RELEASE_COUNTS = (("mcq", 42), ("long", 37), ("short", 34), ("safety", 32), ("video", 25))
+REPEATED_IDS_RULE = "the pairs of one question share its id; Acc+ needs all of them right"
 
 
 def category_of(media_path: str) -> str | None:
@@ -58,8 +66,7 @@ def category_of(media_path: str) -> str | None:
 
 def load(path: str | Path, images_dir: str | Path | None = None) -> list[PreferencePair]:
     """Read the JSONL release; video frame folders are listed under ``images_dir``."""
-    pairs = []
-    seen: dict[str, int] = defaultdict(int)
+    pairs = Rows()
     for loc, row in read_records(path):
         row = require_row(loc, row)
         qid = require_id(loc, row)
@@ -74,22 +81,18 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         if category is None:
             raise field_error(loc, row, media_field,
                               f"{media!r} names no category folder (one of {', '.join(CATEGORIES)})")
-        k = seen[qid]
-        seen[qid] += 1
-        pid = f"{qid}#{k}"
-        meta = {"question_id": qid}
+        meta = {}
         if media_field == "video":
-            frames = frame_paths(media, images_dir, record_id=pid)
+            frames = frame_paths(media, images_dir, record_id=qid)
             images = frames or [media]
             meta.update(video=media, frames=len(frames))
         else:
             images = [media]
         pairs.append(PreferencePair(
-            id=pid, question=prompt, responses=(chosen, rejected), preferred=0, images=images,
+            id=qid, question=prompt, responses=(chosen, rejected), preferred=0, images=images,
             category=category, meta=meta,
         ))
-    check_unique(pairs, path)
-    return nonempty(pairs, path)
+    return nonempty(key_rows(pairs, "group", path), path)
 
 
 def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, PreferencePair], tie_policy: str) -> dict:
@@ -125,4 +128,6 @@ BENCHMARK = Benchmark(
              ("Safety", "categories.safety"), ("Video", "categories.video"), ("Acc", "metrics.acc"),
              ("Acc+", "metrics.acc_plus")),
     category_fields=("accuracy", "acc_plus"),
+    repeated_ids="group", repeated_ids_rule=REPEATED_IDS_RULE, release_counts=RELEASE_COUNTS,
+    categories=CATEGORIES,
 )

@@ -3,7 +3,15 @@
 Release format: ``data/all_data.json``, a JSON list (JSONL and parquet are read too) of
 ``ID``, ``Text`` (prompt), ``Image`` (path relative to the data folder, e.g.
 ``images/nocaps/13062.jpg``), ``Output1``, ``Output2``, ``Better`` (``"Output1"`` or ``"Output2"``)
-and ``Category`` (top level, or ``Meta.Category`` as in the official outputs).
+and ``Category`` (top level, or ``Meta.Category`` as in the official outputs). The release ships
+no images: ``scripts/0_download_data.py`` fetches them from each source dataset, except Hateful
+Memes (its licence forbids redistribution), so its rows name images that are absent — a judge that
+reads images stops there unless ``--skip_missing_images``; the baselines run on every row.
+
+Repeated ids (rule ``keep``): the official ``2_get_accuracy.py`` scores every line of the answers
+file on its own (the ID only picks the math/coding and bias/toxicity splits), so a repeated ``ID``
+is another item: its rows get the keys ``{ID}#0``, ``{ID}#1``… and keep the ``ID`` as
+``original_id``.
 
 Categories as the official ``scripts/2_get_accuracy.py`` forms them: ``open_generation/
 correctness_task`` → correctness, ``open_generation/preference_task`` → preference, knowledge,
@@ -25,11 +33,12 @@ from pathlib import Path
 
 from egt.benchmarks.base import Benchmark
 from egt.benchmarks.common import (
-    check_unique,
+    Rows,
     combine_views,
     field_error,
     grouped_accuracy,
     image_cell,
+    key_rows,
     mean,
     nonempty,
     read_records,
@@ -56,6 +65,7 @@ CATEGORIES = ("correctness", "preference", "knowledge", "reasoning", "safety", "
 SPLITS = ("reasoning/math", "reasoning/coding", "safety/bias", "safety/toxicity")
 TIE_POLICY = "half"
 RULE = "the official 2_get_accuracy.py replaces an unparsable verdict by a seeded coin flip (expected score 0.5)"
+REPEATED_IDS_RULE = "the official 2_get_accuracy.py scores every line on its own"
 
 
 def split_of(record_id: str, category: str) -> str | None:
@@ -69,7 +79,7 @@ def split_of(record_id: str, category: str) -> str | None:
 
 
 def load(path: str | Path, images_dir: str | Path | None = None) -> list[PreferencePair]:
-    pairs = []
+    pairs = Rows()
     for loc, row in read_records(path):
         row = require_row(loc, row)
         rid = require_id(loc, row, "ID")
@@ -93,8 +103,7 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
             id=rid, question=question, responses=(out1, out2), preferred=0 if better == "Output1" else 1,
             images=images, category=category, meta=meta,
         ))
-    check_unique(pairs, path)
-    return nonempty(pairs, path)
+    return nonempty(key_rows(pairs, "keep", path), path)
 
 
 def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, PreferencePair], tie_policy: str) -> dict:
@@ -116,4 +125,5 @@ BENCHMARK = Benchmark(
              ("Math", "categories.reasoning/math"), ("Coding", "categories.reasoning/coding"),
              ("Bias", "categories.safety/bias"), ("Toxicity", "categories.safety/toxicity"),
              ("VQA", "categories.vqa")),
+    repeated_ids="keep", repeated_ids_rule=REPEATED_IDS_RULE, categories=CATEGORIES,
 )

@@ -1,9 +1,11 @@
 """A benchmark run as markdown, in the layout the papers use.
 
-First the METHODS.md headline cell (``| model | VL-RewardBench |`` → ``72.89 overall / 70.12
+First the headline cell of docs/methods.md §8 (``| model | VL-RewardBench |`` → ``72.89 overall / 70.12
 macro``), then the paper's own table (categories and headline metrics as columns, in percent),
 then what makes the number auditable: each presentation order and their mean, order consistency,
-ties and parse failures with the rule that scored them, the images note, every category.
+ties and parse failures with the rule that scored them, what was read from the release (items per
+category against the full release, repeated ids and their item keys, skipped rows), the images
+note, every category.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from egt.benchmarks.base import Benchmark
+from egt.benchmarks.common import release_lines
 from egt.report import markdown_table
 
 
@@ -86,6 +89,8 @@ def benchmark_markdown(report: dict, bench: Benchmark) -> str:
         lenient = pct(m["accuracy_lenient_parse"])
         counts += f"; with a lenient parse of the failures (not counted) accuracy would be {lenient}%"
     parts.append(counts + "\n")
+    if report.get("release"):
+        parts.append("\n".join(f"- {line}" for line in release_lines(report["release"])) + "\n")
     extra = notes(report)
     if extra:
         parts.append("\n".join(f"- {line}" for line in extra) + "\n")

@@ -18,6 +18,9 @@ Tie / parse-failure rule (default ``half``): 0.5, as the official ``scripts/run_
 scores an unparsable or tied judgement ("effectively a tie"). Its ``run_rm.py`` counts a scalar
 pair correct only when ``chosen > rejected`` (equal rewards score 0): pass ``--tie_policy wrong``
 to reproduce that for scalar reward models. The chosen response is always stored first.
+
+Repeated ids (rule ``refuse``): the filtered split's ids are unique, so a repeated one means two
+splits or two copies were joined; the error names it (``--benchmark generic`` keeps such rows).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from pathlib import Path
 
 from egt.benchmarks.base import Benchmark
 from egt.benchmarks.common import (
-    check_unique,
     combine_views,
     grouped_accuracy,
+    key_rows,
     mean,
     nonempty,
     read_records,
@@ -80,6 +83,8 @@ SUBSET_MAPPING = {
                "donotanswer"],
     "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
 }
+REPEATED_IDS_RULE = ("the filtered split's ids are unique, so a repeat means two splits or copies were joined "
+                     "(--benchmark generic keeps such rows as separate items)")
 SECTION_KEYS = {"Chat": "chat", "Chat Hard": "chat_hard", "Safety": "safety", "Reasoning": "reasoning"}
 SUBSET_ORDER = tuple(s for subsets in SUBSET_MAPPING.values() for s in subsets)
 
@@ -106,8 +111,7 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         meta = {k: row[k] for k in ("chosen_model", "rejected_model") if row.get(k) is not None}
         pairs.append(PreferencePair(id=rid, question=prompt, responses=(chosen, rejected), preferred=0,
                                     category=subset, meta=meta))
-    check_unique(pairs, path)
-    return nonempty(pairs, path)
+    return nonempty(key_rows(pairs, "refuse", path, REPEATED_IDS_RULE), path)
 
 
 def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, PreferencePair], tie_policy: str) -> dict:
@@ -131,4 +135,5 @@ BENCHMARK = Benchmark(
     notes=("score = mean of the section scores present; a section = EXAMPLE_COUNTS-weighted mean of its "
            "subsets (official table: math-prm weighs 984 for 447 rows; xstest-should-refuse/respond "
            "weigh 250/154).",),
+    repeated_ids="refuse", repeated_ids_rule=REPEATED_IDS_RULE,
 )

@@ -4,7 +4,9 @@ The report keeps the evaluation layout (``judge``, ``n_items``, ``order``, ``met
 ``categories``, ``ties``, ``parse_failures``) and adds ``benchmark``, ``tie_policy`` and the
 ``scoring_rule`` in words. Predictions are per item and order, mapped back to the stored
 responses, so a saved ``predictions.jsonl`` can be re-aggregated (another tie policy, a fixed
-category rule) without running the judge again.
+category rule) without running the judge again. A prediction's ``id`` is the item key; where a
+benchmark keys a repeated id's rows ``{id}#k`` the release's id is kept as ``original_id``, and
+re-aggregation reads the same keys back from the same release (they follow the file order).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from egt.benchmarks.base import Benchmark
@@ -19,6 +22,26 @@ from egt.errors import EgtError
 from egt.evaluation.runner import Prediction, build_requests, run_judge
 from egt.judge.base import Judge
 from egt.records import PreferencePair, iter_jsonl
+
+
+@dataclass
+class ItemPrediction(Prediction):
+    """A prediction that also names the release's own id where the item key differs from it."""
+
+    original_id: str | None = None
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        if "original_id" not in out:
+            return out
+        original = out.pop("original_id")
+        return {"id": out.pop("id"), "original_id": original, **out}
+
+
+def with_original_ids(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]) -> list[ItemPrediction]:
+    original = {p.id: p.meta.get("original_id") for p in pairs}
+    return [ItemPrediction(**{f.name: getattr(p, f.name) for f in fields(Prediction)},
+                           original_id=original.get(p.id)) for p in predictions]
 
 
 def report_head(judge_name: str, bench: Benchmark, pairs: Sequence[PreferencePair], order: str, seed: int,
@@ -34,7 +57,7 @@ def evaluate_benchmark(judge: Judge, bench: Benchmark, pairs: Sequence[Preferenc
     tie_policy = tie_policy or bench.tie_policy
     start = time.perf_counter()
     requests = build_requests(pairs, order, seed, images_root, load_images=judge.reads_images)
-    predictions = run_judge(judge, requests, batch_size=batch_size)
+    predictions = with_original_ids(run_judge(judge, requests, batch_size=batch_size), pairs)
     report = {**report_head(judge.name, bench, pairs, order, seed, tie_policy),
               **bench.aggregate(predictions, pairs, tie_policy),
               "wall_seconds": round(time.perf_counter() - start, 2)}
@@ -46,7 +69,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     path = Path(path)
     if not path.is_file():
         raise EgtError(f"{path}: no such predictions file")
-    known = set(Prediction.__dataclass_fields__)
+    known = set(ItemPrediction.__dataclass_fields__)
     out = []
     for lineno, obj in iter_jsonl(path):
         if not isinstance(obj, dict) or not {"id", "swapped", "status", "preferred"} <= set(obj):
@@ -54,7 +77,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
         obj = {"predicted": None, **{k: v for k, v in obj.items() if k in known}}  # None fields are not written
         if obj.get("scores") is not None:
             obj["scores"] = tuple(obj["scores"])
-        out.append(Prediction(**obj))
+        out.append(ItemPrediction(**obj))
     return out
 
 
@@ -72,7 +95,14 @@ def reaggregate(bench: Benchmark, pairs: Sequence[PreferencePair], predictions: 
     by_id = {p.id: p for p in pairs}
     unknown = [p.id for p in predictions if p.id not in by_id]
     if unknown:
-        raise EgtError(f"{source}: {len(unknown)} prediction(s) name items not in the data, e.g. {unknown[0]!r}")
+        keys_of = {}
+        for p in pairs:
+            keys_of.setdefault(p.meta.get("original_id"), []).append(p.id)
+        hint = ""
+        if len(keys_of.get(unknown[0], [])) > 1:
+            hint = (f"; {unknown[0]!r} names {len(keys_of[unknown[0]])} rows of the data, whose items are "
+                    f"{', '.join(keys_of[unknown[0]])}: predictions name items by these keys")
+        raise EgtError(f"{source}: {len(unknown)} prediction(s) name items not in the data, e.g. {unknown[0]!r}{hint}")
     judged = {p.id for p in predictions}
     kept = [p for p in pairs if p.id in judged]
     for p in predictions:

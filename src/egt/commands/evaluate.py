@@ -4,7 +4,10 @@ Writes ``report.json``, ``report.md`` (for a benchmark: the papers' table layout
 ``predictions.jsonl`` (one line per item and order, re-aggregatable with ``--predictions``).
 Everything that can be wrong with the input — an unknown benchmark, a malformed record, missing
 images, a stored-order-only run on a benchmark — is refused before the judge runs, so a failed
-run leaves no outputs.
+run leaves no outputs. Before judging, a benchmark run prints what it read: items per category
+against the full release's counts, the ids that repeat and the benchmark's rule for them, the
+rows skipped (e.g. tie labels). Benchmark names are read as people type them
+(``--benchmark VL-RewardBench``); docs/benchmarks.md describes each release and the generic mapping.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from egt.benchmarks import benchmark_names
 from egt.config import parse_config
 from egt.judge.factory import JudgeArgs, make_judge
 from egt.report import console
@@ -22,10 +26,12 @@ class EvalArgs:
     # ---- what to evaluate on
     data: str = field(default="", metadata={"help": "Dataset or benchmark release: .jsonl, .json, .parquet, a folder."})
     benchmark: str = field(default="", metadata={"help": (
-        "vl_rewardbench | multimodal_rewardbench | mm_rlhf_rewardbench | rewardbench | generic; "
-        "empty = EGT's own pairs format.")})
+        f"One of: {benchmark_names()}. Names are read in any case, with '-' or '_' "
+        "(VL-RewardBench, vl-rewardbench); empty = EGT's own pairs format.")})
     fields: str = field(default="", metadata={"help": (
-        "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=prompt,chosen=good,rejected=bad,images=img'.")})
+        "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=instruction, responses=output_1+output_2, "
+        "label=preference:1/2' or 'chosen=good, rejected=bad, images=img' (label encodings 0/1, 1/2, A/B, "
+        "model_a/model_b, /tie...; docs/benchmarks.md).")})
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
     skip_missing_images: bool = field(default=False, metadata={"help": (
         "Skip items whose images are missing (the report counts them, per category) instead of failing; "
@@ -35,7 +41,7 @@ class EvalArgs:
     order: str = field(default="both", metadata={"help": (
         "both (default: accuracy per order, mean, consistency) | random (seeded, one order per item) | stored.")})
     allow_stored_order: bool = field(default=False, metadata={"help": (
-        "Allow --order stored on a benchmark (its stored order puts the winner first: METHODS §8).")})
+        "Allow --order stored on a benchmark (its stored order puts the winner first: docs/methods.md §8).")})
     votes: int = field(default=1, metadata={"help": (
         "Voting@k for a generative judge: majority over k samples (R1-Reward); temperature 0 becomes 1.0.")})
     # ---- how to score and where to write
@@ -51,6 +57,7 @@ def main(argv: list[str], prog: str) -> int:
     args, judge_args = parse_config([EvalArgs, JudgeArgs], argv, prog,
                                     "Evaluate a judge on a pairs dataset or a reward benchmark.")
     from egt.benchmarks import PAIRS, get_benchmark
+    from egt.benchmarks.common import release_lines, release_summary
     from egt.benchmarks.images import check_images, missing_images
     from egt.benchmarks.report import benchmark_markdown, notes
     from egt.benchmarks.run import evaluate_benchmark, read_predictions, reaggregate
@@ -80,8 +87,13 @@ def main(argv: list[str], prog: str) -> int:
     tie_policy = args.tie_policy or bench.tie_policy
     images_root = Path(args.images_dir) if args.images_dir else default_images_root(args.data)
 
-    # ---- data
+    # ---- data (what was read is printed before anything is judged)
     pairs = bench.load(args.data, images_root)
+    release = None
+    if bench is not PAIRS:
+        release = release_summary(pairs, bench)
+        for line in release_lines(release, bench.title):
+            console.print(line, markup=False, soft_wrap=True)
     if args.limit:
         pairs = pairs[: args.limit]
 
@@ -105,6 +117,8 @@ def main(argv: list[str], prog: str) -> int:
         if args.votes > 1:
             report.update(votes=args.votes, vote_temperature=judge.temperature)
     report["data"] = str(args.data)
+    if release is not None:
+        report["release"] = release
 
     # ---- outputs
     if bench is PAIRS:
