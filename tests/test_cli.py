@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,10 +93,22 @@ def test_lab_make_and_bad_config(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_reduced_demo_end_to_end(tmp_path):
+    """The whole loop at toy size: lab → SFT → eval → score (every signal) → RL on two subsets; a rerun reuses it."""
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n_sft", "96", "--n_rl_pool", "16", "--n_test", "12", "--epochs", "1",
-                 "--batch_size", "16"]) == 0
+    argv = ["demo", "--out", str(out), "--n_sft", "96", "--n_rl_pool", "32", "--n_test", "12", "--epochs", "1",
+            "--batch_size", "16", "--fraction", "0.5", "--rl_steps", "2", "--rollouts", "2"]
+    assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert 0 <= report["test_accuracy"] <= 1 and report["wall_seconds"] > 0
-    assert (out / "judge" / "model.safetensors").is_file() and (out / "eval" / "report.json").is_file()
+    assert (Path(report["paths"]["judge"]) / "model.safetensors").is_file()
     assert set(report["baselines"]) == {"random", "first", "longer"}
+    for s in ("answer", "sentence", "mixed", "vote", "peak"):
+        assert {f"spearman_{s}", f"auroc_flipped_{s}", f"auroc_hard_{s}"} <= set(report["rq1"])
+    assert {"flip_rate_kept", "flip_rate_dropped"} <= set(report["rq1"]["curation"])
+    rl = report["rl"]
+    assert rl["signal"] in ("answer", "sentence", "mixed", "vote", "peak") and rl["fraction"] == 0.5
+    assert 0 <= rl["entropy"]["test_accuracy"] <= 1 and 0 <= rl["random"]["test_accuracy"] <= 1
+    assert rl["entropy"]["selection"]["n_kept"] == rl["random"]["selection"]["n_kept"] == 16
+    done = sorted(p.stat().st_mtime_ns for p in out.rglob("done.json"))
+    assert main(argv) == 0  # every step is reused
+    assert sorted(p.stat().st_mtime_ns for p in out.rglob("done.json")) == done

@@ -1,4 +1,4 @@
-"""The strict verdict parser: only exactly well-formed outputs parse (METHODS §1)."""
+"""The strict verdict parser: only exactly well-formed outputs parse (docs/methods.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for egt.rl.advantages: hand-worked cases, the identities of METHODS.md §5, edge cases."""
+"""Tests for egt.rl.advantages: hand-worked cases, the identities of docs/methods.md §5, edge cases."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_gtpo_shaped_rewards_hand_computed():
 
 
 def test_gtpo_joint_hand_computed():
-    """Joint normalisation of the hand group, each response weighing 1 (METHODS.md §5).
+    """Joint normalisation of the hand group, each response weighing 1 (docs/methods.md §5).
 
     r̃ rows (active tokens): [1.5, 1.25, 1.5], [1.5, 1.75], [−1.8, −1.5, −1.5], [−1.2].
     Response means: 17/12, 13/8, −8/5, −6/5 ⇒ μ = (17/12 + 13/8 − 8/5 − 6/5) / 4 = 29/480 = 0.0604167.
@@ -203,7 +203,7 @@ def test_agg_loss_empty_sequence_and_batch():
 
 
 # ---------------------------------------------------------------------------------------------
-# The identities of METHODS.md §5
+# The identities of docs/methods.md §5
 # ---------------------------------------------------------------------------------------------
 
 
@@ -233,7 +233,7 @@ def multi_level_batch(gen, groups, group_size, long=200):
 
 
 def test_gtpo_alpha2_zero_equals_grpo_any_lengths_and_reward_levels():
-    """METHODS.md §5 identity: α2 = 0 ⇒ GTPO (joint) = GRPO exactly, whatever the lengths (1 to
+    """docs/methods.md §5 identity: α2 = 0 ⇒ GTPO (joint) = GRPO exactly, whatever the lengths (1 to
     200 tokens in one group) and the reward levels. Each response weighs 1 in μ and σ; under the
     token-weighted normalisation this replaced, long responses set the baseline and this fails."""
     gen = torch.Generator().manual_seed(21)

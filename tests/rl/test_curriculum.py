@@ -1,4 +1,4 @@
-"""Curriculum over the curation manifest (METHODS §3): orders, TRL's repeat semantics, manifest errors."""
+"""Curriculum over the curation manifest (docs/methods.md §3): orders, TRL's repeat semantics, manifest errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The judge reward (METHODS §4): each term by hand, the combination, and the TRL function form.
+"""The judge reward (docs/methods.md §4): each term by hand, the combination, and the TRL function form.
 
 R = w_f·format + accuracy·(1 + w_l·logic), R1-Reward's w_f = w_l = 0.5. Worked values:
 correct and consistent → 0.5 + 1·(1 + 0.5) = 2.0; correct, conclusion names the other → 0.5 + 0.5 = 1.0;

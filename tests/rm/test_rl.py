@@ -26,7 +26,7 @@ def sigmoid(x):
 
 
 def test_hybrid_rule_by_hand():
-    """right → 1; wrong → σ(score) (METHODS §6) or 0 (wrong_gets_zero); unverifiable → σ(score)."""
+    """right → 1; wrong → σ(score) (docs/methods.md §6) or 0 (wrong_gets_zero); unverifiable → σ(score)."""
     scores = torch.tensor([2.0, -1.0, 0.5, -3.0])
     correct = torch.tensor([True, False, False, True])
     verifiable = torch.tensor([True, True, False, False])

@@ -1,4 +1,4 @@
-"""The entropy–accuracy analysis of a scored pool (EGT arXiv 2602.01884 §4.2; METHODS §2).
+"""The entropy–accuracy analysis of a scored pool (EGT arXiv 2602.01884 §4.2; docs/methods.md §2).
 
 ``stats`` — Spearman ρ, accuracy by entropy bin, AUROC for flipped labels / hard items;
 ``plots`` — PNG plots; ``review`` — the self-contained HTML review page; ``analyze`` — ``egt

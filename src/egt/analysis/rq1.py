@@ -2,7 +2,7 @@
 
 ``run_rq1`` scores the lab's ``rl_pool`` with the judge (K rollouts at τ = 1), analyses the scores
 and curates the lowest-entropy part by one signal (``signal``, default answer-token entropy) —
-EGT steps (2) and (3) (METHODS §3). Every signal (:data:`SIGNALS`: answer, sentence, mixed, vote,
+EGT steps (2) and (3) (docs/methods.md §3). Every signal (:data:`SIGNALS`: answer, sentence, mixed, vote,
 peak) is measured: Spearman ρ with rollout accuracy and AUROC for flipped labels and hard items.
 
 The targets are relative to the lab's **ceiling** — the AUROC that the true ``ambiguity`` the lab

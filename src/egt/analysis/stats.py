@@ -1,4 +1,4 @@
-"""Does response entropy track accuracy and label noise? (EGT arXiv 2602.01884 §4.2; METHODS §2)
+"""Does response entropy track accuracy and label noise? (EGT arXiv 2602.01884 §4.2; docs/methods.md §2)
 
 On a scored pool (``egt score`` output) this computes, for each signal — answer-token,
 reasoning-sentence, mixed, the verdict vote entropy and the reasoning peak entropy:

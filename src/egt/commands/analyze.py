@@ -17,7 +17,7 @@ class AnalyzeArgs:
     bins: int = field(default=5, metadata={"help": "Equal-count entropy quantile bins."})
     review_by: str = field(default="answer", metadata={"help": "Entropy that ranks the review page: answer | sentence | mixed | vote | peak."})
     review_top: int = field(default=50, metadata={"help": "Items on the review page (0 = no page)."})
-    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score when the file lacks it (METHODS §2: 0.5)."})
+    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score when the file lacks it (docs/methods.md §2: 0.5)."})
 
 
 def main(argv: list[str], prog: str) -> int:

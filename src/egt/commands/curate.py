@@ -18,7 +18,7 @@ class CurateArgs:
     n: int = field(default=0, metadata={"help": "Keep this many items (EGT kept 2,500)."})
     fraction: float = field(default=0.0, metadata={"help": "Or keep this fraction of the pool, in (0, 1]."})
     seed: int = field(default=0, metadata={"help": "Seed of the random selector and of the accuracy selector's tie-break."})
-    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score (METHODS §2: 0.5)."})
+    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score (docs/methods.md §2: 0.5)."})
     images_dir: str = field(default="", metadata={"help": "Images root of --data; default: the dataset's folder."})
     link_images: bool = field(default=True, metadata={"help": "Hard-link (or copy) the kept items' images into --out so selected.jsonl is self-contained."})
 

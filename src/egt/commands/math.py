@@ -1,4 +1,4 @@
-"""``egt math eval | pairs | lab`` and ``egt selfcompare build | train`` (METHODS §7)."""
+"""``egt math eval | pairs | lab`` and ``egt selfcompare build | train`` (docs/methods.md §7)."""
 
 from __future__ import annotations
 

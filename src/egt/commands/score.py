@@ -1,4 +1,4 @@
-"""``egt score``: K rollouts per pool item with response entropies (EGT; METHODS §2), resumable.
+"""``egt score``: K rollouts per pool item with response entropies (EGT; docs/methods.md §2), resumable.
 
 Writes ``--out FILE.jsonl`` (one line per item, data order) and ``FILE.jsonl.meta.json`` (model
 fingerprint, data fingerprint, scoring config); progress lives in ``FILE.jsonl.partial`` until the

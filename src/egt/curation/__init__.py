@@ -1,4 +1,4 @@
-"""Entropy-guided curation (EGT arXiv 2602.01884 §3.3; METHODS §3): selectors and the manifest.
+"""Entropy-guided curation (EGT arXiv 2602.01884 §3.3; docs/methods.md §3): selectors and the manifest.
 
 ``egt curate`` orders a scored pool with a selector (``entropy`` by answer / sentence / mixed /
 vote / peak — items with format failures always after those without — or the paper's baselines

@@ -1,4 +1,4 @@
-"""The curation manifest and the selected dataset (EGT arXiv 2602.01884 §3.3; METHODS §3).
+"""The curation manifest and the selected dataset (EGT arXiv 2602.01884 §3.3; docs/methods.md §3).
 
 ``curate_pool`` writes into ``DIR``::
 

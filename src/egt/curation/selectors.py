@@ -1,4 +1,4 @@
-"""Selectors over a scored pool (EGT arXiv 2602.01884 §3.3; METHODS §3): who is kept, in what order.
+"""Selectors over a scored pool (EGT arXiv 2602.01884 §3.3; docs/methods.md §3): who is kept, in what order.
 
 Every selector returns a full *ordering* of the pool; the first ``n`` are kept. Orderings:
 
@@ -41,7 +41,7 @@ def item_scores(records: Sequence[dict], lam: float = 0.5) -> dict[str, dict]:
     """``{id: {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}}``.
 
     From a scores file's records. ``mixed`` is recomputed over the given pool with ``lam``
-    (METHODS §2: 0.5), so it always matches the pool being curated. ``peak`` is None for files
+    (docs/methods.md §2: 0.5), so it always matches the pool being curated. ``peak`` is None for files
     scored before it existed; ``format_failures`` falls back to the None verdicts.
     """
     from egt.entropy.score_store import format_failures

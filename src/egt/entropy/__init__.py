@@ -1,4 +1,4 @@
-"""Response entropy (EGT, arXiv 2602.01884; METHODS §2): token entropy and per-response statistics.
+"""Response entropy (EGT, arXiv 2602.01884; docs/methods.md §2): token entropy and per-response statistics.
 
 ``token_entropy`` / ``token_entropy_from_hidden`` give per-token entropies in float32 without
 materialising float32 ``[B, T, V]``; the rest turn a completion's entropies into EGT's answer-token,

@@ -1,4 +1,4 @@
-"""Response entropy for entropy-guided training (EGT, arXiv 2602.01884, method; METHODS §2).
+"""Response entropy for entropy-guided training (EGT, arXiv 2602.01884, method; docs/methods.md §2).
 
 What is here, top to bottom:
 
@@ -84,7 +84,7 @@ def _entropy_rows_(shifted: Tensor, probs: Tensor) -> Tensor:
 
 @torch.no_grad()
 def token_entropy(logits: Tensor, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
-    """Entropy of the softmax over the last dimension, in float32 (EGT arXiv 2602.01884; METHODS §2).
+    """Entropy of the softmax over the last dimension, in float32 (EGT arXiv 2602.01884; docs/methods.md §2).
 
     ``H = logsumexp(z) − Σ_v softmax(z)_v · z_v = −Σ_v p_v log p_v`` (natural log).
 
@@ -126,7 +126,7 @@ def token_entropy_from_hidden(
 
     Equal to ``token_entropy((hidden @ lm_head_weight.T + lm_head_bias) / temperature)``. Rows
     (flattened ``B·T``, masked-out rows dropped first) go through the LM head ``chunk_size`` at a
-    time; the logits of one chunk are the only ``[*, V]`` tensors alive (METHODS §2).
+    time; the logits of one chunk are the only ``[*, V]`` tensors alive (docs/methods.md §2).
 
     Args:
         hidden: ``[..., h]`` (typically ``[B, T, h]``), the model's final hidden states.
@@ -137,7 +137,7 @@ def token_entropy_from_hidden(
             nothing.
         lm_head_bias: optional ``[V]``.
         temperature: divides the logits — the entropy of the distribution actually sampled from
-            (EGT samples rollouts at τ; METHODS §2 default τ = 1.0).
+            (EGT samples rollouts at τ; docs/methods.md §2 default τ = 1.0).
 
     Returns:
         float32 ``[...]`` (``[B, T]``).
@@ -207,7 +207,7 @@ def _token_at(starts: list[int], char: int) -> int:
 
 
 def answer_token_entropy(entropies: Tensor, tokens: Sequence[str]) -> float | None:
-    """Entropy at the verdict token inside ``<answer>…</answer>`` (EGT arXiv 2602.01884; METHODS §2).
+    """Entropy at the verdict token inside ``<answer>…</answer>`` (EGT arXiv 2602.01884; docs/methods.md §2).
 
     Only a well-formed verdict has one: the concatenated pieces must pass the strict parser
     (:func:`egt.judge.parse.parse_verdict` — one ``<think>`` block, then exactly one
@@ -254,13 +254,13 @@ def _think_span(text: str) -> tuple[int, int] | None:
 
 
 def reasoning_sentence_entropy(entropies: Tensor, tokens: Sequence[str]) -> float | None:
-    """Mean over reasoning sentences of their mean token entropy (EGT arXiv 2602.01884; METHODS §2).
+    """Mean over reasoning sentences of their mean token entropy (EGT arXiv 2602.01884; docs/methods.md §2).
 
     The text between ``<think>`` and ``</think>`` is split after every ``.``, ``!``, ``?`` and
     newline (the delimiter ends its sentence). A token belongs to the sentence where its
     characters start; a token straddling the opening tag (``"<think>The"``) counts from the start
     of the reasoning. Sentences of nothing but delimiters and whitespace (``"..."``, blank lines)
-    are dropped. Decimal points split sentences too: this is METHODS §2's simple splitter, not a
+    are dropped. Decimal points split sentences too: this is docs/methods.md §2's simple splitter, not a
     linguistic one.
 
     Args:
@@ -385,12 +385,12 @@ def mixed_entropy(
     sentence: Tensor | Sequence[float | None],
     lam: float = 0.5,
 ) -> Tensor:
-    """EGT's mixed score ``λ·rank(H_ans) + (1 − λ)·rank(H_sent)`` (EGT arXiv 2602.01884; METHODS §2).
+    """EGT's mixed score ``λ·rank(H_ans) + (1 − λ)·rank(H_sent)`` (EGT arXiv 2602.01884; docs/methods.md §2).
 
     Args:
         answer: ``[N]`` answer-token entropies of the pool (NaN / None when missing).
         sentence: ``[N]`` reasoning-sentence entropies of the same samples.
-        lam: weight of the answer-token rank; METHODS §2 uses λ = 0.5 (our choice).
+        lam: weight of the answer-token rank; docs/methods.md §2 uses λ = 0.5 (our choice).
 
     Returns:
         float32 ``[N]`` in [0, 1]; higher means more uncertain. Missing values rank highest
@@ -405,7 +405,7 @@ def mixed_entropy(
 
 
 def vote_entropy(verdicts: Sequence[int | None]) -> float:
-    """Entropy (nats) of the empirical verdict distribution over K rollouts (METHODS §2).
+    """Entropy (nats) of the empirical verdict distribution over K rollouts (docs/methods.md §2).
 
     A parse failure (None) is an outcome of its own: ``[1, 1, None, None]`` → ln 2. All rollouts
     agreeing gives 0; the maximum is ln K.

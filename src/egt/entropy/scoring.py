@@ -1,6 +1,6 @@
-"""Response-entropy scoring of a preference pool (EGT arXiv 2602.01884 §3; METHODS §2): ``egt score``.
+"""Response-entropy scoring of a preference pool (EGT arXiv 2602.01884 §3; docs/methods.md §2): ``egt score``.
 
-For every item the judge writes K rollouts at temperature τ (METHODS §2 defaults: K = 4, τ = 1).
+For every item the judge writes K rollouts at temperature τ (docs/methods.md §2 defaults: K = 4, τ = 1).
 Per rollout we keep the verdict (mapped back to the stored responses), whether it parses strictly,
 its answer-token, reasoning-sentence and reasoning-peak entropies; per item their means over
 rollouts, the vote entropy of the verdicts, rollout accuracy against the (possibly noisy) label,
@@ -22,7 +22,7 @@ processor inside ``model.generate``: at each step it receives the float32 ``[R, 
 logits z that generate is about to pick from, records ``H_t = token_entropy(z / τ)`` (``[R]``),
 and picks the token. No second forward, and no ``[R, T, V]`` is ever kept:
 ``output_logits=True`` would hold every step's float32 ``[R, V]`` until the end (T·R·V·4 bytes:
-40 GB for Qwen's V = 151,936 at 512 tokens × 128 rollouts), against METHODS §2's memory rule.
+40 GB for Qwen's V = 151,936 at 512 tokens × 128 rollouts), against docs/methods.md §2's memory rule.
 
 Which distribution's entropy: ``softmax(z / τ)``, z being the logits after the checkpoint's own
 non-sampling processors (e.g. a repetition penalty in its generation config; none for the tiny
@@ -74,10 +74,10 @@ TRUTH_KEYS = ("flipped", "hard", "difficulty", "true_preferred", "ambiguity")
 
 @dataclass
 class ScoringConfig:
-    """How ``egt score`` samples and summarises rollouts (EGT arXiv 2602.01884; METHODS §2)."""
+    """How ``egt score`` samples and summarises rollouts (EGT arXiv 2602.01884; docs/methods.md §2)."""
 
-    rollouts: int = field(default=4, metadata={"help": "K rollouts per item (METHODS §2: K = 4, our choice)."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature τ; the entropies are of softmax(logits/τ) (METHODS §2: 1.0)."})
+    rollouts: int = field(default=4, metadata={"help": "K rollouts per item (docs/methods.md §2: K = 4, our choice)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature τ; the entropies are of softmax(logits/τ) (docs/methods.md §2: 1.0)."})
     seed: int = field(default=0, metadata={"help": "Seed; each item's rollouts are seeded by (seed, item id, rollout)."})
     max_new_tokens: int = field(default=0, metadata={"help": "Generation budget; 0 = the checkpoint's saved default (or 256)."})
     prompt_style: str = field(default="", metadata={"help": "r1_reward | compact; empty = the checkpoint's own."})
@@ -86,7 +86,7 @@ class ScoringConfig:
         "Verdicts are always written as stored indices.")})
     batch_size: int = field(default=8, metadata={"help": "Items per generate call (× rollouts rows)."})
     keep_texts: bool = field(default=True, metadata={"help": "Keep every rollout's text (the review page shows them)."})
-    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score λ·rank(H_ans) + (1−λ)·rank(H_sent) (METHODS §2: 0.5)."})
+    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score λ·rank(H_ans) + (1−λ)·rank(H_sent) (docs/methods.md §2: 0.5)."})
     peak_k: int = field(default=3, metadata={"help": (
         "k of the peak entropy: the mean of the k highest token entropies in the reasoning. A reasoning "
         "judge's doubt sits in a few forking tokens, which the sentence mean dilutes.")})
@@ -132,7 +132,7 @@ class RolloutSampler(LogitsProcessor):
 
     Used with greedy decoding: for logits z ``[R, V]`` it returns ``z/τ + g`` with Gumbel noise g
     drawn from row r's own generator, so generate's argmax is a sample from ``softmax(z/τ)``.
-    ``entropies`` collects ``token_entropy(z/τ)`` ``[R]`` per step (METHODS §2).
+    ``entropies`` collects ``token_entropy(z/τ)`` ``[R]`` per step (docs/methods.md §2).
 
     Args:
         seeds: one generator seed per row (:func:`rollout_seed`).
@@ -305,7 +305,7 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
 
 
 def add_mixed_entropy(records: list[dict], lam: float) -> list[dict]:
-    """Set ``mixed_entropy`` = λ·rank(H_ans) + (1−λ)·rank(H_sent) over the pool (METHODS §2)."""
+    """Set ``mixed_entropy`` = λ·rank(H_ans) + (1−λ)·rank(H_sent) over the pool (docs/methods.md §2)."""
     mixed = mixed_entropy([r["answer_entropy"] for r in records], [r["sentence_entropy"] for r in records], lam)
     for r, m in zip(records, mixed.tolist(), strict=True):
         r["mixed_entropy"] = round(float(m), 6)

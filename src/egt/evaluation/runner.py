@@ -1,6 +1,6 @@
 """Run a judge over pairs in a chosen presentation order and keep every prediction.
 
-Orders (METHODS §8): ``stored`` shows responses as stored — never enough on its own for a
+Orders (docs/methods.md §8): ``stored`` shows responses as stored — never enough on its own for a
 benchmark that stores the winner first; ``random`` swaps each item by a seeded coin; ``both``
 judges every item in both orders (2 predictions per item).
 """

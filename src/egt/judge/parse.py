@@ -1,4 +1,4 @@
-"""Strict parser for judge outputs (METHODS §1).
+"""Strict parser for judge outputs (docs/methods.md §1).
 
 A well-formed output is exactly one ``<think>…</think>`` block followed by exactly one
 ``<answer>1</answer>`` or ``<answer>2</answer>``, with only whitespace around them. Anything

@@ -1,5 +1,5 @@
 """Math reasoning: answer verification, GSM8K evaluation, math preference pairs and SkyMath's
-self-compare fine-tuning pipeline (METHODS §7).
+self-compare fine-tuning pipeline (docs/methods.md §7).
 
 ``from egt.math import verify`` is the one-call entry point: ``verify(solution, reference) -> bool``.
 """

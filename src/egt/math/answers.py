@@ -1,4 +1,4 @@
-"""Final-answer extraction and verification for GSM8K-style math (METHODS §7).
+"""Final-answer extraction and verification for GSM8K-style math (docs/methods.md §7).
 
 Two steps, kept apart so each can be tested and reported on its own:
 

@@ -1,4 +1,4 @@
-"""Comparers for self-compare (METHODS §7): compare a wrong attempt with the reference step by step,
+"""Comparers for self-compare (docs/methods.md §7): compare a wrong attempt with the reference step by step,
 name the first wrong step, write a corrected solution.
 
 Three real comparers and one stand-in, all behind one call, ``compare(requests) -> list[str |

@@ -1,6 +1,6 @@
 """GSM8K-format evaluation: grade solutions, per-item records, accuracy and pass@k.
 
-Scoring rule (METHODS §7): a solution is correct when its marked final answer equals the
+Scoring rule (docs/methods.md §7): a solution is correct when its marked final answer equals the
 reference's according to :func:`egt.math.answers.answers_match`. A solution without a marked
 final answer is *unanswered*: counted on its own line of the report and scored as wrong.
 

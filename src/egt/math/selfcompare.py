@@ -1,4 +1,4 @@
-"""SkyMath-style self-compare data (METHODS §7; our reading of the pipeline, the paper's exact
+"""SkyMath-style self-compare data (docs/methods.md §7; our reading of the pipeline, the paper's exact
 steps were not available).
 
 For each question with a reference: K attempts (sampled from the policy, or read from an existing

@@ -15,7 +15,7 @@ groups of ``group_size`` consecutive responses to the same prompt; groups never 
 :func:`agg_loss` turns a per-token loss ``[B, T]`` into a scalar the way DAPO (token-mean, Yu et
 al. 2025, arXiv 2503.14476), GRPO (seq-mean-token-mean) and Dr. GRPO (seq-mean-token-sum-norm) do.
 
-Conventions and departures from the papers (METHODS.md §5):
+Conventions and departures from the papers (docs/methods.md §5):
 
 - std is the unbiased one (``torch.std``, TRL's convention) and 1e-4 is added before dividing.
   A set with fewer than two values has std 0 by definition here (``torch.std`` would give NaN);
@@ -302,7 +302,7 @@ def gtpo_advantages(
     alpha2: float = 0.1,
     normalize: str = "joint",
 ) -> torch.Tensor:
-    """GTPO token-level advantages (Tan et al. 2025, arXiv 2508.04349; METHODS.md §5).
+    """GTPO token-level advantages (Tan et al. 2025, arXiv 2508.04349; docs/methods.md §5).
 
     r̃ from :func:`gtpo_shaped_rewards`, then ``A = (r̃ − μ) / (σ + 1e-4)`` where each response
     weighs 1 in μ and σ, not each token: with R the responses of the set that have active tokens
@@ -402,11 +402,12 @@ def grpo_s_advantages(
     beta1: float = 1.0,
     beta2: float = 0.1,
 ) -> torch.Tensor:
-    """GRPO-S sequence-level advantages (Tan et al. 2025, arXiv 2508.04349; METHODS.md §5).
+    """GRPO-S sequence-level advantages (Tan et al. 2025, arXiv 2508.04349; docs/methods.md §5).
 
     ``A_i = (r̂_i − mean_group) / (std_group + 1e-4)`` (unbiased std) over the group's r̂ from
     :func:`grpo_s_shaped_rewards`, broadcast over the response's valid tokens. All-equal base
-    rewards ⇒ 0. ``beta2 = 0`` gives exactly :func:`grpo_advantages` (for ``beta1 > 0``).
+    rewards ⇒ 0. ``beta2 = 0, beta1 = 1`` gives exactly :func:`grpo_advantages` (another ``beta1`` scales
+    the rewards, and the 1e-4 added to the std does not scale with them).
 
     Shapes: ``rewards, correct [B]``, ``entropies, mask [B, T]`` → float32 ``[B, T]``, 0 off-mask.
     """

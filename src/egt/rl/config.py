@@ -28,14 +28,14 @@ class JudgeRLArgs:
     prompt_style: str = field(default="", metadata={"help": "r1_reward | compact; empty = the style saved with the judge."})
     dtype: str = field(default="float32", metadata={"help": "Model dtype: float32 (CPU) | bfloat16 (GPU recipes) | auto."})
 
-    # ---- curation manifest and curriculum (EGT §3, METHODS §3) ----------------------------
+    # ---- curation manifest and curriculum (EGT §3, docs/methods.md §3) ----------------------------
     manifest: str = field(default="", metadata={"help": "Curation manifest (DIR or DIR/manifest.jsonl); only kept items are trained on. Empty = all pairs."})
     curriculum: str = field(default="sorted", metadata={"help": "sorted (low → high entropy, EGT) | staged (S quantile stages, shuffled inside) | reverse (high → low, the anti-curriculum) | off (TRL's shuffle). sorted/staged/reverse need a manifest."})
     curriculum_by: str = field(default="", metadata={"help": "Manifest score to order by: answer | sentence | mixed | vote | peak (items with format failures last, as egt curate orders them); empty = the manifest's own 'by' (else answer, EGT's best signal)."})
     curriculum_stages: int = field(default=4, metadata={"help": "S, the number of quantile stages of the staged curriculum."})
     save_curriculum_order: bool = field(default=True, metadata={"help": "Write each rank's order and the ids it consumed to <checkpoints>/curriculum/."})
 
-    # ---- reward (R1-Reward §3.2, METHODS §4) --------------------------------------------
+    # ---- reward (R1-Reward §3.2, docs/methods.md §4) --------------------------------------------
     format_weight: float = field(default=FORMAT_WEIGHT, metadata={"help": "w_f in R = w_f·format + accuracy·(1 + w_l·logic); R1-Reward uses 0.5."})
     logic_weight: float = field(default=LOGIC_WEIGHT, metadata={"help": "w_l in R; R1-Reward uses 0.5."})
     logic_checker: str = field(default="rule", metadata={"help": "rule (last sentences of the reasoning) | none | openai (an OpenAI-compatible endpoint, as R1-Reward)."})
@@ -44,7 +44,7 @@ class JudgeRLArgs:
     logic_model: str = field(default="", metadata={"help": "openai checker: model name."})
     overlong_buffer: int = field(default=0, metadata={"help": "DAPO soft overlong penalty: length of the buffer before max_completion_length (0 = off; DAPO uses 4096 of 20480)."})
 
-    # ---- advantages (METHODS §5) ----------------------------------------------------------
+    # ---- advantages (docs/methods.md §5) ----------------------------------------------------------
     advantage_estimator: str = field(default="gtpo", metadata={"help": "grpo | dr_grpo | gtpo (token-level entropy shaping) | grpo_s (sequence-level) | trl (TRL's own advantages, for scale_rewards=batch etc.)."})
     gtpo_alpha1: float = field(default=1.0, metadata={"help": "GTPO α1, weight of the base reward (Tan et al. 2025 use 1)."})
     gtpo_alpha2: float = field(default=0.1, metadata={"help": "GTPO α2, weight of the entropy term (Tan et al. 2025 use 0.1)."})

@@ -1,10 +1,12 @@
-"""Entropy curriculum for RL of the judge: a sampler over the curation manifest (EGT arXiv 2602.01884; METHODS §3).
+"""Entropy curriculum for RL of the judge: a sampler over the curation manifest (EGT arXiv 2602.01884; docs/methods.md §3).
 
 The manifest (``egt curate``, :mod:`egt.curation.manifest`) has one line per pool item: ``{"id",
-"scores": {"answer", "sentence", "mixed", "accuracy"}, "kept", "rank", "selector", "by", "reason"}``.
-Only ``kept`` items are trained on, ordered by ``scores[by]`` ascending as the curation contract
-says: a missing (``null``) entropy last — no parsable verdict in any rollout is the most uncertain —
-and ties broken by id. ``by`` defaults to the manifest's own ``by`` field (else ``answer``).
+"scores": {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}, "kept",
+"rank", "selector", "by", "reason"}``. Only ``kept`` items are trained on, in the curation order
+(:func:`kept_order_keys`, i.e. :func:`egt.curation.selectors.entropy_key`): items with format
+failures after every item without, then ``scores[by]`` ascending with a missing entropy last, the
+vote entropy's ties broken by sentence entropy, then the id. ``by`` defaults to the manifest's own
+``by`` field (else ``answer``).
 
 - ``sorted``  low → high entropy, the same order every epoch;
 - ``staged``  the sorted order cut into S quantile stages of (nearly) equal size, shuffled inside each

@@ -1,4 +1,4 @@
-"""The judge's RL reward as TRL reward functions (R1-Reward arXiv 2505.02835 §3.2; EGT; METHODS §4).
+"""The judge's RL reward as TRL reward functions (R1-Reward arXiv 2505.02835 §3.2; EGT; docs/methods.md §4).
 
 ``R = w_f · format + accuracy · (1 + w_l · logic)`` with R1-Reward's ``w_f = 0.5``, ``w_l = 0.5``:
 

@@ -1,4 +1,4 @@
-"""Scalar multimodal reward models (BaseReward, METHODS.md §6).
+"""Scalar multimodal reward models (BaseReward, docs/methods.md §6).
 
 - :mod:`egt.rm.model`: :class:`RewardModel` — backbone → last non-pad token → ``linear`` / ``mlp`` head;
   ``save_pretrained`` / ``from_pretrained`` (safetensors, head type in ``egt_reward.json``).

@@ -1,4 +1,4 @@
-"""Reward-model ensembles (BaseReward, METHODS.md §6): the mean of z-normalised member rewards.
+"""Reward-model ensembles (BaseReward, docs/methods.md §6): the mean of z-normalised member rewards.
 
 Each member's rewards live on their own scale, so each is standardised with the mean and standard
 deviation of its rewards on a calibration set (every response of every calibration pair)::

@@ -1,4 +1,4 @@
-"""The scalar reward model (BaseReward, METHODS.md §6): backbone → last non-pad token → head.
+"""The scalar reward model (BaseReward, docs/methods.md §6): backbone → last non-pad token → head.
 
 :class:`RewardModel` wraps any causal (V)LM that :func:`egt.models.load.load_model` takes — a
 Qwen2.5-VL, a Qwen2 text LM, … — and reads the backbone's *base* model (``model.base_model``, no

@@ -1,4 +1,4 @@
-"""The reward model inside RL (BaseReward §RL, METHODS.md §6): a TRL reward function and the hybrid rule.
+"""The reward model inside RL (BaseReward §RL, docs/methods.md §6): a TRL reward function and the hybrid rule.
 
 :class:`RewardModelReward` is a reward function with the signature TRL's ``GRPOTrainer`` calls —
 ``(prompts, completions, **kwargs) -> list[float]`` — that scores each completion with a trained
@@ -7,7 +7,7 @@ scalar reward model. GRPO passes multimodal prompts as chat messages whose user 
 (or from the ``images`` / ``image`` dataset column).
 
 The hybrid rule: a completion whose answer can be verified gets 1 when it is right; otherwise its
-reward is ``σ(reward-model score)``. METHODS.md §6 gives a wrong verifiable answer ``σ(score)``
+reward is ``σ(reward-model score)``. docs/methods.md §6 gives a wrong verifiable answer ``σ(score)``
 too; the issue's reading (right → 1, wrong → 0) is ``wrong_gets_zero=True``.
 """
 

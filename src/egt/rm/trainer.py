@@ -1,4 +1,4 @@
-"""Bradley–Terry training of a scalar reward model on image + text pairs (METHODS.md §6).
+"""Bradley–Terry training of a scalar reward model on image + text pairs (docs/methods.md §6).
 
 The loss is one function, :func:`bradley_terry_loss`. The trainer is ``transformers.Trainer``
 with a narrow subclass: ``compute_loss`` (the loss and its metrics), ``log`` (adds accuracy and

@@ -66,7 +66,7 @@ class ExperimentConfig:
     weak_epoch: float = field(default=2.0, metadata={"help": "SFT checkpoint of the weak regime (headroom, diffuse doubt)."})
     main_regime: str = field(default="weak", metadata={"help": "Regime of T2–T5 (fixed in the preset before any RL run)."})
 
-    # ---- entropy scoring (METHODS §2) ------------------------------------------------------------
+    # ---- entropy scoring (docs/methods.md §2) ------------------------------------------------------------
     rollouts: int = field(default=4, metadata={"help": "K rollouts per pool item (EGT: 4)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the scoring rollouts."})
     peak_k: int = field(default=3, metadata={"help": "k of the peak signal: mean of the k highest reasoning-token entropies."})
