@@ -1,4 +1,4 @@
-"""CPU lab: one round of self-compare vs a plain-SFT control, mean of 3 seeds (issue 7, METHODS §7).
+"""CPU lab: one round of self-compare vs a plain-SFT control, mean of 3 seeds (issue 7, docs/methods.md §7).
 
 Per seed (see ``egt.math.lab``): a tiny Qwen2 text model is trained from scratch by SFT on
 generated arithmetic word problems; then one self-compare round (K sampled attempts per training
