@@ -68,10 +68,12 @@ def test_sft_checkpoints_land_on_epoch_boundaries():
     assert all(step % save_steps == 0 for step in at.values()) and save_steps == 276
 
 
-def test_main_signal_rule_is_the_most_negative_spearman():
+def test_main_signal_rule_is_the_most_negative_spearman_without_vote():
     cfg = ExperimentConfig()
     rq1 = {"spearman_answer": -0.01, "spearman_sentence": -0.4, "spearman_mixed": -0.3, "spearman_vote": None,
            "spearman_peak": -0.45}
+    assert resolve_main_signal(cfg, rq1) == "peak"
+    rq1["spearman_vote"] = -0.7  # vote's ρ is partly by construction (same verdicts): never auto's pick
     assert resolve_main_signal(cfg, rq1) == "peak"
     assert resolve_main_signal(ExperimentConfig(main_signal="vote"), rq1) == "vote"
 

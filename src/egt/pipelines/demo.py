@@ -38,7 +38,7 @@ class DemoArgs:
     eval_batch_size: int = field(default=100, metadata={"help": "Judgements per generate call."})
     rollouts: int = field(default=4, metadata={"help": "Rollouts per pool item for entropy scoring (EGT: K = 4)."})
     peak_k: int = field(default=3, metadata={"help": "k of the peak signal (mean of the k highest reasoning-token entropies)."})
-    signal: str = field(default="auto", metadata={"help": (
+    signal: str = field(default="peak", metadata={"help": (
         "Entropy signal the curation and curriculum use: answer | sentence | mixed | vote | peak, or auto = the one whose "
         "entropy correlates most negatively with rollout accuracy on the pool's own labels (no hidden truth needed).")})
     fraction: float = field(default=0.25, metadata={"help": "Size of the curated (and of the random) subset."})
@@ -107,7 +107,7 @@ def run_demo(args: DemoArgs) -> dict:
         if args.rl:
             console.rule(f"[bold]5/{total}  RL on the entropy-curated subset (curriculum) and on a random one")
             t0 = time.perf_counter()
-            signal = stats["main_signal"]  # the preset's signal, or the rule's pick for this judge
+            signal = steps.main_signal_of(cfg, stats)  # the preset's signal, or the rule's pick for this judge
             arms = {"entropy": Arm("entropy", signal, args.fraction, "sorted", cfg.rl_estimator),
                     "random": Arm("random", "", args.fraction, "off", cfg.rl_estimator)}
             rl = {"signal": signal, "signal_rule": args.signal, "fraction": args.fraction, "steps": args.rl_steps}

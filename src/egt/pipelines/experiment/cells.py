@@ -32,6 +32,7 @@ from egt.pipelines.experiment.steps import (
     data_files,
     evaluate_on_test,
     images_root,
+    main_signal_of,
     read_done,
     regime_epoch,
     regime_stats_dir,
@@ -143,7 +144,7 @@ def run_cell(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> dict:
     out = cell_dir(cfg, seed, regime, arm)
     out.mkdir(parents=True, exist_ok=True)
     stats = read_done(regime_stats_dir(cfg, seed, regime))
-    main = stats["main_signal"]
+    main = main_signal_of(cfg, stats)
     by = arm.signal or main
     teacher = cfg.rl_teacher
     files = data_files(cfg, seed, teacher)

@@ -59,7 +59,7 @@ def plan(cfg: ExperimentConfig) -> list[Unit]:
         for regime in cfg.regimes:
             stats_folder = steps.regime_stats_dir(cfg, seed, regime)
             stats_key = f"seed{seed}/sft-{cfg.rl_teacher}/{steps.epoch_name(steps.regime_epoch(cfg, regime))}"
-            main = steps.read_done(stats_folder)["main_signal"] if steps.is_done(stats_folder) else None
+            main = steps.main_signal_of(cfg, steps.read_done(stats_folder)) if steps.is_done(stats_folder) else None
             for arm in regime_arms(cfg, regime, main or cfg.signals[0]):
                 if not arm.needs_rl:
                     continue

@@ -206,14 +206,25 @@ def evaluate_on_test(judge: Path, cfg: ExperimentConfig, seed: int, teacher: str
 
 
 def resolve_main_signal(cfg: ExperimentConfig, rq1: dict) -> str:
-    """The preset's main signal, or (``auto``) the most negative Spearman ρ(entropy, rollout accuracy)."""
+    """The preset's main signal, or (``auto``) the most negative Spearman ρ(entropy, rollout accuracy).
+
+    ``auto`` leaves ``vote`` out: vote entropy is computed from the very verdicts rollout accuracy
+    counts, so its correlation with it is partly by construction (on the lab it wins the rule while
+    flagging flipped labels no better than chance).
+    """
     if cfg.main_signal != "auto":
         return cfg.main_signal
-    rhos = {s: rq1.get(f"spearman_{s}") for s in cfg.signals}
+    candidates = [s for s in cfg.signals if s != "vote"] or list(cfg.signals)
+    rhos = {s: rq1.get(f"spearman_{s}") for s in candidates}
     usable = {s: r for s, r in rhos.items() if r is not None and not math.isnan(r)}
     if not usable:
-        return cfg.signals[0]
-    return min(usable, key=lambda s: (usable[s], cfg.signals.index(s)))
+        return candidates[0]
+    return min(usable, key=lambda s: (usable[s], candidates.index(s)))
+
+
+def main_signal_of(cfg: ExperimentConfig, stats: dict) -> str:
+    """The main signal of a regime: the preset's, or what its ``auto`` rule picked when the judge was scored."""
+    return cfg.main_signal if cfg.main_signal != "auto" else stats["main_signal"]
 
 
 def run_judge_stats(cfg: ExperimentConfig, seed: int, teacher: str, epoch: float) -> dict:

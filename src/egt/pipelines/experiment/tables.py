@@ -57,7 +57,7 @@ def _cell_result(cfg: ExperimentConfig, seed: int, regime: str, arm) -> dict | N
         if stats is None:
             return None
         return {"final": stats["test"], "curve": [{"step": 0, "accuracy": stats["test"]["accuracy"]}],
-                "selection": None, "main_signal": stats["main_signal"]}
+                "selection": None, "main_signal": steps.main_signal_of(cfg, stats)}
     folder = steps.cell_dir(cfg, seed, regime, arm)
     return steps.read_done(folder) if steps.is_done(folder) else None
 
@@ -75,7 +75,7 @@ def t0_rows(cfg: ExperimentConfig) -> list[dict]:
             for key in keys:
                 values = [r["rq1"][key] for r in found if r["rq1"].get(key) is not None]
                 row[key] = _mean_std(values)
-            row["main_signal"] = [r["main_signal"] for r in found]
+            row["main_signal"] = [steps.main_signal_of(cfg, r) for r in found]
             rows.append(row)
     return rows
 
@@ -90,7 +90,7 @@ def collect(cfg: ExperimentConfig) -> dict:
         for seed in cfg.seeds:
             stats = _stats_result(cfg, seed, cfg.rl_teacher, steps.regime_epoch(cfg, regime))
             if stats is not None:
-                per_seed_main[seed] = stats["main_signal"]
+                per_seed_main[seed] = steps.main_signal_of(cfg, stats)
         tables: dict[str, list[dict]] = {}
         for seed, main in per_seed_main.items():
             for table, rows in table_rows(cfg, regime, main).items():
