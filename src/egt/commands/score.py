@@ -3,6 +3,10 @@
 Writes ``--out FILE.jsonl`` (one line per item, data order) and ``FILE.jsonl.meta.json`` (model
 fingerprint, data fingerprint, scoring config); progress lives in ``FILE.jsonl.partial`` until the
 end. Killed at any point and rerun with the same command, it continues where it stopped.
+
+Under ``accelerate launch`` (N processes or GPUs) items are sharded across ranks and rank 0 merges
+into the same file (:mod:`egt.entropy.sharded`). ``--rescore FILE`` re-measures an existing file's
+rollouts under ``--model`` without generating (:mod:`egt.entropy.rescore`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ class ScoreIO:
     parquet: bool = field(default=False, metadata={"help": "Also write a .parquet copy of the scores."})
     allow_text_only: bool = field(default=False, metadata={"help": "Score items without images from text alone with a VLM judge."})
     limit: int = field(default=0, metadata={"help": "Score only the first N items (0 = all)."})
+    rescore: str = field(default="", metadata={"help": (
+        "A finished scores file: re-measure its rollouts' entropies under --model by one teacher-forced forward "
+        "(no generation) and write them to --out with the same verdicts; --data defaults to the file's dataset.")})
 
 
 def main(argv: list[str], prog: str) -> int:
@@ -32,13 +39,21 @@ def main(argv: list[str], prog: str) -> int:
 
     io, cfg, model = parse_config([ScoreIO, ScoringConfig, ModelArgs], argv, prog,
                                   "Score a preference pool by the judge's response entropy (K rollouts per item).")
-    if not io.data:
-        raise EgtError("--data is required")
     if not io.out:
         raise EgtError("--out is required")
     cfg.check()
-    summary = score_pool(model, io.data, io.out, cfg, images_dir=io.images_dir or None, overwrite=io.overwrite,
-                         parquet=io.parquet, limit=io.limit, allow_text_only=io.allow_text_only)
+    if io.rescore:
+        from egt.entropy.rescore import rescore_pool
+
+        summary = rescore_pool(model, io.rescore, io.out, data=io.data or None, images_dir=io.images_dir or None,
+                               batch_size=cfg.batch_size, overwrite=io.overwrite, parquet=io.parquet)
+    else:
+        if not io.data:
+            raise EgtError("--data is required")
+        summary = score_pool(model, io.data, io.out, cfg, images_dir=io.images_dir or None, overwrite=io.overwrite,
+                             parquet=io.parquet, limit=io.limit, allow_text_only=io.allow_text_only)
+    if "mean_accuracy" not in summary and not summary.get("complete_already"):
+        return 0  # a data-parallel rank other than 0: rank 0 merged and reports
     if summary.get("complete_already"):
         console.print(f"{io.out}: already complete for this model, data and config — nothing to do")
         return 0

@@ -100,10 +100,17 @@ def fingerprint(path: str | Path) -> str:
     return h.hexdigest()
 
 
+SCORING_DEFAULTS = {"entropy_source": "generation"}
+"""Scoring fields added after files were written: a header without one means this value."""
+
+
 def header_key(header: dict) -> dict:
     """The part of a header that must match for a resume or a rerun: content, not paths."""
+    scoring = header.get("scoring")
+    if isinstance(scoring, dict):
+        scoring = {**SCORING_DEFAULTS, **scoring}
     return {"format": header.get("format"), "model": (header.get("model") or {}).get("fingerprint"),
-            "data": (header.get("data") or {}).get("fingerprint"), "scoring": header.get("scoring")}
+            "data": (header.get("data") or {}).get("fingerprint"), "scoring": scoring}
 
 
 def describe_mismatch(old: dict, new: dict) -> str:

@@ -67,6 +67,11 @@ from egt.entropy.maths import (
 from egt.errors import EgtError
 
 ORDERS = ("stored", "random")
+ENTROPY_SOURCES = ("generation", "teacher_forced")
+ENTROPY_DESCRIPTIONS = {
+    "generation": "softmax(logits / temperature), in-generation, nats",
+    "teacher_forced": "softmax(logits / temperature), teacher-forced forward over prompt + completion, float32 head, nats",
+}
 TRUTH_KEYS = ("flipped", "hard", "difficulty", "true_preferred", "ambiguity")
 """The lab's ground truth, copied from an item's meta into its scores record when present
 (``ambiguity`` is the perceptual ambiguity the lab built the item with: the analysis's ceiling)."""
@@ -91,7 +96,16 @@ class ScoringConfig:
         "k of the peak entropy: the mean of the k highest token entropies in the reasoning. A reasoning "
         "judge's doubt sits in a few forking tokens, which the sentence mean dilutes.")})
 
+    entropy_source: str = field(default="generation", metadata={"help": (
+        "generation (recorded inside generate, the default) | teacher_forced (one batched forward over prompt + "
+        "sampled completion after generating: egt.entropy.teacher_forced). Recorded in the scores header.")})
+    keep_token_ids: bool = field(default=False, metadata={"help": (
+        "Also keep every rollout's token ids (``token_ids``), so 'egt score --rescore' re-measures exactly the "
+        "sampled tokens instead of re-tokenising the texts.")})
+
     def check(self) -> None:
+        if self.entropy_source not in ENTROPY_SOURCES:
+            raise EgtError(f"--entropy_source: unknown source {self.entropy_source!r} (one of {', '.join(ENTROPY_SOURCES)})")
         if self.rollouts < 1:
             raise EgtError(f"--rollouts: must be ≥ 1, got {self.rollouts}")
         if not self.temperature > 0:
@@ -283,7 +297,14 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
         for r in range(k):
             requests.append(JudgeRequest(pair=pair, swapped=presented_swapped(cfg.seed, pair.id, r, cfg.order), images=imgs))
             seeds.append(rollout_seed(cfg.seed, pair.id, r))
-    gen = generate_rollouts(loaded, requests, seeds, temperature=cfg.temperature, max_new_tokens=max_new_tokens, style=style)
+    teacher_forced = cfg.entropy_source == "teacher_forced"
+    gen = generate_rollouts(loaded, requests, seeds, temperature=cfg.temperature, max_new_tokens=max_new_tokens, style=style,
+                            record_entropy=not teacher_forced)
+    if teacher_forced:
+        from egt.entropy.teacher_forced import rollout_entropies
+
+        gen.entropies = rollout_entropies(loaded, requests, gen.ids, lengths=gen.lengths, temperature=cfg.temperature,
+                                          style=style, max_new_tokens=max_new_tokens)  # [R, T] float32
     records = []
     for i, (pair, index) in enumerate(zip(pairs, indices, strict=True)):
         rollouts = []
@@ -300,7 +321,10 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
                 "peak_entropy": reasoning_peak_entropy(entropies, pieces, cfg.peak_k),
                 "choice": None if verdict is None else verdict.choice,
             })
-        records.append(jsonable(summarise_item(pair, index, rollouts, cfg.keep_texts)))
+        record = summarise_item(pair, index, rollouts, cfg.keep_texts)
+        if cfg.keep_token_ids:
+            record["token_ids"] = [gen.ids[row, :gen.lengths[row]].tolist() for row in range(i * k, (i + 1) * k)]
+        records.append(jsonable(record))
     return records
 
 
@@ -365,6 +389,11 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     root = Path(images_dir) if images_dir else default_images_root(data)
     if images_dir and not root.is_dir():
         raise EgtError(f"--images_dir: {root}: no such folder")
+    from egt.entropy.sharded import distributed_state, rank_parts
+
+    dist = distributed_state()  # None unless launched with several processes (accelerate launch)
+    if dist is not None and loaded is None:
+        model_args = dist.model_args_for_rank(model_args)
     loaded = loaded or load_from_args(model_args)
     _check_images(pairs, root, loaded.is_vision, allow_text_only)
 
@@ -376,8 +405,11 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     scoring = {"rollouts": cfg.rollouts, "temperature": cfg.temperature, "seed": cfg.seed,
                "max_new_tokens": max_new_tokens, "prompt_style": style, "order": cfg.order,
                "keep_texts": cfg.keep_texts, "lam": cfg.lam, "peak_k": cfg.peak_k, "limit": limit,
-               "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type, "entropy": "softmax(logits / temperature), in-generation, nats",
-               "sampler": "gumbel-max, one generator per (seed, item id, rollout)"}
+               "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type,
+               "entropy": ENTROPY_DESCRIPTIONS[cfg.entropy_source],
+               "sampler": "gumbel-max, one generator per (seed, item id, rollout)", "entropy_source": cfg.entropy_source}
+    if cfg.keep_token_ids:
+        scoring["keep_token_ids"] = True
     header = {"format": "egt-scores/1",
               "model": {"path": str(model_path.resolve()) if model_path.exists() else model_args.model,
                         "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
@@ -387,9 +419,14 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
               "scoring": scoring,
               "runtime": {"batch_size": cfg.batch_size, "egt": __version__, "torch": torch.__version__}}
 
-    if check_existing_output(out, header, overwrite):
+    if check_existing_output(out, header, overwrite) and not rank_parts(out):
         return {"out": str(out), "n_items": len(pairs), "scored_now": 0, "resumed": len(pairs), "complete_already": True,
                 "wall_seconds": round(time.perf_counter() - start, 1)}
+    if dist is not None or rank_parts(out):  # several processes, or parts one left behind
+        from egt.entropy.sharded import score_sharded
+
+        return score_sharded(loaded, pairs, root, out, header, cfg, dist, style=style, max_new_tokens=max_new_tokens,
+                             overwrite=overwrite, parquet=parquet, on_batch=on_batch, start=start)
     store = PartialScores.open(out, header, {p.id for p in pairs}, overwrite)
     resumed = len(store.done)
     batch_size = store.header["runtime"]["batch_size"]  # a resumed run keeps its batches: bit-equal values
@@ -439,6 +476,6 @@ def pool_summary(records: Sequence[dict]) -> dict:
 
 
 __all__ = [
-    "ORDERS", "PieceDecoder", "RolloutSampler", "Rollouts", "ScoringConfig", "add_mixed_entropy", "generate_rollouts",
+    "ENTROPY_SOURCES", "ORDERS", "PieceDecoder", "RolloutSampler", "Rollouts", "ScoringConfig", "add_mixed_entropy", "generate_rollouts",
     "pool_summary", "presented_swapped", "rollout_seed", "score_batch", "score_pool", "summarise_item",
 ]

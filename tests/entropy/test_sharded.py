@@ -1,0 +1,110 @@
+"""Data-parallel ``egt score`` (egt.entropy.sharded): 2 CPU processes (gloo) against 1, and resume.
+
+The merged file of an ``accelerate launch`` run with 2 processes is the single-process file byte for
+byte (each fixed batch is computed exactly as one process computes it). A rank that dies mid-run
+leaves its part file; a rerun — here with another number of processes — scores only the items no
+part holds and merges.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from egt.entropy import sharded
+from egt.entropy.score_store import partial_path, read_partial
+from egt.entropy.scoring import ScoringConfig, score_pool
+from egt.models.load import ModelArgs
+
+N_ITEMS, BATCH = 8, 2
+
+
+def cfg(**overrides) -> ScoringConfig:
+    base = dict(rollouts=2, max_new_tokens=6, batch_size=BATCH, prompt_style="compact", seed=0)
+    return ScoringConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_judge_dir):
+    from egt.models.load import load_model
+
+    return load_model(str(tiny_judge_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
+    out = tmp_path_factory.mktemp("ref") / "scores.jsonl"
+    score_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), small_lab / "rl_pool.jsonl", out, cfg(),
+               limit=N_ITEMS, loaded=loaded)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, tiny_judge_dir, reference):
+    out = tmp_path / "scores.jsonl"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", "configs/accelerate/cpu_2proc.yaml",
+        "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()),
+        "-m", "egt.cli", "score", "--model", str(tiny_judge_dir), "--device", "cpu",
+        "--data", str(small_lab / "rl_pool.jsonl"), "--out", str(out), "--rollouts", "2", "--max_new_tokens", "6",
+        "--batch_size", str(BATCH), "--prompt_style", "compact", "--limit", str(N_ITEMS),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": "", "EGT_PROGRESS": "0"}
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=repo)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert out.read_bytes() == reference.read_bytes()
+    meta = out.with_name(out.name + ".meta.json").read_text()
+    assert meta == reference.with_name(reference.name + ".meta.json").read_text()
+    assert not sharded.part_paths(out) and not partial_path(out).exists()
+
+
+class _Rank:
+    """A stand-in for accelerate's state: rank r of world w, barriers are no-ops (one process)."""
+
+    def __init__(self, rank: int, world: int):
+        self.process_index, self.num_processes, self.device = rank, world, "cpu"
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def test_a_dead_rank_then_a_rerun_scores_only_what_is_missing(tmp_path, small_lab, tiny_judge_dir, loaded, reference,
+                                                              monkeypatch):
+    out = tmp_path / "scores.jsonl"
+    args = ModelArgs(model=str(tiny_judge_dir), device="cpu")
+    data = small_lab / "rl_pool.jsonl"
+
+    # rank 1 of 2 scores its first batch (batch 1 of 4), then dies before its second (batch 3)
+    monkeypatch.setattr(sharded, "distributed_state", lambda: sharded.Distributed(1, 2, _Rank(1, 2)))
+
+    def die(batch: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        score_pool(args, data, out, cfg(), limit=N_ITEMS, loaded=loaded, on_batch=die)
+    part = sharded.part_path(out, 1)
+    assert sorted(read_partial(part)[1]) == ["rl_pool-00002", "rl_pool-00003"] and not out.exists()
+    with open(part, "a") as fh:  # and its last line was cut mid-write by the kill
+        fh.write('{"id": "rl_pool-00006", "index": 6, "answer_ent')
+
+    # rerun as one process, even with another --batch_size: the parts' batches are kept
+    monkeypatch.setattr(sharded, "distributed_state", lambda: None)
+    scored = []
+    summary = score_pool(args, data, out, cfg(batch_size=3), limit=N_ITEMS, loaded=loaded, on_batch=scored.append)
+    assert summary["resumed"] == 2 and summary["scored_now"] == N_ITEMS - 2
+    assert scored == [0, 2, 3]  # batch 1 is not run again
+    assert out.read_bytes() == reference.read_bytes()
+    assert not sharded.part_paths(out)
+    again = score_pool(args, data, out, cfg(), limit=N_ITEMS, loaded=loaded)
+    assert again["complete_already"]
