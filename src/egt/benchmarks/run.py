@@ -57,7 +57,16 @@ def evaluate_benchmark(judge: Judge, bench: Benchmark, pairs: Sequence[Preferenc
     tie_policy = tie_policy or bench.tie_policy
     start = time.perf_counter()
     requests = build_requests(pairs, order, seed, images_root, load_images=judge.reads_images)
-    predictions = with_original_ids(run_judge(judge, requests, batch_size=batch_size), pairs)
+    from egt.entropy.sharded import distributed_state
+
+    dist = distributed_state()  # None unless launched with several processes (accelerate launch)
+    if dist is None:
+        judged = run_judge(judge, requests, batch_size=batch_size)
+    else:  # batches dealt to ranks, gathered back in order: the single-process list (egt.evaluation.sharded)
+        from egt.evaluation.sharded import run_judge_sharded
+
+        judged = run_judge_sharded(judge, requests, batch_size, dist)
+    predictions = with_original_ids(judged, pairs)
     report = {**report_head(judge.name, bench, pairs, order, seed, tie_policy),
               **bench.aggregate(predictions, pairs, tie_policy),
               "wall_seconds": round(time.perf_counter() - start, 2)}

@@ -8,10 +8,14 @@ run leaves no outputs. Before judging, a benchmark run prints what it read: item
 against the full release's counts, the ids that repeat and the benchmark's rule for them, the
 rows skipped (e.g. tie labels). Benchmark names are read as people type them
 (``--benchmark VL-RewardBench``); docs/benchmarks.md describes each release and the generic mapping.
+Under ``accelerate launch`` the requests' batches are dealt to the ranks and rank 0 writes the
+single-process outputs (:mod:`egt.evaluation.sharded`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +110,11 @@ def main(argv: list[str], prog: str) -> int:
         if bench is PAIRS:  # EGT's own data names only images it has: a missing one is a broken dataset
             pairs, images = check_images(pairs, images_root, reads_images=True, skip_missing=args.skip_missing_images,
                                          missing=missing, reason="EGT's pairs format needs every image it names")
+        from egt.entropy.sharded import distributed_state
+
+        dist = distributed_state()  # several processes under accelerate launch: egt.evaluation.sharded
+        if dist is not None and judge_args.device in ("auto", "cuda"):
+            judge_args = dataclasses.replace(judge_args, device=str(dist.state.device))  # each rank its own GPU
         judge = with_votes(make_judge(judge_args), args.votes, seed=judge_args.seed)
         if bench is not PAIRS:  # a benchmark release often ships without its images: it depends on the judge
             pairs, images = check_images(pairs, images_root, reads_images=judge.reads_images,
@@ -120,7 +129,9 @@ def main(argv: list[str], prog: str) -> int:
     if release is not None:
         report["release"] = release
 
-    # ---- outputs
+    # ---- outputs (under accelerate launch every rank holds the merged predictions; rank 0 writes)
+    if int(os.environ.get("RANK", "0")) != 0 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return 0
     if bench is PAIRS:
         markdown = eval_markdown(report) + "".join(f"\n- {line}" for line in notes(report))
     else:

@@ -6,7 +6,9 @@ end. Killed at any point and rerun with the same command, it continues where it 
 
 Under ``accelerate launch`` (N processes or GPUs) items are sharded across ranks and rank 0 merges
 into the same file (:mod:`egt.entropy.sharded`). ``--rescore FILE`` re-measures an existing file's
-rollouts under ``--model`` without generating (:mod:`egt.entropy.rescore`).
+rollouts under ``--model`` without generating (:mod:`egt.entropy.rescore`). ``--backend vllm``
+samples the rollouts with vLLM on a GPU and measures the entropies by the teacher-forced pass
+(:mod:`egt.entropy.backends`; recipe: ``configs/score/qwen2_5_vl_7b_vllm.yaml``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from egt.config import parse_config
+from egt.entropy.backends import VllmArgs
 from egt.entropy.scoring import ScoringConfig
 from egt.models.load import ModelArgs
 from egt.report import console, print_table
@@ -37,7 +40,7 @@ def main(argv: list[str], prog: str) -> int:
     from egt.entropy.scoring import score_pool
     from egt.errors import EgtError
 
-    io, cfg, model = parse_config([ScoreIO, ScoringConfig, ModelArgs], argv, prog,
+    io, cfg, model, vllm_args = parse_config([ScoreIO, ScoringConfig, ModelArgs, VllmArgs], argv, prog,
                                   "Score a preference pool by the judge's response entropy (K rollouts per item).")
     if not io.out:
         raise EgtError("--out is required")
@@ -51,7 +54,8 @@ def main(argv: list[str], prog: str) -> int:
         if not io.data:
             raise EgtError("--data is required")
         summary = score_pool(model, io.data, io.out, cfg, images_dir=io.images_dir or None, overwrite=io.overwrite,
-                             parquet=io.parquet, limit=io.limit, allow_text_only=io.allow_text_only)
+                             parquet=io.parquet, limit=io.limit, allow_text_only=io.allow_text_only,
+                             vllm_args=vllm_args)
     if "mean_accuracy" not in summary and not summary.get("complete_already"):
         return 0  # a data-parallel rank other than 0: rank 0 merged and reports
     if summary.get("complete_already"):

@@ -41,6 +41,10 @@ resumed file equals an uninterrupted one bit for bit; two fresh runs with differ
 differ only at float round-off of the batched forward. The K rollouts of an item are K rows of the batch
 (the same prompt repeated, as ``num_return_sequences=K`` would expand it — which greedy decoding
 refuses), so an item's rollouts may also be shown in different orders (``order=random``).
+
+Backends (``--backend``, :mod:`egt.entropy.backends`): the sampling above is the ``transformers``
+backend; ``vllm`` samples each rollout as a vLLM request seeded by (seed, id, rollout) and always
+takes its entropies from the teacher-forced pass (the header then records ``backend: vllm``).
 """
 
 from __future__ import annotations
@@ -102,8 +106,13 @@ class ScoringConfig:
     keep_token_ids: bool = field(default=False, metadata={"help": (
         "Also keep every rollout's token ids (``token_ids``), so 'egt score --rescore' re-measures exactly the "
         "sampled tokens instead of re-tokenising the texts.")})
+    backend: str = field(default="transformers", metadata={"help": (
+        "transformers (model.generate, the default) | vllm (vLLM's offline engine on a GPU: pip install 'egt[vllm]'; "
+        "entropies then always come from the teacher-forced pass). egt.entropy.backends.")})
 
     def check(self) -> None:
+        if self.backend not in ("transformers", "vllm"):
+            raise EgtError(f"--backend: unknown backend {self.backend!r} (one of transformers, vllm)")
         if self.entropy_source not in ENTROPY_SOURCES:
             raise EgtError(f"--entropy_source: unknown source {self.entropy_source!r} (one of {', '.join(ENTROPY_SOURCES)})")
         if self.rollouts < 1:
@@ -284,8 +293,12 @@ def summarise_item(pair, index: int, rollouts: Sequence[dict], keep_texts: bool 
 
 
 def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequence[list], cfg: ScoringConfig, *,
-                style: str, max_new_tokens: int, decoder: PieceDecoder | None = None) -> list[dict]:
-    """Score ``pairs`` (their data indices and opened images given) with K rollouts each."""
+                style: str, max_new_tokens: int, decoder: PieceDecoder | None = None, backend=None) -> list[dict]:
+    """Score ``pairs`` (their data indices and opened images given) with K rollouts each.
+
+    ``backend`` (:mod:`egt.entropy.backends`) generates the rows; default: transformers on ``loaded``.
+    A backend that cannot record entropies (vLLM) always gets the teacher-forced pass.
+    """
     from egt.entropy.score_store import jsonable
     from egt.judge.base import JudgeRequest
     from egt.judge.parse import parse_verdict
@@ -297,9 +310,13 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
         for r in range(k):
             requests.append(JudgeRequest(pair=pair, swapped=presented_swapped(cfg.seed, pair.id, r, cfg.order), images=imgs))
             seeds.append(rollout_seed(cfg.seed, pair.id, r))
-    teacher_forced = cfg.entropy_source == "teacher_forced"
-    gen = generate_rollouts(loaded, requests, seeds, temperature=cfg.temperature, max_new_tokens=max_new_tokens, style=style,
-                            record_entropy=not teacher_forced)
+    if backend is None:
+        from egt.entropy.backends import TransformersBackend
+
+        backend = TransformersBackend(loaded)
+    teacher_forced = cfg.entropy_source == "teacher_forced" or not backend.records_entropy
+    gen = backend.generate(requests, seeds, temperature=cfg.temperature, max_new_tokens=max_new_tokens, style=style,
+                           record_entropy=not teacher_forced)
     if teacher_forced:
         from egt.entropy.teacher_forced import rollout_entropies
 
@@ -360,7 +377,7 @@ def _check_images(pairs: Sequence, root: Path, reads_images: bool, allow_text_on
 
 def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig, *, images_dir: str | Path | None = None,
                overwrite: bool = False, parquet: bool = False, limit: int = 0, allow_text_only: bool = False,
-               on_batch: Callable[[int], None] | None = None, loaded=None) -> dict:
+               on_batch: Callable[[int], None] | None = None, loaded=None, backend=None, vllm_args=None) -> dict:
     """Score a pool into ``out`` (resumable; see the module doc); returns a summary dict.
 
     Args:
@@ -370,6 +387,9 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
         on_batch: called with the batch number after each batch is safely on disk (tests use it
             to simulate a crash).
         loaded: an already loaded model for ``model_args.model`` (skips loading).
+        backend: a :class:`egt.entropy.backends.RolloutBackend` to generate with (tests pass a vLLM
+            stand-in); default: the one ``cfg.backend`` names, started here.
+        vllm_args: :class:`egt.entropy.backends.VllmArgs` for ``cfg.backend == "vllm"``.
     """
     from egt import __version__
     from egt.entropy.score_store import PartialScores, check_existing_output, fingerprint, read_partial, write_final
@@ -392,6 +412,17 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     from egt.entropy.sharded import distributed_state, rank_parts
 
     dist = distributed_state()  # None unless launched with several processes (accelerate launch)
+    backend_name = backend.name if backend is not None else cfg.backend
+    if backend_name == "vllm" and dist is not None:
+        raise EgtError("--backend vllm runs as one process (one engine; several GPUs through "
+                       "--vllm_tensor_parallel_size), not under a multi-process accelerate launch")
+    if backend_name == "vllm" and backend is None:
+        try:
+            import vllm  # noqa: F401  (fail before loading any weights)
+        except ImportError:
+            from egt.entropy.backends import VLLM_MISSING
+
+            raise EgtError(VLLM_MISSING) from None
     if dist is not None and loaded is None:
         model_args = dist.model_args_for_rank(model_args)
     loaded = loaded or load_from_args(model_args)
@@ -402,14 +433,18 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     max_new_tokens = cfg.max_new_tokens or judge_meta.get("max_new_tokens", 256)
     style = cfg.prompt_style or judge_meta.get("prompt_style", "r1_reward")
     param = next(loaded.model.parameters())
+    entropy_source = "teacher_forced" if backend_name == "vllm" else cfg.entropy_source
     scoring = {"rollouts": cfg.rollouts, "temperature": cfg.temperature, "seed": cfg.seed,
                "max_new_tokens": max_new_tokens, "prompt_style": style, "order": cfg.order,
                "keep_texts": cfg.keep_texts, "lam": cfg.lam, "peak_k": cfg.peak_k, "limit": limit,
                "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type,
-               "entropy": ENTROPY_DESCRIPTIONS[cfg.entropy_source],
-               "sampler": "gumbel-max, one generator per (seed, item id, rollout)", "entropy_source": cfg.entropy_source}
+               "entropy": ENTROPY_DESCRIPTIONS[entropy_source],
+               "sampler": "gumbel-max, one generator per (seed, item id, rollout)", "entropy_source": entropy_source}
     if cfg.keep_token_ids:
         scoring["keep_token_ids"] = True
+    if backend_name == "vllm":  # recorded only when not the default, so older files still resume
+        scoring["backend"] = "vllm"
+        scoring["sampler"] = "vllm, one SamplingParams seed per (seed, item id, rollout)"
     header = {"format": "egt-scores/1",
               "model": {"path": str(model_path.resolve()) if model_path.exists() else model_args.model,
                         "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
@@ -422,6 +457,12 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     if check_existing_output(out, header, overwrite) and not rank_parts(out):
         return {"out": str(out), "n_items": len(pairs), "scored_now": 0, "resumed": len(pairs), "complete_already": True,
                 "wall_seconds": round(time.perf_counter() - start, 1)}
+    if backend_name == "vllm" and rank_parts(out):  # a data-parallel transformers run's parts
+        if not overwrite:
+            raise EgtError(f"{out}: rank part files of a data-parallel run are present; finish it with the backend "
+                           "it started with (--backend transformers), or pass --overwrite")
+        for part in rank_parts(out):
+            part.unlink()
     if dist is not None or rank_parts(out):  # several processes, or parts one left behind
         from egt.entropy.sharded import score_sharded
 
@@ -435,13 +476,17 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     todo = sum(sum(pairs[i].id not in store.done for i in batch) for _, batch in pending)
     desc = f"scoring (resuming: {resumed} done)" if resumed else "scoring"
     decoder = PieceDecoder(loaded.tokenizer)
+    if backend is None and pending:
+        from egt.entropy.backends import make_backend
+
+        backend = make_backend(cfg.backend, loaded, model_args, seed=cfg.seed, vllm_args=vllm_args)
     bar = progress(None, total=todo, desc=desc, unit="item")
     try:
         for number, batch in pending:
             chunk = [pairs[i] for i in batch]
             images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
             records = score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
-                                  decoder=decoder)
+                                  decoder=decoder, backend=backend)
             before = len(store.done)
             store.append(records)
             bar.update(len(store.done) - before)
