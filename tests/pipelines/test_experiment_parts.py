@@ -121,3 +121,40 @@ def test_the_demo_runs_the_lab_quick_preset():
         if key in ("preset", "out", "curricula", "estimators", "subset_sizes"):
             continue
         assert getattr(demo, key) == value, key
+
+
+def test_rq1_scores_with_the_backend_it_is_given(monkeypatch, tmp_path):
+    import egt.entropy.scoring as scoring
+    from egt.analysis.rq1 import run_rq1
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(model_args, data, out, cfg, **kwargs):
+        seen.append(cfg)
+        raise Stop
+
+    monkeypatch.setattr(scoring, "score_pool", capture)  # run_rq1 imports it from there at call time
+    with pytest.raises(Stop):
+        run_rq1("judge", "pool.jsonl", None, tmp_path, rollouts=2, backend="vllm")
+    assert seen[0].backend == "vllm" and seen[0].rollouts == 2
+    with pytest.raises(Stop):
+        run_rq1("judge", "pool.jsonl", None, tmp_path)
+    assert seen[1].backend == "transformers"
+
+
+def test_the_experiment_backend_is_checked_and_older_folders_resume(tmp_path):
+    import json
+
+    with pytest.raises(EgtError, match="backend"):
+        ExperimentConfig(backend="onnx").check()
+    check_preset(ExperimentConfig(out=str(tmp_path)))
+    path = tmp_path / "experiment.json"
+    old = json.loads(path.read_text())
+    del old["backend"]  # written before the field existed
+    path.write_text(json.dumps(old))
+    check_preset(ExperimentConfig(out=str(tmp_path)))
+    with pytest.raises(EgtError, match="backend"):
+        check_preset(ExperimentConfig(out=str(tmp_path), backend="vllm"))

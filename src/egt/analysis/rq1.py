@@ -126,11 +126,12 @@ def rq1_from_scores(scores_path: str | Path, pool_path: str | Path, images_root:
 
 def run_rq1(judge_dir: str | Path, pool_path: str | Path, images_root: str | Path | None, out_dir: str | Path,
             rollouts: int = 4, seed: int = 0, *, batch_size: int = 16, device: str = "cpu", fraction: float = 0.5,
-            max_new_tokens: int = 0, signal: str = "answer", peak_k: int = 3, temperature: float = 1.0) -> dict:
+            max_new_tokens: int = 0, signal: str = "answer", peak_k: int = 3, temperature: float = 1.0,
+            backend: str = "transformers") -> dict:
     """Score → analyse → curate (by ``signal``) under ``out_dir``; the numbers for ``report.json``'s ``rq1``.
 
-    ``rollouts``, ``temperature``, ``peak_k``, ``max_new_tokens`` and ``batch_size`` are the
-    scoring's (:class:`egt.entropy.scoring.ScoringConfig`). Reruns resume an unfinished scoring run
+    ``rollouts``, ``temperature``, ``peak_k``, ``max_new_tokens``, ``batch_size`` and ``backend``
+    (transformers | vllm) are the scoring's (:class:`egt.entropy.scoring.ScoringConfig`). Reruns resume an unfinished scoring run
     and replace outputs written by another judge or config.
     Keys: those of :func:`rq1_from_scores`, plus ``rollouts`` and ``seconds["score"]``.
     """
@@ -144,7 +145,7 @@ def run_rq1(judge_dir: str | Path, pool_path: str | Path, images_root: str | Pat
     scores_path = out / "scores.jsonl"
     score_pool(ModelArgs(model=str(judge_dir), device=device), pool_path, scores_path,
                ScoringConfig(rollouts=rollouts, seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                             temperature=temperature, peak_k=peak_k),
+                             temperature=temperature, peak_k=peak_k, backend=backend),
                images_dir=images_root, overwrite=True)
     score_seconds = round(time.perf_counter() - t0, 1)
     result = rq1_from_scores(scores_path, pool_path, images_root, out, signal=signal, fraction=fraction, seed=seed)

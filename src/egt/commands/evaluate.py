@@ -21,6 +21,7 @@ from pathlib import Path
 
 from egt.benchmarks import benchmark_names
 from egt.config import parse_config
+from egt.entropy.backends import VllmArgs
 from egt.judge.factory import JudgeArgs, make_judge
 from egt.report import console
 
@@ -58,8 +59,8 @@ class EvalArgs:
 
 
 def main(argv: list[str], prog: str) -> int:
-    args, judge_args = parse_config([EvalArgs, JudgeArgs], argv, prog,
-                                    "Evaluate a judge on a pairs dataset or a reward benchmark.")
+    args, judge_args, vllm_args = parse_config([EvalArgs, JudgeArgs, VllmArgs], argv, prog,
+                                               "Evaluate a judge on a pairs dataset or a reward benchmark.")
     from egt.benchmarks import PAIRS, get_benchmark
     from egt.benchmarks.common import release_lines, release_summary
     from egt.benchmarks.images import check_images, missing_images
@@ -86,6 +87,8 @@ def main(argv: list[str], prog: str) -> int:
         raise EgtError(f"--tie_policy: unknown policy {args.tie_policy!r} (one of {', '.join(TIE_POLICIES)})")
     if args.votes < 1:
         raise EgtError(f"--votes: must be ≥ 1, got {args.votes}")
+    if args.votes > 1 and judge_args.backend != "transformers":
+        raise EgtError(f"--votes: voting@k runs on the transformers backend only, not --backend {judge_args.backend}")
     if args.images_dir and not Path(args.images_dir).is_dir():
         raise EgtError(f"--images_dir: {args.images_dir}: no such folder")
     tie_policy = args.tie_policy or bench.tie_policy
@@ -113,9 +116,12 @@ def main(argv: list[str], prog: str) -> int:
         from egt.entropy.sharded import distributed_state
 
         dist = distributed_state()  # several processes under accelerate launch: egt.evaluation.sharded
+        if dist is not None and judge_args.backend == "vllm":
+            raise EgtError("--backend vllm runs as one process (one engine; several GPUs through "
+                           "--vllm_tensor_parallel_size), not under accelerate launch")
         if dist is not None and judge_args.device in ("auto", "cuda"):
             judge_args = dataclasses.replace(judge_args, device=str(dist.state.device))  # each rank its own GPU
-        judge = with_votes(make_judge(judge_args), args.votes, seed=judge_args.seed)
+        judge = with_votes(make_judge(judge_args, vllm_args), args.votes, seed=judge_args.seed)
         if bench is not PAIRS:  # a benchmark release often ships without its images: it depends on the judge
             pairs, images = check_images(pairs, images_root, reads_images=judge.reads_images,
                                          skip_missing=args.skip_missing_images, missing=missing)

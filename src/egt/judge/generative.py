@@ -74,19 +74,36 @@ def generation_kwargs(loaded: LoadedModel, settings: GenerationSettings, num_ret
 
 
 class GenerativeJudge:
-    """A reasoning judge backed by a causal (V)LM; ``judge`` generates one verdict per request."""
+    """A reasoning judge backed by a causal (V)LM; ``judge`` generates one verdict per request.
+
+    ``backend``: None generates with ``loaded.model.generate`` (the transformers path); a
+    :class:`egt.entropy.backends.RolloutBackend` (``--backend vllm``) generates instead, one request
+    per judgement seeded by ``rollout_seed(seed, pair id, swapped)`` (greedy at temperature 0), and
+    the completions are decoded and parsed exactly as on the transformers path.
+    """
 
     def __init__(self, loaded: LoadedModel, name: str, style: str = "r1_reward",
-                 settings: GenerationSettings | None = None, batch_size: int = 32):
+                 settings: GenerationSettings | None = None, batch_size: int = 32, backend=None, seed: int = 0):
         self.loaded = loaded
         self.name = name
         self.style = style
         self.settings = settings or GenerationSettings()
         self.batch_size = batch_size
         self.reads_images = loaded.is_vision
+        self.backend = backend
+        self.seed = seed
 
     @torch.no_grad()
     def generate(self, requests: Sequence[JudgeRequest]) -> list[str]:
+        if self.backend is not None:
+            from egt.entropy.scoring import rollout_seed
+
+            seeds = [rollout_seed(self.seed, r.pair.id, int(r.swapped)) for r in requests]
+            gen = self.backend.generate(requests, seeds, temperature=self.settings.temperature,
+                                        max_new_tokens=self.settings.max_new_tokens, style=self.style,
+                                        record_entropy=False)
+            return [self.loaded.tokenizer.decode(gen.ids[i, :n].tolist(), skip_special_tokens=True)
+                    for i, n in enumerate(gen.lengths)]
         enc = encode_batch(self.loaded, requests, self.style)
         out = self.loaded.model.generate(**enc, **generation_kwargs(self.loaded, self.settings))
         completions = out[:, enc["input_ids"].shape[1]:]

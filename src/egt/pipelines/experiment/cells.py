@@ -200,7 +200,8 @@ def _run_online(cfg: ExperimentConfig, seed: int, arm: Arm, by: str, sft_judge: 
             scores_path = here / "scores.jsonl"
             score_pool(ModelArgs(model=str(judge), device=cfg.device, dtype=cfg.dtype), subset, scores_path,
                        ScoringConfig(rollouts=cfg.rollouts, temperature=cfg.temperature, seed=seed + 1000 * stage,
-                                     batch_size=cfg.score_batch_size, peak_k=cfg.peak_k, keep_texts=False),
+                                     batch_size=cfg.score_batch_size, peak_k=cfg.peak_k, keep_texts=False,
+                                     backend=cfg.backend),
                        images_dir=images_root(files, "pool"))
             from egt.curation.selectors import item_scores
             from egt.entropy.score_store import read_scores

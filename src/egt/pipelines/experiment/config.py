@@ -18,6 +18,7 @@ REGIMES = ("converged", "weak")
 TABLES = ("T0", "T1", "T2", "T3", "T4", "T5")
 CURRICULA = ("sorted", "staged", "off", "reverse")
 ESTIMATORS = ("grpo", "dr_grpo", "gtpo", "grpo_s")
+BACKENDS = ("transformers", "vllm")
 
 
 def _list(*values):
@@ -71,6 +72,9 @@ class ExperimentConfig:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the scoring rollouts."})
     peak_k: int = field(default=3, metadata={"help": "k of the peak signal: mean of the k highest reasoning-token entropies."})
     score_batch_size: int = field(default=32, metadata={"help": "Pool items per generate call while scoring."})
+    backend: str = field(default="transformers", metadata={"help": (
+        "Rollout backend of the scoring steps: transformers | vllm (vllm samples rollouts with vLLM and measures "
+        "entropies by the teacher-forced float32 pass; GPU only, pip install 'egt[vllm]').")})
 
     # ---- selection (EGT §3.3) ----------------------------------------------------------------------
     fraction: float = field(default=0.25, metadata={"help": "Subset size of T1, T3, T4, T5 as a fraction of the pool."})
@@ -118,6 +122,7 @@ class ExperimentConfig:
         one_of("main_signal", self.main_signal, ("auto", *self.signals))
         one_of("rl_estimator", self.rl_estimator, ESTIMATORS)
         one_of("rl_curriculum", self.rl_curriculum, CURRICULA)
+        one_of("backend", self.backend, BACKENDS)
         if self.rl_teacher not in self.teachers:
             raise EgtError(f"field 'rl_teacher': {self.rl_teacher!r} must be one of teachers {self.teachers}")
         if not self.seeds:

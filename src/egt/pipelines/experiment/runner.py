@@ -138,7 +138,8 @@ def check_preset(cfg: ExperimentConfig) -> None:
     mine = {k: v for k, v in asdict(cfg).items() if k not in ignore}
     if os.path.isfile(path):
         old = {k: v for k, v in read_json(path).items() if k not in ignore}
-        changed = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
+        default = asdict(ExperimentConfig())  # a field added later reads as its default in an older folder
+        changed = sorted(k for k in set(old) | set(mine) if old.get(k, default.get(k)) != mine.get(k))
         if changed:
             raise EgtError(f"{path}: this folder holds an experiment with other settings ({', '.join(changed)}); "
                            "use another --out, or restore the settings to resume")

@@ -239,7 +239,7 @@ def run_judge_stats(cfg: ExperimentConfig, seed: int, teacher: str, epoch: float
     signal = cfg.main_signal if cfg.main_signal != "auto" else cfg.signals[0]
     rq1 = run_rq1(judge, files["pool"], images_root(files, "pool"), out / "rq1", rollouts=cfg.rollouts, seed=seed,
                   batch_size=cfg.score_batch_size, fraction=cfg.fraction, signal=signal, device=cfg.device,
-                  peak_k=cfg.peak_k, temperature=cfg.temperature)
+                  peak_k=cfg.peak_k, temperature=cfg.temperature, backend=cfg.backend)
     result = {"teacher": teacher, "epoch": epoch, "test": test, "rq1": rq1, "main_signal": resolve_main_signal(cfg, rq1),
               "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_json(out / DONE, result)
