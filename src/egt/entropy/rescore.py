@@ -45,16 +45,14 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
         jsonable,
         read_partial,
         read_scores,
-        write_final,
     )
     from egt.entropy.maths import answer_token_entropy, reasoning_peak_entropy, reasoning_sentence_entropy
-    from egt.entropy.scoring import ENTROPY_DESCRIPTIONS, PieceDecoder, add_mixed_entropy, pool_summary, summarise_item
+    from egt.entropy.scoring import ENTROPY_DESCRIPTIONS, PieceDecoder, fill_store, summarise_item, write_pool
     from egt.entropy.teacher_forced import rollout_entropies
     from egt.judge.base import JudgeRequest
     from egt.judge.parse import parse_verdict
     from egt.models.load import load_from_args
     from egt.records import open_images, read_pairs
-    from egt.report import progress
 
     start = time.perf_counter()
     out, scores = Path(out), Path(scores)
@@ -109,57 +107,49 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
     batch_size = store.header["runtime"]["batch_size"]
     decoder = PieceDecoder(loaded.tokenizer)
     tokenizer = loaded.tokenizer
-    bar = progress(None, total=len(ids) - resumed, desc="rescoring", unit="item")
-    try:
-        for number, b in enumerate(range(0, len(old_records), batch_size)):
-            chunk = [r for r in old_records[b:b + batch_size] if r["id"] not in store.done]
-            if not chunk:
-                continue
-            requests, completions, texts = [], [], []
-            for r in chunk:
-                pair = by_id[r["id"]]
-                images = open_images(pair, root) if loaded.is_vision else []
-                for k, swapped in enumerate(r["swapped"]):
-                    requests.append(JudgeRequest(pair=pair, swapped=swapped, images=images))
-                    if tokens == "token_ids":
-                        completions.append(r["token_ids"][k])
-                        texts.append(r["texts"][k] if "texts" in r else tokenizer.decode(r["token_ids"][k], skip_special_tokens=True))
-                    else:
-                        texts.append(r["texts"][k])
-                        completions.append(tokenizer(r["texts"][k], add_special_tokens=False)["input_ids"])
-            entropies = rollout_entropies(loaded, requests, completions, temperature=sc["temperature"],
-                                          style=sc["prompt_style"], max_new_tokens=sc["max_new_tokens"])  # [R, T]
-            records, row = [], 0
-            for r in chunk:
-                rollouts = []
-                for k, swapped in enumerate(r["swapped"]):
-                    ids_k, text = completions[row], texts[row]
-                    pieces, h = decoder(ids_k), entropies[row, :len(ids_k)]
-                    verdict = parse_verdict(text)
-                    rollouts.append({"swapped": swapped, "text": text, "n_tokens": r["n_tokens"][k],
-                                     "answer_entropy": answer_token_entropy(h, pieces),
-                                     "sentence_entropy": reasoning_sentence_entropy(h, pieces),
-                                     "peak_entropy": reasoning_peak_entropy(h, pieces, sc.get("peak_k", 3)),
-                                     "choice": None if verdict is None else verdict.choice})
-                    row += 1
-                record = summarise_item(by_id[r["id"]], r["index"], rollouts, "texts" in r)
-                if record["verdicts"] != r["verdicts"]:
-                    raise EgtError(f"--rescore: id {r['id']!r}: verdicts {record['verdicts']} differ from the file's "
-                                   f"{r['verdicts']} (another tokenizer?)")
-                if "token_ids" in r:
-                    record["token_ids"] = r["token_ids"]
-                records.append(jsonable(record))
-            before = len(store.done)
-            store.append(records)
-            bar.update(len(store.done) - before)
-            if on_batch is not None:
-                on_batch(number)
-    finally:
-        bar.close()
-        store.close()
+
+    def score(chunk: list[dict]) -> list[dict]:
+        requests, completions, texts = [], [], []
+        for r in chunk:
+            pair = by_id[r["id"]]
+            images = open_images(pair, root) if loaded.is_vision else []
+            for k, swapped in enumerate(r["swapped"]):
+                requests.append(JudgeRequest(pair=pair, swapped=swapped, images=images))
+                if tokens == "token_ids":
+                    completions.append(r["token_ids"][k])
+                    texts.append(r["texts"][k] if "texts" in r else tokenizer.decode(r["token_ids"][k], skip_special_tokens=True))
+                else:
+                    texts.append(r["texts"][k])
+                    completions.append(tokenizer(r["texts"][k], add_special_tokens=False)["input_ids"])
+        entropies = rollout_entropies(loaded, requests, completions, temperature=sc["temperature"],
+                                      style=sc["prompt_style"], max_new_tokens=sc["max_new_tokens"])  # [R, T]
+        records, row = [], 0
+        for r in chunk:
+            rollouts = []
+            for k, swapped in enumerate(r["swapped"]):
+                ids_k, text = completions[row], texts[row]
+                pieces, h = decoder(ids_k), entropies[row, :len(ids_k)]
+                verdict = parse_verdict(text)
+                rollouts.append({"swapped": swapped, "text": text, "n_tokens": r["n_tokens"][k],
+                                 "answer_entropy": answer_token_entropy(h, pieces),
+                                 "sentence_entropy": reasoning_sentence_entropy(h, pieces),
+                                 "peak_entropy": reasoning_peak_entropy(h, pieces, sc.get("peak_k", 3)),
+                                 "choice": None if verdict is None else verdict.choice})
+                row += 1
+            record = summarise_item(by_id[r["id"]], r["index"], rollouts, "texts" in r)
+            if record["verdicts"] != r["verdicts"]:
+                raise EgtError(f"--rescore: id {r['id']!r}: verdicts {record['verdicts']} differ from the file's "
+                               f"{r['verdicts']} (another tokenizer?)")
+            if "token_ids" in r:
+                record["token_ids"] = r["token_ids"]
+            records.append(jsonable(record))
+        return records
+
+    batches = [[r for r in old_records[b:b + batch_size] if r["id"] not in store.done]
+               for b in range(0, len(old_records), batch_size)]
+    pending = [(number, chunk) for number, chunk in enumerate(batches) if chunk]
+    fill_store(store, pending, score, desc="rescoring", total=len(ids) - resumed, on_batch=on_batch)
     _, done, _ = read_partial(store.path, set(ids))
-    records = add_mixed_entropy([done[i] for i in ids], sc.get("lam", 0.5))
-    summary = pool_summary(records)
-    written = write_final(out, store.header, records, summary, parquet=parquet)
+    written, summary = write_pool(out, store.header, done, ids, sc.get("lam", 0.5), parquet)
     return {"out": str(out), "files": [str(p) for p in written], "n_items": len(ids), "scored_now": len(ids) - resumed,
             "resumed": resumed, **summary, "wall_seconds": round(time.perf_counter() - start, 1)}

@@ -392,11 +392,10 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
         vllm_args: :class:`egt.entropy.backends.VllmArgs` for ``cfg.backend == "vllm"``.
     """
     from egt import __version__
-    from egt.entropy.score_store import PartialScores, check_existing_output, fingerprint, read_partial, write_final
+    from egt.entropy.score_store import PartialScores, check_existing_output, fingerprint, read_partial
     from egt.judge.generative import read_judge_meta
     from egt.models.load import load_from_args
     from egt.records import default_images_root, open_images, read_pairs
-    from egt.report import progress
 
     start = time.perf_counter()
     cfg.check()
@@ -480,28 +479,53 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
         from egt.entropy.backends import make_backend
 
         backend = make_backend(cfg.backend, loaded, model_args, seed=cfg.seed, vllm_args=vllm_args)
-    bar = progress(None, total=todo, desc=desc, unit="item")
+
+    def score(batch: range) -> list[dict]:
+        chunk = [pairs[i] for i in batch]
+        images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
+        return score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
+                           decoder=decoder, backend=backend)
+
+    fill_store(store, pending, score, desc=desc, total=todo, on_batch=on_batch)
+    _, done, _ = read_partial(store.path, {p.id for p in pairs})  # what is on disk is what we assemble
+    written, summary = write_pool(out, store.header, done, [p.id for p in pairs], cfg.lam, parquet)
+    return {"out": str(out), "files": [str(p) for p in written], "n_items": len(pairs), "scored_now": len(pairs) - resumed,
+            "resumed": resumed, **summary, "wall_seconds": round(time.perf_counter() - start, 1)}
+
+
+def fill_store(store, pending: Sequence[tuple[int, object]], score: Callable[[object], list[dict]], *, desc: str,
+               total: int, on_batch: Callable[[int], None] | None = None) -> int:
+    """Append ``score(batch)`` to ``store`` for each ``(number, batch)`` of ``pending``, one progress bar.
+
+    Each batch is on disk before the next starts (the resume unit); ``on_batch(number)`` follows it.
+    The store is closed even on error. Returns the number of items added.
+    """
+    from egt.report import progress
+
+    bar = progress(None, total=total, desc=desc, unit="item")
+    added = 0
     try:
         for number, batch in pending:
-            chunk = [pairs[i] for i in batch]
-            images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
-            records = score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
-                                  decoder=decoder, backend=backend)
             before = len(store.done)
-            store.append(records)
+            store.append(score(batch))
+            added += len(store.done) - before
             bar.update(len(store.done) - before)
             if on_batch is not None:
                 on_batch(number)
     finally:
         bar.close()
         store.close()
+    return added
 
-    _, done, _ = read_partial(store.path, {p.id for p in pairs})  # what is on disk is what we assemble
-    records = add_mixed_entropy([done[p.id] for p in pairs], cfg.lam)
+
+def write_pool(out: str | Path, header: dict, done: dict[str, dict], ids: Sequence[str], lam: float,
+               parquet: bool) -> tuple[list[Path], dict]:
+    """The finished scores file from ``done`` records in ``ids`` order: mixed entropy, summary, atomic write."""
+    from egt.entropy.score_store import write_final
+
+    records = add_mixed_entropy([done[i] for i in ids], lam)
     summary = pool_summary(records)
-    written = write_final(out, store.header, records, summary, parquet=parquet)
-    return {"out": str(out), "files": [str(p) for p in written], "n_items": len(pairs), "scored_now": len(pairs) - resumed,
-            "resumed": resumed, **summary, "wall_seconds": round(time.perf_counter() - start, 1)}
+    return write_final(out, header, records, summary, parquet=parquet), summary
 
 
 def pool_summary(records: Sequence[dict]) -> dict:

@@ -127,10 +127,9 @@ def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, 
                   style: str, max_new_tokens: int, overwrite: bool, parquet: bool,
                   on_batch: Callable[[int], None] | None, start: float) -> dict:
     """Score this rank's share of the pool into its part file; rank 0 merges (module doc)."""
-    from egt.entropy.score_store import PartialScores, read_partial, write_final
-    from egt.entropy.scoring import PieceDecoder, add_mixed_entropy, pool_summary, score_batch
+    from egt.entropy.score_store import PartialScores, read_partial
+    from egt.entropy.scoring import PieceDecoder, fill_store, score_batch, write_pool
     from egt.records import open_images
-    from egt.report import progress
 
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     valid = {p.id for p in pairs}
@@ -148,23 +147,14 @@ def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, 
     todo = sum(sum(pairs[i].id not in done for i in batch) for _, batch in mine)
     decoder = PieceDecoder(loaded.tokenizer)
     desc = f"scoring rank {rank}/{world}" + (f" (resuming: {resumed} done)" if resumed else "")
-    bar = progress(None, total=todo, desc=desc, unit="item")
-    scored = 0
-    try:
-        for number, batch in mine:
-            chunk = [pairs[i] for i in batch]
-            images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
-            records = score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
-                                  decoder=decoder)
-            before = len(store.done)
-            store.append(records)
-            scored += len(store.done) - before
-            bar.update(len(store.done) - before)
-            if on_batch is not None:
-                on_batch(number)
-    finally:
-        bar.close()
-        store.close()
+
+    def score(batch: range) -> list[dict]:
+        chunk = [pairs[i] for i in batch]
+        images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
+        return score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
+                           decoder=decoder)
+
+    scored = fill_store(store, mine, score, desc=desc, total=todo, on_batch=on_batch)
 
     if dist is not None:
         dist.barrier()  # every part is complete on disk
@@ -179,9 +169,7 @@ def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, 
         if missing:
             raise EgtError(f"{out}: {len(missing)} item(s) missing after every rank finished (first {missing[0]!r}); "
                            "rerun the same command to complete them")
-        records = add_mixed_entropy([merged[p.id] for p in pairs], cfg.lam)
-        summary = pool_summary(records)
-        written = write_final(out, header, records, summary, parquet=parquet)
+        written, summary = write_pool(out, header, merged, [p.id for p in pairs], cfg.lam, parquet)
         for path in part_paths(out):
             path.unlink(missing_ok=True)
         result.update(summary, files=[str(p) for p in written])
