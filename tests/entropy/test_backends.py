@@ -73,13 +73,6 @@ def cfg(**overrides) -> ScoringConfig:
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_judge_dir):
-    from egt.models.load import load_model
-
-    return load_model(str(tiny_judge_dir), device="cpu", dtype="float32")
-
-
-@pytest.fixture(scope="module")
 def vllm_run(loaded, tiny_judge_dir, small_lab, tmp_path_factory):
     """One scores file from the vLLM path (stand-in engine) and one from the transformers backend."""
     out = tmp_path_factory.mktemp("backends")

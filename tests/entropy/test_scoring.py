@@ -41,13 +41,6 @@ def cfg(**overrides) -> ScoringConfig:
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_judge_dir):
-    from egt.models.load import load_model
-
-    return load_model(str(tiny_judge_dir), device="cpu")
-
-
-@pytest.fixture(scope="module")
 def model_args(tiny_judge_dir) -> ModelArgs:
     return ModelArgs(model=str(tiny_judge_dir), device="cpu")
 

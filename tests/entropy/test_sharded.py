@@ -29,13 +29,6 @@ def cfg(**overrides) -> ScoringConfig:
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_judge_dir):
-    from egt.models.load import load_model
-
-    return load_model(str(tiny_judge_dir), device="cpu")
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
     out = tmp_path_factory.mktemp("ref") / "scores.jsonl"
     score_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), small_lab / "rl_pool.jsonl", out, cfg(),

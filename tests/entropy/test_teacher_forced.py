@@ -32,13 +32,6 @@ def cfg(**overrides) -> ScoringConfig:
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_judge_dir):
-    from egt.models.load import load_model
-
-    return load_model(str(tiny_judge_dir), device="cpu", dtype="float32")
-
-
-@pytest.fixture(scope="module")
 def requests(small_lab):
     from egt.judge.base import JudgeRequest
 
