@@ -169,7 +169,7 @@ def _copy_judge(source: Path, target: Path, meta: dict) -> None:
     from egt.io import atomic_path
     from egt.judge.generative import JUDGE_META_FILE
 
-    skip = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "training_args.bin"}
+    skip = {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}  # and rng_state*
     with atomic_path(target) as tmp:
         tmp.mkdir(parents=True)
         for f in source.iterdir():
