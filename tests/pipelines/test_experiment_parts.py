@@ -158,3 +158,22 @@ def test_the_experiment_backend_is_checked_and_older_folders_resume(tmp_path):
     check_preset(ExperimentConfig(out=str(tmp_path)))
     with pytest.raises(EgtError, match="backend"):
         check_preset(ExperimentConfig(out=str(tmp_path), backend="vllm"))
+
+
+def test_own_data_is_checked_before_anything_is_written(tmp_path, small_lab):
+    from egt.pipelines.experiment.runner import run_experiment
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q"}\n')
+    good = small_lab / "test.jsonl"
+    out = tmp_path / "exp"
+    common = dict(out=str(out), seeds=[0], tables=["T1"], images_dir=str(small_lab))
+    with pytest.raises(EgtError, match=r"bad.jsonl: line 1 \(id='a'\): field 'responses'"):
+        run_experiment(ExperimentConfig(sft_data=str(good), pool=str(bad), test=str(good), **common))
+    missing = tmp_path / "missing_image.jsonl"
+    missing.write_text(good.read_text().replace("images/test-00000.png", "images/absent.png", 1))
+    with pytest.raises(EgtError, match=r"1 image file\(s\) missing \(first: id='test-00000'"):
+        run_experiment(ExperimentConfig(sft_data=str(good), pool=str(good), test=str(missing), **common))
+    with pytest.raises(EgtError, match="field 'pool': .*no such file"):
+        run_experiment(ExperimentConfig(sft_data=str(good), pool=str(tmp_path / "none.jsonl"), test=str(good), **common))
+    assert not out.exists()

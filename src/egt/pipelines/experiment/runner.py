@@ -104,6 +104,8 @@ def _run_unit(cfg: ExperimentConfig, name: str, args: tuple) -> dict:
     t0 = time.perf_counter()
     try:
         result = functions[name](cfg, *args)
+    except EgtError as e:  # a user error: its one line says what and where
+        return {"error": str(e), "traceback": ""}
     except Exception as e:  # reported by the parent; other units go on
         return {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
     return {"seconds": time.perf_counter() - t0, "summary": _headline(name, result)}
@@ -149,6 +151,7 @@ def check_preset(cfg: ExperimentConfig) -> None:
 def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> dict:
     """Run every unit not yet done; returns ``{"done", "failed", "seconds"}``."""
     cfg.check()
+    steps.check_user_data(cfg)
     check_preset(cfg)
     threads = cfg.worker_threads()
     durations: dict[str, list[float]] = defaultdict(list)
@@ -178,7 +181,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                 outcome = future.result()
                 if "error" in outcome:
                     failed[unit.key] = outcome["error"]
-                    log(f"[failed] {unit.key}: {outcome['error']}\n{outcome['traceback']}")
+                    log(f"[failed] {unit.key}: {outcome['error']}" + (f"\n{outcome['traceback']}" if outcome["traceback"] else ""))
                     continue
                 durations[unit.kind].append(outcome["seconds"])
                 total_done += 1

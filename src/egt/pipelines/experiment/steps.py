@@ -83,6 +83,24 @@ def images_root(files: dict, split: str) -> Path:
     return files["images"] if files["images"] is not None else default_images_root(files[split])
 
 
+def check_user_data(cfg: ExperimentConfig) -> None:
+    """Your own data (not the lab): every file reads and every image exists, before anything is written."""
+    from egt.benchmarks.images import missing_images
+    from egt.records import read_pairs
+
+    if cfg.uses_lab:
+        return
+    files = data_files(cfg, cfg.seeds[0], cfg.rl_teacher)
+    for split in ("sft", "pool", "test"):
+        path = files[split]
+        if not path.exists():
+            raise EgtError(f"field {split if split != 'sft' else 'sft_data'!r}: {path}: no such file")
+        missing = missing_images(read_pairs(path), images_root(files, split))
+        if missing:
+            raise EgtError(f"{path}: {len(missing)} image file(s) missing (first: id={missing[0][0].id!r}, "
+                           f"{missing[0][1]}); pass images_dir where they are")
+
+
 def is_done(folder: Path) -> bool:
     return (folder / DONE).is_file()
 
