@@ -41,8 +41,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from egt.evaluation.runner import build_requests, run_judge  # noqa: E402
 from egt.records import PreferencePair  # noqa: E402
 
-WORDS = ("the red square sits left of a blue circle while green triangles gather near the top edge of the "
-         "picture and one small yellow star hides below them all").split()
+WORDS = (
+    "the red square sits left of a blue circle while green triangles gather near the top edge of the "
+    "picture and one small yellow star hides below them all"
+).split()
 
 
 def lab_pairs(n: int, out: Path) -> tuple[list[PreferencePair], Path]:
@@ -63,8 +65,9 @@ def make_pairs(n: int, seed: int = 0) -> list[PreferencePair]:
         image = Image.new("RGB", (56, 56), colour)
         question = " ".join(rng.choices(WORDS, k=16)) + "?"
         responses = tuple(" ".join(rng.choices(WORDS, k=rng.randint(20, 80))) for _ in range(2))
-        pairs.append(PreferencePair(id=f"b{i}", question=question, responses=responses, preferred=i % 2,
-                                    images=[image]))
+        pairs.append(
+            PreferencePair(id=f"b{i}", question=question, responses=responses, preferred=i % 2, images=[image])
+        )
     return pairs
 
 
@@ -114,11 +117,15 @@ def main() -> int:
     rate_batched, rate_single = len(pairs) / t_batched, len(pairs) / t_single
     ratio = rate_batched / rate_single
     data = "synthetic 20-80-word responses" if args.long else "shapes-lab test items"
-    print(f"judge: egt.rm.RewardModelJudge (tiny Qwen2.5-VL backbone, 2-layer head); {len(pairs)} pairs ({data}, one 56x56 image each); {args.threads} threads; "
-          f"best of {args.repeats}")
-    print(f"| mode | pairs per forward | seconds | pairs/s |\n|---|---|---|---|\n"
-          f"| batched | {args.batch} | {t_batched:.2f} | {rate_batched:.1f} |\n"
-          f"| one at a time | 1 | {t_single:.2f} | {rate_single:.1f} |")
+    print(
+        f"judge: egt.rm.RewardModelJudge (tiny Qwen2.5-VL backbone, 2-layer head); {len(pairs)} pairs ({data}, one 56x56 image each); {args.threads} threads; "
+        f"best of {args.repeats}"
+    )
+    print(
+        f"| mode | pairs per forward | seconds | pairs/s |\n|---|---|---|---|\n"
+        f"| batched | {args.batch} | {t_batched:.2f} | {rate_batched:.1f} |\n"
+        f"| one at a time | 1 | {t_single:.2f} | {rate_single:.1f} |"
+    )
     print(f"speed-up: {ratio:.2f}x (target >= 4); max |reward difference| batched vs unbatched: {delta:.2e}")
     return 0 if ratio >= 4 else 1
 

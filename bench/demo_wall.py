@@ -30,12 +30,17 @@ def main() -> int:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         report = json.loads((out / "report.json").read_text())
         rows.append(report)
-        print(f"seed {seed}: test accuracy {report['test_accuracy']:.4f}, wall {report['wall_seconds']:.1f} s, "
-              f"steps {report['timings_seconds']}", flush=True)
+        print(
+            f"seed {seed}: test accuracy {report['test_accuracy']:.4f}, wall {report['wall_seconds']:.1f} s, "
+            f"steps {report['timings_seconds']}",
+            flush=True,
+        )
     acc = statistics.median(r["test_accuracy"] for r in rows)
     wall = statistics.median(r["wall_seconds"] for r in rows)
-    print(f"median over {len(rows)} seeds: test accuracy {acc:.4f} (target ≥ 0.85: {'PASS' if acc >= 0.85 else 'FAIL'}), "
-          f"wall {wall:.1f} s (target ≤ 600: {'PASS' if wall <= 600 else 'FAIL'})")
+    print(
+        f"median over {len(rows)} seeds: test accuracy {acc:.4f} (target ≥ 0.85: {'PASS' if acc >= 0.85 else 'FAIL'}), "
+        f"wall {wall:.1f} s (target ≤ 600: {'PASS' if wall <= 600 else 'FAIL'})"
+    )
 
     def median(values):
         values = [v for v in values if v is not None]
@@ -45,14 +50,27 @@ def main() -> int:
         for t in ("flipped", "hard"):
             print(f"median ceiling AUROC {t}: {median(r['rq1'].get(f'auroc_{t}_ceiling') for r in rows):.3f}")
         for e in ("answer", "sentence", "mixed", "vote", "peak"):
-            print(f"median {e:8s}: " + ", ".join(f"{m} {median(r['rq1'].get(f'{m}_{e}') for r in rows):.3f}"
-                                            for m in ("spearman", "auroc_flipped", "auroc_hard")))
-        print("curation kept / dropped flip rate: " + "; ".join(
-            f"{r['rq1']['curation'].get('flip_rate_kept')} / {r['rq1']['curation'].get('flip_rate_dropped')}" for r in rows))
+            print(
+                f"median {e:8s}: "
+                + ", ".join(
+                    f"{m} {median(r['rq1'].get(f'{m}_{e}') for r in rows):.3f}"
+                    for m in ("spearman", "auroc_flipped", "auroc_hard")
+                )
+            )
+        print(
+            "curation kept / dropped flip rate: "
+            + "; ".join(
+                f"{r['rq1']['curation'].get('flip_rate_kept')} / {r['rq1']['curation'].get('flip_rate_dropped')}"
+                for r in rows
+            )
+        )
     if "rl" in rows[0]:
         for name in ("entropy", "random"):
-            print(f"RL on {name} subset: test accuracy " + ", ".join(f"{r['rl'][name]['test_accuracy']:.4f}" for r in rows)
-                  + f" (median {median(r['rl'][name]['test_accuracy'] for r in rows):.4f})")
+            print(
+                f"RL on {name} subset: test accuracy "
+                + ", ".join(f"{r['rl'][name]['test_accuracy']:.4f}" for r in rows)
+                + f" (median {median(r['rl'][name]['test_accuracy'] for r in rows):.4f})"
+            )
     return 0
 
 

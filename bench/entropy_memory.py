@@ -155,8 +155,10 @@ def main() -> None:
         return
 
     tokens = args.batch * args.seq
-    print(f"entropy from hidden: B={args.batch} T={args.seq} (N={tokens}) h={args.width} V={args.vocab}, "
-          f"chunk_size={args.chunk_size}, threads={args.threads}")
+    print(
+        f"entropy from hidden: B={args.batch} T={args.seq} (N={tokens}) h={args.width} V={args.vocab}, "
+        f"chunk_size={args.chunk_size}, threads={args.threads}"
+    )
     print(f"naive float32 [N, V] logits alone: {tokens * args.vocab * 4 / 2**30:.2f} GiB")
     with tempfile.TemporaryDirectory() as tmp:
         naive = run_path("naive", args, Path(tmp) / "naive.pt")

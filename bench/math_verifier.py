@@ -50,30 +50,48 @@ def main() -> int:
             t["flag_right"] += s["flag"]
             t["ours_right"] += s["status"] == "correct"
             t["unanswered"] += s["status"] == "unanswered"
-    rows = [[src, t["n"], t["flag_right"], t["ours_right"], t["unanswered"], f"{t['agree'] / t['n']:.2%}"]
-            for src, t in by_source.items()]
-    rows.append(["all", fa["flagged"], sum(t["flag_right"] for t in by_source.values()), report["correct"],
-                 report["unanswered"], f"{fa['rate']:.2%}"])
+    rows = [
+        [src, t["n"], t["flag_right"], t["ours_right"], t["unanswered"], f"{t['agree'] / t['n']:.2%}"]
+        for src, t in by_source.items()
+    ]
+    rows.append(
+        [
+            "all",
+            fa["flagged"],
+            sum(t["flag_right"] for t in by_source.values()),
+            report["correct"],
+            report["unanswered"],
+            f"{fa['rate']:.2%}",
+        ]
+    )
     print(f"Verifier vs is_correct on {args.data}\n")
     print(markdown_table(["source", "solutions", "right (flag)", "right (ours)", "unanswered", "agreement"], rows))
     print(f"agreement: {fa['agree']}/{fa['flagged']} = {fa['rate']:.3%}  (target ≥ 99%)")
     print(f"disagreements: {fa['disagreements']}")
     for ex in fa["examples"][: args.examples]:
-        print(f"  id={ex['id']} source={ex['source']} flag={ex['flag']} ours={ex['status']} "
-              f"answer={ex['answer']!r} gold={ex['gold']!r}")
+        print(
+            f"  id={ex['id']} source={ex['source']} flag={ex['flag']} ours={ex['status']} "
+            f"answer={ex['answer']!r} gold={ex['gold']!r}"
+        )
     print(f"graded {fa['flagged']} solutions in {seconds:.1f}s")
 
     # where exact string comparison of the final answers would have judged differently
-    naive = [(r["id"], s["source"], s["answer"], r["gold"], s["status"]) for r in records for s in r["samples"]
-             if s["answer"] is not None and (s["answer"].strip() == r["gold"].strip()) != (s["status"] == "correct")]
+    naive = [
+        (r["id"], s["source"], s["answer"], r["gold"], s["status"])
+        for r in records
+        for s in r["samples"]
+        if s["answer"] is not None and (s["answer"].strip() == r["gold"].strip()) != (s["status"] == "correct")
+    ]
     print(f"\nsolutions where exact string match of the answers would disagree with math-verify: {len(naive)}")
     for rid, src, ans, gold, status in naive[: args.examples]:
         print(f"  id={rid} source={src} answer={ans!r} gold={gold!r} → {status}")
 
     pairs, counts = math_pairs(sets)
-    print(f"\nmath preference pairs: {counts['pairs']} from {counts['questions_with_both']} of {counts['questions']} "
-          f"questions with both a right and a wrong solution (every distinct right × wrong combination; "
-          f"{counts['questions_with_both']} with one pair per question)")
+    print(
+        f"\nmath preference pairs: {counts['pairs']} from {counts['questions_with_both']} of {counts['questions']} "
+        f"questions with both a right and a wrong solution (every distinct right × wrong combination; "
+        f"{counts['questions_with_both']} with one pair per question)"
+    )
     return 0 if fa["rate"] >= 0.99 else 1
 
 

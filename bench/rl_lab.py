@@ -37,8 +37,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--n_sft", type=int, default=5000)
     p.add_argument("--n_rl_pool", type=int, default=1000)
     p.add_argument("--n_test", type=int, default=200)
-    p.add_argument("--sft_steps", type=int, default=400,
-                   help="SFT steps of the weak judge (it starts reading the image after ~300; 540 reach ~95%%).")
+    p.add_argument(
+        "--sft_steps",
+        type=int,
+        default=400,
+        help="SFT steps of the weak judge (it starts reading the image after ~300; 540 reach ~95%%).",
+    )
     p.add_argument("--sft_lr", type=float, default=1.0e-3)
     p.add_argument("--sft_batch", type=int, default=32)
     p.add_argument("--estimators", default="grpo,gtpo,grpo_s")
@@ -60,13 +64,18 @@ def evaluate_judge(judge_dir: Path, lab: Path, seed: int) -> dict:
     from egt.rl.rewards import RuleLogicChecker, judge_reward_terms
 
     judge = make_judge(JudgeArgs(judge=str(judge_dir), device="cpu", batch_size=100))
-    report, predictions = evaluate(judge, read_pairs(lab / "test.jsonl"), order="both", seed=seed,
-                                   images_root=lab, batch_size=100)
+    report, predictions = evaluate(
+        judge, read_pairs(lab / "test.jsonl"), order="both", seed=seed, images_root=lab, batch_size=100
+    )
     checker = RuleLogicChecker()
     rewards = [judge_reward_terms(p.text or "", p.preferred, p.swapped, checker).total() for p in predictions]
     metrics = report["metrics"]
-    return {"accuracy": metrics["accuracy"], "format_failure_rate": metrics["format_failure_rate"],
-            "order_consistency": metrics.get("order_consistency"), "mean_reward": sum(rewards) / len(rewards)}
+    return {
+        "accuracy": metrics["accuracy"],
+        "format_failure_rate": metrics["format_failure_rate"],
+        "order_consistency": metrics.get("order_consistency"),
+        "mean_reward": sum(rewards) / len(rewards),
+    }
 
 
 def main() -> int:
@@ -85,48 +94,89 @@ def main() -> int:
 
     lab = Path(args.lab) if args.lab else out / "lab"
     if not args.lab:
-        make_lab(LabConfig(out=str(lab), seed=args.seed, n_sft=args.n_sft, n_rl_pool=args.n_rl_pool, n_test=args.n_test))
+        make_lab(
+            LabConfig(out=str(lab), seed=args.seed, n_sft=args.n_sft, n_rl_pool=args.n_rl_pool, n_test=args.n_test)
+        )
     judge = Path(args.judge) if args.judge else out / "sft_judge"
     sft_seconds = 0.0
     if not args.judge:
         t0 = time.perf_counter()
-        sft = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(judge), "max_steps": args.sft_steps,
-                           "learning_rate": args.sft_lr, "per_device_train_batch_size": args.sft_batch,
-                           "seed": args.seed, "disable_tqdm": True, "logging_steps": 20})
+        sft = SFTConfig(
+            **{
+                **cpu_sft_defaults(),
+                "output_dir": str(judge),
+                "max_steps": args.sft_steps,
+                "learning_rate": args.sft_lr,
+                "per_device_train_batch_size": args.sft_batch,
+                "seed": args.seed,
+                "disable_tqdm": True,
+                "logging_steps": 20,
+            }
+        )
         train_judge_sft(JudgeSFTArgs(data=str(lab / "sft.jsonl"), max_new_tokens=args.max_completion_length), sft)
         sft_seconds = time.perf_counter() - t0
 
-    rows = {"sft": {**evaluate_judge(judge, lab, args.seed), "steps": args.sft_steps if not args.judge else None,
-                    "train_seconds": round(sft_seconds, 1)}}
+    rows = {
+        "sft": {
+            **evaluate_judge(judge, lab, args.seed),
+            "steps": args.sft_steps if not args.judge else None,
+            "train_seconds": round(sft_seconds, 1),
+        }
+    }
     print(f"SFT judge: {rows['sft']}", file=sys.stderr, flush=True)
     for estimator in args.estimators.split(","):
-        config = GRPOConfig(**{**cpu_rl_defaults(), "output_dir": str(out / f"rl_{estimator}"), "seed": args.seed,
-                               "max_steps": args.rl_steps, "learning_rate": args.rl_lr,
-                               "per_device_train_batch_size": args.batch, "num_generations": args.generations,
-                               "max_completion_length": args.max_completion_length, "logging_steps": 5})
-        rl_args = JudgeRLArgs(model=str(judge), data=str(lab / "rl_pool.jsonl"), curriculum="off",
-                              advantage_estimator=estimator, time_limit_seconds=args.rl_seconds, keep_checkpoints=False,
-                              save_curriculum_order=False)
+        config = GRPOConfig(
+            **{
+                **cpu_rl_defaults(),
+                "output_dir": str(out / f"rl_{estimator}"),
+                "seed": args.seed,
+                "max_steps": args.rl_steps,
+                "learning_rate": args.rl_lr,
+                "per_device_train_batch_size": args.batch,
+                "num_generations": args.generations,
+                "max_completion_length": args.max_completion_length,
+                "logging_steps": 5,
+            }
+        )
+        rl_args = JudgeRLArgs(
+            model=str(judge),
+            data=str(lab / "rl_pool.jsonl"),
+            curriculum="off",
+            advantage_estimator=estimator,
+            time_limit_seconds=args.rl_seconds,
+            keep_checkpoints=False,
+            save_curriculum_order=False,
+        )
         summary = train_judge_rl(rl_args, config)
-        rows[estimator] = {**evaluate_judge(out / f"rl_{estimator}", lab, args.seed), "steps": summary["steps"],
-                           "train_seconds": summary["train_seconds"], "train_reward": [summary["reward_first"], summary["reward_last"]],
-                           "train_accuracy": [summary["accuracy_first"], summary["accuracy_last"]]}
+        rows[estimator] = {
+            **evaluate_judge(out / f"rl_{estimator}", lab, args.seed),
+            "steps": summary["steps"],
+            "train_seconds": summary["train_seconds"],
+            "train_reward": [summary["reward_first"], summary["reward_last"]],
+            "train_accuracy": [summary["accuracy_first"], summary["accuracy_last"]],
+        }
         print(f"{estimator}: {rows[estimator]}", file=sys.stderr, flush=True)
 
     base = rows["sft"]
     print(f"\nRL of a weak SFT judge on the shapes lab — clean test ({args.n_test} items × 2 orders, greedy)")
-    print(f"{'judge':8s} {'steps':>6s} {'train s':>8s} {'accuracy':>9s} {'Δ acc':>7s} {'mean R':>7s} {'Δ R':>7s} "
-          f"{'fmt fail':>8s} {'train R first→last':>19s}")
+    print(
+        f"{'judge':8s} {'steps':>6s} {'train s':>8s} {'accuracy':>9s} {'Δ acc':>7s} {'mean R':>7s} {'Δ R':>7s} "
+        f"{'fmt fail':>8s} {'train R first→last':>19s}"
+    )
     improved = True
     for name, r in rows.items():
         d_acc, d_r = r["accuracy"] - base["accuracy"], r["mean_reward"] - base["mean_reward"]
         train = "" if name == "sft" else f"{r['train_reward'][0]} → {r['train_reward'][1]}"
-        print(f"{name:8s} {r['steps'] or '-':>6} {r['train_seconds']:8.0f} {100 * r['accuracy']:8.1f}% "
-              f"{'' if name == 'sft' else f'{100 * d_acc:+6.1f}':>7s} {r['mean_reward']:7.3f} "
-              f"{'' if name == 'sft' else f'{d_r:+7.3f}':>7s} {100 * r['format_failure_rate']:7.1f}% {train:>19s}")
+        print(
+            f"{name:8s} {r['steps'] or '-':>6} {r['train_seconds']:8.0f} {100 * r['accuracy']:8.1f}% "
+            f"{'' if name == 'sft' else f'{100 * d_acc:+6.1f}':>7s} {r['mean_reward']:7.3f} "
+            f"{'' if name == 'sft' else f'{d_r:+7.3f}':>7s} {100 * r['format_failure_rate']:7.1f}% {train:>19s}"
+        )
         if name != "sft":
             improved &= d_acc > 0 and d_r > 0
-    print(f"wall {time.perf_counter() - start:.0f} s; RL improved accuracy and mean reward for every estimator: {improved}")
+    print(
+        f"wall {time.perf_counter() - start:.0f} s; RL improved accuracy and mean reward for every estimator: {improved}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=2))
     return 0 if improved else 1

@@ -40,7 +40,9 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="", help="A judge folder; default: a fresh tiny judge.")
     p.add_argument("--lab", default="", help="A shapes-lab folder; default: a small fresh one.")
-    p.add_argument("--rounds", type=int, default=20, help="Timed rounds of one step per estimator (plus one warm-up round).")
+    p.add_argument(
+        "--rounds", type=int, default=20, help="Timed rounds of one step per estimator (plus one warm-up round)."
+    )
     p.add_argument("--batch", type=int, default=16, help="Completions per step (per_device_train_batch_size).")
     p.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
     p.add_argument("--max_completion_length", type=int, default=64)
@@ -80,11 +82,19 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
     pairs = read_pairs(lab / "rl_pool.jsonl")
     dataset = build_rl_dataset(pairs, presentation_rows(pairs, "random", 0), lab, style, True)
     funcs, weights = judge_reward_functions(logic_checker=RuleLogicChecker())
-    config = GRPOConfig(**{**cpu_rl_defaults(), "output_dir": str(work / "run"), "learning_rate": 0.0,
-                           "max_steps": steps, "per_device_train_batch_size": args.batch,
-                           "num_generations": args.generations, "max_completion_length": args.max_completion_length,
-                           "reward_weights": weights,
-                           "generation_kwargs": {"min_new_tokens": args.max_completion_length}})
+    config = GRPOConfig(
+        **{
+            **cpu_rl_defaults(),
+            "output_dir": str(work / "run"),
+            "learning_rate": 0.0,
+            "max_steps": steps,
+            "per_device_train_batch_size": args.batch,
+            "num_generations": args.generations,
+            "max_completion_length": args.max_completion_length,
+            "reward_weights": weights,
+            "generation_kwargs": {"min_new_tokens": args.max_completion_length},
+        }
+    )
 
     cpu: dict[int, float] = {}
 
@@ -96,8 +106,14 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
         def on_step_end(self, _args, state, control, **kwargs):
             cpu[state.global_step] += time.process_time()
 
-    trainer = JudgeGRPOTrainer(model=str(model), reward_funcs=funcs, args=config, train_dataset=dataset,
-                               advantage_estimator="grpo", callbacks=[Rotate()])
+    trainer = JudgeGRPOTrainer(
+        model=str(model),
+        reward_funcs=funcs,
+        args=config,
+        train_dataset=dataset,
+        advantage_estimator="grpo",
+        callbacks=[Rotate()],
+    )
     trainer.train()
     wall: dict[str, list[float]] = {e: [] for e in ESTIMATORS}
     cpu_by: dict[str, list[float]] = {e: [] for e in ESTIMATORS}
@@ -122,18 +138,24 @@ def main() -> int:
         lab, model, style = setup(args, work)
         samples = run_rotating(args, lab, model, style, work)
     rounds = min(len(v) for v in samples["wall"].values())
-    print(f"\nRL step time, tiny judge, {args.batch} completions/step (G = {args.generations}), "
-          f"{args.max_completion_length} new tokens each, {args.threads} thread(s), "
-          f"{rounds} rounds of (grpo, gtpo, grpo_s) steps; ratio = median over rounds of step / grpo step")
+    print(
+        f"\nRL step time, tiny judge, {args.batch} completions/step (G = {args.generations}), "
+        f"{args.max_completion_length} new tokens each, {args.threads} thread(s), "
+        f"{rounds} rounds of (grpo, gtpo, grpo_s) steps; ratio = median over rounds of step / grpo step"
+    )
     print(f"{'estimator':10s} {'wall s/step':>12s} {'wall ratio':>11s} {'CPU s/step':>11s} {'CPU ratio':>10s}")
     ratios = {}
     for clock in ("wall", "cpu"):
-        ratios[clock] = {e: statistics.median([samples[clock][e][r] / samples[clock]["grpo"][r] for r in range(rounds)])
-                         for e in ESTIMATORS}
+        ratios[clock] = {
+            e: statistics.median([samples[clock][e][r] / samples[clock]["grpo"][r] for r in range(rounds)])
+            for e in ESTIMATORS
+        }
     medians = {clock: {e: statistics.median(v) for e, v in samples[clock].items()} for clock in ("wall", "cpu")}
     for e in ESTIMATORS:
-        print(f"{e:10s} {medians['wall'][e]:12.3f} {ratios['wall'][e]:11.3f} {medians['cpu'][e]:11.3f} "
-              f"{ratios['cpu'][e]:10.3f}")
+        print(
+            f"{e:10s} {medians['wall'][e]:12.3f} {ratios['wall'][e]:11.3f} {medians['cpu'][e]:11.3f} "
+            f"{ratios['cpu'][e]:10.3f}"
+        )
     ok = all(ratios[clock][e] <= TARGET for clock in ("wall", "cpu") for e in ESTIMATORS)
     print(f"target ≤ {TARGET} for gtpo and grpo_s on both clocks: {'ok' if ok else 'FAIL'}")
     print(f"wall {time.perf_counter() - start:.0f} s")

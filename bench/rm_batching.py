@@ -36,12 +36,12 @@ from egt.rm.collate import ScoreItem
 from egt.rm.model import HeadConfig, RewardModel
 from egt.rm.scoring import score_items
 
-
 SHARING = {"auto": {}, "never": {"share_prefix": False}, "always": {"min_shared_tokens": 0}}
 
 
-def pairs_per_second(model, processor, items, sizes: tuple[int, ...], repeats: int,
-                     chunk: int = 32) -> dict[tuple[int, str], float]:
+def pairs_per_second(
+    model, processor, items, sizes: tuple[int, ...], repeats: int, chunk: int = 32
+) -> dict[tuple[int, str], float]:
     """Pairs/s for each batch size (responses per forward) and prefix-sharing setting.
 
     The items are timed in chunks of ``chunk`` responses (16 pairs), every setting on a chunk one
@@ -51,7 +51,7 @@ def pairs_per_second(model, processor, items, sizes: tuple[int, ...], repeats: i
     settings = [(size, share) for size in sizes for share in SHARING]
     for size, share in settings:
         score_items(model, processor, items[: 2 * size], batch_size=size, **SHARING[share])  # warm-up
-    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     best = {key: [float("inf")] * len(chunks) for key in settings}
     for _ in range(repeats):
         for c, part in enumerate(chunks):
@@ -77,18 +77,25 @@ def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: in
             spent = dict.fromkeys(best[size], 0.0)
             for start in range(0, len(items), size):
                 t0 = time.perf_counter()
-                enc = encode_items(processor, items[start:start + size], reads_images=True)
+                enc = encode_items(processor, items[start : start + size], reads_images=True)
                 t1 = time.perf_counter()
                 inputs = model._encode_images_once(dict(enc), enc["image_sources"])
                 t2 = time.perf_counter()
                 embeds = base.get_input_embeddings()(enc["input_ids"])
                 image_mask = (enc["input_ids"] == model.mrope["image_token_id"]).unsqueeze(-1)
-                embeds = embeds.masked_scatter(image_mask, torch.cat(inputs["mm_encoder_outputs"]["image"].pooler_output))
-                positions = mrope_position_ids(enc["input_ids"], enc["attention_mask"], enc["image_grid_thw"],
-                                               image_token_id=model.mrope["image_token_id"],
-                                               spatial_merge_size=model.mrope["spatial_merge_size"])
-                base.language_model(inputs_embeds=embeds, attention_mask=enc["attention_mask"], position_ids=positions,
-                                    use_cache=False)
+                embeds = embeds.masked_scatter(
+                    image_mask, torch.cat(inputs["mm_encoder_outputs"]["image"].pooler_output)
+                )
+                positions = mrope_position_ids(
+                    enc["input_ids"],
+                    enc["attention_mask"],
+                    enc["image_grid_thw"],
+                    image_token_id=model.mrope["image_token_id"],
+                    spatial_merge_size=model.mrope["spatial_merge_size"],
+                )
+                base.language_model(
+                    inputs_embeds=embeds, attention_mask=enc["attention_mask"], position_ids=positions, use_cache=False
+                )
                 t3 = time.perf_counter()
                 for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2)):
                     spent[key] += seconds
@@ -103,7 +110,9 @@ def main() -> None:
     parser.add_argument("--model", default="", help="a trained reward model folder (default: a fresh tiny one)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--breakdown", action="store_true", help="also time encoding, vision tower and (unshared) language model")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time encoding, vision tower and (unshared) language model"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,23 +124,30 @@ def main() -> None:
         else:
             backbone = build_tiny_backbone("tiny", pair_texts(pairs), Path(tmp) / "backbone")
             model, processor = RewardModel.from_backbone(backbone, HeadConfig("mlp"), device="cpu", for_training=False)
-        items = [ScoreItem(p.question, r, images) for p in pairs for images in [open_images(p, lab)]
-                 for r in p.responses]  # a pair's responses share its opened image, as in the collator
+        items = [
+            ScoreItem(p.question, r, images) for p in pairs for images in [open_images(p, lab)] for r in p.responses
+        ]  # a pair's responses share its opened image, as in the collator
         rates = pairs_per_second(model, processor, items, (1, 16, 2, 32), args.repeats)
         stages = stage_breakdown(model, processor, items, (2, 32), args.repeats) if args.breakdown else {}
-    print(f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}")
+    print(
+        f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}"
+    )
     print("  pairs/s by prefix sharing: auto (the default) / never / always")
     for unit, small, large in (("responses", 1, 16), ("pairs", 2, 32)):
         row = {size: " / ".join(f"{rates[size, share]:5.1f}" for share in SHARING) for size in (small, large)}
         best_small = max(rates[small, share] for share in SHARING)
-        print(f"  {unit:9s}: batch  1 {row[small]} | batch 16 {row[large]} | ratio {rates[large, 'auto'] / best_small:5.2f}"
-              f" (auto at 16 / best at 1; target ≥ 4)")
+        print(
+            f"  {unit:9s}: batch  1 {row[small]} | batch 16 {row[large]} | ratio {rates[large, 'auto'] / best_small:5.2f}"
+            f" (auto at 16 / best at 1; target ≥ 4)"
+        )
     if stages:
         print("  ms per pair by stage (pairs unit)   " + " | ".join(f"{k:>14s}" for k in stages[2]))
         for size, label in ((2, "1 pair per forward"), (32, "16 pairs per forward")):
             print(f"    {label:32s} " + " | ".join(f"{v:14.3f}" for v in stages[size].values()))
-        print("    ratio                            " + " | ".join(
-            f"{stages[2][k] / stages[32][k]:14.2f}" for k in stages[2]))
+        print(
+            "    ratio                            "
+            + " | ".join(f"{stages[2][k] / stages[32][k]:14.2f}" for k in stages[2])
+        )
 
 
 if __name__ == "__main__":

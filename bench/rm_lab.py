@@ -59,14 +59,33 @@ HH_PATH = Path(__file__).resolve().parents[2] / "shared/data/hh_rlhf/harmless-ba
 LAB = dict(n_sft=5000, n_rl_pool=2000, n_test=400, seed=0)  # the lab's default split sizes
 RM_STEPS = 500
 HEADS = "linear:0,mlp:0,mlp:1"  # head:seed of each lab reward model (the ensemble uses all three)
-RM_RECIPE = dict(per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=50,
-                 adam_beta2=0.95, weight_decay=0.0, chosen_lm_loss_coefficient=1.0, chosen_lm_loss_span="differing",
-                 save_strategy="no", logging_steps=100, disable_tqdm=True)
+RM_RECIPE = dict(
+    per_device_train_batch_size=32,
+    learning_rate=1e-3,
+    lr_scheduler_type="cosine",
+    warmup_steps=50,
+    adam_beta2=0.95,
+    weight_decay=0.0,
+    chosen_lm_loss_coefficient=1.0,
+    chosen_lm_loss_span="differing",
+    save_strategy="no",
+    logging_steps=100,
+    disable_tqdm=True,
+)
 # ---- the HH-RLHF text recipe -------------------------------------------------------------------
 HH_TRAIN, HH_STEPS = 1800, 400
-HH_RECIPE = dict(per_device_train_batch_size=16, learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=0.05,
-                 max_length=256, chosen_lm_loss_coefficient=1.0, weight_decay=0.0, save_strategy="no",
-                 logging_steps=50, disable_tqdm=True)
+HH_RECIPE = dict(
+    per_device_train_batch_size=16,
+    learning_rate=5e-4,
+    lr_scheduler_type="cosine",
+    warmup_steps=0.05,
+    max_length=256,
+    chosen_lm_loss_coefficient=1.0,
+    weight_decay=0.0,
+    save_strategy="no",
+    logging_steps=50,
+    disable_tqdm=True,
+)
 
 
 def cpu_seconds() -> float:
@@ -78,9 +97,13 @@ def timed_training(model, processor, examples, args, **kw) -> dict:
     wall, cpu = time.perf_counter(), cpu_seconds()
     trainer = train_reward_model(model, processor, examples, args, **kw)
     logs = [r for r in trainer.state.log_history if "accuracy" in r and "loss" in r]
-    return {"steps": trainer.state.global_step, "wall_s": round(time.perf_counter() - wall, 1),
-            "cpu_s": round(cpu_seconds() - cpu, 1), "final_train_loss": logs[-1]["loss"] if logs else None,
-            "load_avg_1min": round(os.getloadavg()[0], 1)}
+    return {
+        "steps": trainer.state.global_step,
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "cpu_s": round(cpu_seconds() - cpu, 1),
+        "final_train_loss": logs[-1]["loss"] if logs else None,
+        "load_avg_1min": round(os.getloadavg()[0], 1),
+    }
 
 
 def accuracy(judge, pairs, images_root) -> dict:
@@ -113,28 +136,53 @@ def part_heads(out: Path, results: dict) -> None:
         head, seed = spec.split(":")[0], int(spec.split(":")[1])
         name = f"rm_{head}_seed{seed}"
         model, processor = RewardModel.from_backbone(backbone, HeadConfig(head), device="cpu", seed=seed)
-        args = RewardModelConfig(output_dir=str(out / name), max_steps=RM_STEPS, seed=seed, data_seed=0,
-                                 head=head, **RM_RECIPE, **cpu_defaults())
+        args = RewardModelConfig(
+            output_dir=str(out / name),
+            max_steps=RM_STEPS,
+            seed=seed,
+            data_seed=0,
+            head=head,
+            **RM_RECIPE,
+            **cpu_defaults(),
+        )
         timing = timed_training(model, processor, mix.examples, args, reward_meta={"data_mix": mix.report})
         judge = RewardModelJudge.from_pretrained(out / name, device="cpu", batch_size=64)
         results[name] = {**timing, "head": head, "seed": seed, **accuracy(judge, test, lab)}
         r = results[name]
-        rows.append([name, r["steps"], r["wall_s"], r["cpu_s"], r["load_avg_1min"], r["final_train_loss"],
-                     r["accuracy"], r.get("easy"), r.get("hard")])
-    print_rows("lab reward models (clean test, both orders; same data, backbone and data order)",
-               ["model", "steps", "wall s", "cpu s", "load", "train loss", "accuracy", "easy", "hard"], rows)
+        rows.append(
+            [
+                name,
+                r["steps"],
+                r["wall_s"],
+                r["cpu_s"],
+                r["load_avg_1min"],
+                r["final_train_loss"],
+                r["accuracy"],
+                r.get("easy"),
+                r.get("hard"),
+            ]
+        )
+    print_rows(
+        "lab reward models (clean test, both orders; same data, backbone and data order)",
+        ["model", "steps", "wall s", "cpu s", "load", "train loss", "accuracy", "easy", "hard"],
+        rows,
+    )
 
 
 def part_ensemble(out: Path, results: dict) -> None:
     lab, calib = out / "lab", out / "calibration_lab"
     if not (calib / "lab.json").is_file():
         make_lab(LabConfig(out=str(calib), seed=1, n_sft=1, n_rl_pool=200, n_test=1))
-    members = [RewardModelJudge.from_pretrained(out / n, device="cpu", batch_size=64)
-               for n in ("rm_linear_seed0", "rm_mlp_seed0", "rm_mlp_seed1")]
+    members = [
+        RewardModelJudge.from_pretrained(out / n, device="cpu", batch_size=64)
+        for n in ("rm_linear_seed0", "rm_mlp_seed0", "rm_mlp_seed1")
+    ]
     calib_pairs = read_pairs(calib / "rl_pool.jsonl")
     items = [ScoreItem(p.question, r, open_images(p, calib)) for p in calib_pairs for r in p.responses]
     ens = RewardEnsemble.calibrate(members, items, name="ensemble")
-    ens.save(out / "ensemble", extra={"calibration": {"data": str(calib / "rl_pool.jsonl"), "n_pairs": len(calib_pairs)}})
+    ens.save(
+        out / "ensemble", extra={"calibration": {"data": str(calib / "rl_pool.jsonl"), "n_pairs": len(calib_pairs)}}
+    )
     ens = RewardEnsemble.load(out / "ensemble", device="cpu", batch_size=64)
     test = read_pairs(lab / "test.jsonl")
     rows = []
@@ -144,8 +192,11 @@ def part_ensemble(out: Path, results: dict) -> None:
         rows.append([judge.name, r["accuracy"], r.get("easy"), r.get("hard")])
     for m in ens.stats:
         rows.append([f"  z-norm {Path(m.path).name}", f"mean {m.mean:.3f}", f"std {m.std:.3f}", ""])
-    print_rows("ensemble (mean of z-scores, calibrated on 200 pairs of another lab seed)",
-               ["judge", "accuracy", "easy", "hard"], rows)
+    print_rows(
+        "ensemble (mean of z-scores, calibrated on 200 pairs of another lab seed)",
+        ["judge", "accuracy", "easy", "hard"],
+        rows,
+    )
 
 
 def policy_messages(question: str, answer: str | None = None) -> list[dict]:
@@ -155,8 +206,9 @@ def policy_messages(question: str, answer: str | None = None) -> list[dict]:
     return messages
 
 
-def sft_policy(policy, processor, pairs, images_root, steps: int, batch_size: int, lr: float, seed: int,
-               callback=None) -> list[float]:
+def sft_policy(
+    policy, processor, pairs, images_root, steps: int, batch_size: int, lr: float, seed: int, callback=None
+) -> list[float]:
     """Warm-start: LM loss on the correct lab answer (assistant tokens only) — a short, plain SFT loop.
 
     AdamW with beta2 = 0.95 (as the tiny judge: with the default 0.999 the from-scratch VLM does not learn
@@ -170,12 +222,19 @@ def sft_policy(policy, processor, pairs, images_root, steps: int, batch_size: in
     losses = []
     for step in range(1, steps + 1):
         batch = rng.sample(pairs, batch_size)
-        prompts = [processor.apply_chat_template(policy_messages(p.question), tokenize=False, add_generation_prompt=True)
-                   for p in batch]
+        prompts = [
+            processor.apply_chat_template(policy_messages(p.question), tokenize=False, add_generation_prompt=True)
+            for p in batch
+        ]
         answers = [p.responses[p.meta["true_preferred"]] + "<|im_end|>" for p in batch]
         images = [im for p in batch for im in open_images(p, images_root)]
-        enc = processor(text=[a + b for a, b in zip(prompts, answers)], images=images, padding=True,
-                        padding_side="right", return_tensors="pt")
+        enc = processor(
+            text=[a + b for a, b in zip(prompts, answers)],
+            images=images,
+            padding=True,
+            padding_side="right",
+            return_tensors="pt",
+        )
         labels = enc["input_ids"].clone()
         for i, prompt in enumerate(prompts):  # no loss on the prompt (images expand to 4 tokens each)
             n_prompt = len(processor(text=[prompt], images=open_images(batch[i], images_root))["input_ids"][0])
@@ -201,13 +260,15 @@ def policy_accuracy(policy, processor, pairs, images_root, batch_size: int = 50,
     policy.eval()
     right = 0
     for start in range(0, len(pairs), batch_size):
-        batch = pairs[start:start + batch_size]
-        prompts = [processor.apply_chat_template(policy_messages(p.question), tokenize=False, add_generation_prompt=True)
-                   for p in batch]
+        batch = pairs[start : start + batch_size]
+        prompts = [
+            processor.apply_chat_template(policy_messages(p.question), tokenize=False, add_generation_prompt=True)
+            for p in batch
+        ]
         images = [im for p in batch for im in open_images(p, images_root)]
         enc = processor(text=prompts, images=images, padding=True, padding_side="left", return_tensors="pt")
         out = policy.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=processor.tokenizer.pad_token_id)
-        texts = processor.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        texts = processor.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         right += sum(names_colour(t, p.meta["colour"]) for t, p in zip(texts, batch))
         if samples is not None and start == 0:
             samples += [f"{p.question} [{p.meta['colour']}] -> {t!r}" for p, t in zip(batch[:5], texts[:5])]
@@ -218,8 +279,18 @@ def policy_accuracy(policy, processor, pairs, images_root, batch_size: int = 50,
 # 200 steps → 67.5 % held-out. From a weaker start (175 steps, 34 %) the "rm" run collapsed to answers
 # naming no colour (the RM gives those σ ≈ 0.36, between right ≈ 0.75 and wrong ≈ 0.22). beta = KL weight;
 # without it, 400 steps also reach ~88 % but the answers degrade ("... is is is red.").
-GRPO = dict(steps=400, sft_steps=200, sft_lr=5e-4, prompts_per_step=8, num_generations=4, lr=1e-4, beta=0.04,
-            rm="rm_mlp_seed0", reward="rm,hybrid", eval_every=100)
+GRPO = dict(
+    steps=400,
+    sft_steps=200,
+    sft_lr=5e-4,
+    prompts_per_step=8,
+    num_generations=4,
+    lr=1e-4,
+    beta=0.04,
+    rm="rm_mlp_seed0",
+    reward="rm,hybrid",
+    eval_every=100,
+)
 POLICY_LAB = dict(seed=2, n_sft=1, n_rl_pool=1, n_test=900)  # a fresh lab for the policy's held-out questions
 N_POLICY_HELD_OUT = 200
 
@@ -246,8 +317,10 @@ def part_grpo(out: Path, results: dict) -> None:
     all_sft = read_pairs(lab / "sft.jsonl")
     sft_pairs, pool = single_square(all_sft), single_square(read_pairs(lab / "rl_pool.jsonl"))
     held_out = single_square(read_pairs(policy_lab / "test.jsonl"))[:N_POLICY_HELD_OUT]
-    print(f"\npolicy task: single-square lab questions only — SFT {len(sft_pairs)} (of {len(all_sft)}), "
-          f"GRPO prompts {len(pool)}, held-out {len(held_out)} (clean test split of lab seed {POLICY_LAB['seed']})")
+    print(
+        f"\npolicy task: single-square lab questions only — SFT {len(sft_pairs)} (of {len(all_sft)}), "
+        f"GRPO prompts {len(pool)}, held-out {len(held_out)} (clean test split of lab seed {POLICY_LAB['seed']})"
+    )
     policy_dir = out / "policy_init"
     if not (policy_dir / "config.json").is_file():
         build_tiny_backbone("tiny", pair_texts(all_sft), policy_dir, seed=2)
@@ -256,10 +329,14 @@ def part_grpo(out: Path, results: dict) -> None:
     if not (sft_dir / "config.json").is_file():  # the warm start is reused across GRPO runs
         loaded = load_model(str(policy_dir), device="cpu", for_training=True)
         wall = time.perf_counter()
-        losses = sft_policy(loaded.model, loaded.processor, sft_pairs, lab, GRPO["sft_steps"], 32, GRPO["sft_lr"], seed=0)
+        losses = sft_policy(
+            loaded.model, loaded.processor, sft_pairs, lab, GRPO["sft_steps"], 32, GRPO["sft_lr"], seed=0
+        )
         sft_s = round(time.perf_counter() - wall, 1)
-        print(f"policy SFT: {GRPO['sft_steps']} steps at lr {GRPO['sft_lr']:g}, {sft_s:.0f}s, "
-              f"mean loss of the last 20 steps {sum(losses[-20:]) / len(losses[-20:]):.3f}")
+        print(
+            f"policy SFT: {GRPO['sft_steps']} steps at lr {GRPO['sft_lr']:g}, {sft_s:.0f}s, "
+            f"mean loss of the last 20 steps {sum(losses[-20:]) / len(losses[-20:]):.3f}"
+        )
         loaded.model.save_pretrained(sft_dir)
         loaded.processor.save_pretrained(sft_dir)
 
@@ -272,16 +349,29 @@ def part_grpo(out: Path, results: dict) -> None:
         rows = []
         for p in pool:
             (image,) = open_images(p, lab)
-            rows.append({"prompt": [{"role": "user", "content": p.question}], "image": image, "colour": p.meta["colour"]})
+            rows.append(
+                {"prompt": [{"role": "user", "content": p.question}], "image": image, "colour": p.meta["colour"]}
+            )
         dataset = datasets.Dataset.from_list(rows)
         verifier = lab_verifier if reward_kind == "hybrid" else None  # hybrid: right answer → 1, else σ(RM)
         reward = RewardModelReward(out / GRPO["rm"], verifier=verifier, device="cpu", batch_size=64)
         config = GRPOConfig(
-            output_dir=str(out / "policy_grpo"), max_steps=GRPO["steps"], learning_rate=GRPO["lr"],
+            output_dir=str(out / "policy_grpo"),
+            max_steps=GRPO["steps"],
+            learning_rate=GRPO["lr"],
             per_device_train_batch_size=GRPO["prompts_per_step"] * GRPO["num_generations"],
-            num_generations=GRPO["num_generations"], max_completion_length=12, temperature=1.0, beta=GRPO["beta"],
-            logging_steps=10, save_strategy="no", gradient_checkpointing=False, disable_tqdm=True, seed=0,
-            lr_scheduler_type="constant", warmup_steps=0, **cpu_defaults(),
+            num_generations=GRPO["num_generations"],
+            max_completion_length=12,
+            temperature=1.0,
+            beta=GRPO["beta"],
+            logging_steps=10,
+            save_strategy="no",
+            gradient_checkpointing=False,
+            disable_tqdm=True,
+            seed=0,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            **cpu_defaults(),
         )
         processor.tokenizer.padding_side = "left"
         curve: list[tuple[int, float]] = []
@@ -297,8 +387,14 @@ def part_grpo(out: Path, results: dict) -> None:
                     eval_time[0] += time.perf_counter() - w
                     eval_time[1] += cpu_seconds() - c
 
-        trainer = GRPOTrainer(model=policy, reward_funcs=[reward], args=config, train_dataset=dataset,
-                              processing_class=processor, callbacks=[HeldOutAccuracy()])
+        trainer = GRPOTrainer(
+            model=policy,
+            reward_funcs=[reward],
+            args=config,
+            train_dataset=dataset,
+            processing_class=processor,
+            callbacks=[HeldOutAccuracy()],
+        )
         wall, cpu = time.perf_counter(), cpu_seconds()
         trainer.train()
         grpo_s, grpo_cpu = time.perf_counter() - wall - eval_time[0], cpu_seconds() - cpu - eval_time[1]
@@ -307,20 +403,55 @@ def part_grpo(out: Path, results: dict) -> None:
         print("greedy answers after GRPO:\n  " + "\n  ".join(samples))
         rewards = [r["reward"] for r in trainer.state.log_history if "reward" in r]
         results[f"grpo_{reward_kind}"] = {
-            "task": "single-square lab questions", "sft_steps": GRPO["sft_steps"], "sft_lr": GRPO["sft_lr"],
-            "sft_s": sft_s, "n_sft_items": len(sft_pairs), "n_grpo_prompts": len(pool), "grpo_steps": GRPO["steps"],
-            "grpo_lr": GRPO["lr"], "grpo_beta": GRPO["beta"], "reward": reward_kind, "rm": GRPO["rm"],
-            "grpo_s": round(grpo_s, 1), "grpo_cpu_s": round(grpo_cpu, 1), "accuracy_before": before,
-            "accuracy_after": after, "accuracy_curve": curve, "rewards_logged": [round(r, 4) for r in rewards],
-            "samples_after": samples, "n_held_out": len(held_out), "load_avg_1min": round(os.getloadavg()[0], 1)}
-        table.append([reward_kind, f"{before:.3f}", f"{after:.3f}", " ".join(f"{a:.3f}" for _, a in curve) or "-",
-                      GRPO["steps"], f"{grpo_s:.0f}", f"{grpo_cpu:.0f}",
-                      f"{rewards[0]:.3f} → {rewards[-1]:.3f}" if rewards else "-"])
-    print_rows(f"policy answer accuracy on {len(held_out)} held-out single-square lab questions "
-               f"(greedy; names the true colour only); warm start: {GRPO['sft_steps']} SFT steps on "
-               f"{len(sft_pairs)} single-square items",
-               ["reward", "after SFT (before GRPO)", "after GRPO", f"every {GRPO['eval_every']} GRPO steps",
-                "GRPO steps", "GRPO wall s", "GRPO cpu s", "mean reward first→last log"], table)
+            "task": "single-square lab questions",
+            "sft_steps": GRPO["sft_steps"],
+            "sft_lr": GRPO["sft_lr"],
+            "sft_s": sft_s,
+            "n_sft_items": len(sft_pairs),
+            "n_grpo_prompts": len(pool),
+            "grpo_steps": GRPO["steps"],
+            "grpo_lr": GRPO["lr"],
+            "grpo_beta": GRPO["beta"],
+            "reward": reward_kind,
+            "rm": GRPO["rm"],
+            "grpo_s": round(grpo_s, 1),
+            "grpo_cpu_s": round(grpo_cpu, 1),
+            "accuracy_before": before,
+            "accuracy_after": after,
+            "accuracy_curve": curve,
+            "rewards_logged": [round(r, 4) for r in rewards],
+            "samples_after": samples,
+            "n_held_out": len(held_out),
+            "load_avg_1min": round(os.getloadavg()[0], 1),
+        }
+        table.append(
+            [
+                reward_kind,
+                f"{before:.3f}",
+                f"{after:.3f}",
+                " ".join(f"{a:.3f}" for _, a in curve) or "-",
+                GRPO["steps"],
+                f"{grpo_s:.0f}",
+                f"{grpo_cpu:.0f}",
+                f"{rewards[0]:.3f} → {rewards[-1]:.3f}" if rewards else "-",
+            ]
+        )
+    print_rows(
+        f"policy answer accuracy on {len(held_out)} held-out single-square lab questions "
+        f"(greedy; names the true colour only); warm start: {GRPO['sft_steps']} SFT steps on "
+        f"{len(sft_pairs)} single-square items",
+        [
+            "reward",
+            "after SFT (before GRPO)",
+            "after GRPO",
+            f"every {GRPO['eval_every']} GRPO steps",
+            "GRPO steps",
+            "GRPO wall s",
+            "GRPO cpu s",
+            "mean reward first→last log",
+        ],
+        table,
+    )
 
 
 def part_hh(out: Path, results: dict) -> None:
@@ -341,16 +472,41 @@ def part_hh(out: Path, results: dict) -> None:
     judge = RewardModelJudge.from_pretrained(out / "rm_hh", device="cpu", batch_size=32)
     from egt.judge.base import LongerJudge
 
-    r = {**timing, "n_train": len(train), "n_held_out": len(held_out), "skipped": mix.report["sources"][0]["skipped"],
-         "held_out": accuracy(judge, held_out, None)["accuracy"],
-         "train_subset": accuracy(judge, train[:500], None)["accuracy"],
-         "longer_baseline_held_out": accuracy(LongerJudge(), held_out, None)["accuracy"]}
+    r = {
+        **timing,
+        "n_train": len(train),
+        "n_held_out": len(held_out),
+        "skipped": mix.report["sources"][0]["skipped"],
+        "held_out": accuracy(judge, held_out, None)["accuracy"],
+        "train_subset": accuracy(judge, train[:500], None)["accuracy"],
+        "longer_baseline_held_out": accuracy(LongerJudge(), held_out, None)["accuracy"],
+    }
     results["hh"] = r
-    print_rows("HH-RLHF harmless-base (text RM, tiny Qwen2 from scratch)",
-               ["train pairs", "held-out pairs", "steps", "wall s", "cpu s", "train acc (500)", "held-out acc",
-                "'longer' baseline"],
-               [[r["n_train"], r["n_held_out"], r["steps"], r["wall_s"], r["cpu_s"], r["train_subset"],
-                 r["held_out"], r["longer_baseline_held_out"]]])
+    print_rows(
+        "HH-RLHF harmless-base (text RM, tiny Qwen2 from scratch)",
+        [
+            "train pairs",
+            "held-out pairs",
+            "steps",
+            "wall s",
+            "cpu s",
+            "train acc (500)",
+            "held-out acc",
+            "'longer' baseline",
+        ],
+        [
+            [
+                r["n_train"],
+                r["n_held_out"],
+                r["steps"],
+                r["wall_s"],
+                r["cpu_s"],
+                r["train_subset"],
+                r["held_out"],
+                r["longer_baseline_held_out"],
+            ]
+        ],
+    )
 
 
 PARTS = {"heads": part_heads, "ensemble": part_ensemble, "grpo": part_grpo, "hh": part_hh}
@@ -363,17 +519,26 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench_rm")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rm_steps", type=int, default=RM_STEPS)
-    parser.add_argument("--rm_lr", type=float, default=RM_RECIPE["learning_rate"], help="lab reward models' learning rate")
+    parser.add_argument(
+        "--rm_lr", type=float, default=RM_RECIPE["learning_rate"], help="lab reward models' learning rate"
+    )
     parser.add_argument("--heads", default=HEADS, help="head:seed list for the heads part")
     parser.add_argument("--sft_steps", type=int, default=GRPO["sft_steps"], help="policy warm-start SFT steps")
     parser.add_argument("--sft_lr", type=float, default=GRPO["sft_lr"], help="policy warm-start SFT learning rate")
     parser.add_argument("--grpo_steps", type=int, default=GRPO["steps"])
     parser.add_argument("--grpo_lr", type=float, default=GRPO["lr"])
-    parser.add_argument("--grpo_eval_every", type=int, default=GRPO["eval_every"],
-                        help="print the held-out accuracy every N GRPO steps (0: only before and after)")
+    parser.add_argument(
+        "--grpo_eval_every",
+        type=int,
+        default=GRPO["eval_every"],
+        help="print the held-out accuracy every N GRPO steps (0: only before and after)",
+    )
     parser.add_argument("--grpo_beta", type=float, default=GRPO["beta"], help="KL coefficient of GRPO")
-    parser.add_argument("--grpo_reward", default=GRPO["reward"],
-                        help="rm (σ(RM score)) and/or hybrid (verifier → 1/0, else σ(RM)); comma list, one run each")
+    parser.add_argument(
+        "--grpo_reward",
+        default=GRPO["reward"],
+        help="rm (σ(RM score)) and/or hybrid (verifier → 1/0, else σ(RM)); comma list, one run each",
+    )
     parser.add_argument("--hh_steps", type=int, default=HH_STEPS)
     parser.add_argument("--rm", default=GRPO["rm"], help="reward model (under --out) for the GRPO part")
     args = parser.parse_args()
@@ -381,9 +546,16 @@ def main() -> None:
     RM_RECIPE["learning_rate"] = args.rm_lr
     if set(args.grpo_reward.split(",")) - {"rm", "hybrid"}:
         parser.error(f"--grpo_reward: rm and/or hybrid, got {args.grpo_reward!r}")
-    GRPO.update(sft_steps=args.sft_steps, sft_lr=args.sft_lr, steps=args.grpo_steps, rm=args.rm, lr=args.grpo_lr,
-                beta=args.grpo_beta, reward=args.grpo_reward,
-                eval_every=args.grpo_eval_every)
+    GRPO.update(
+        sft_steps=args.sft_steps,
+        sft_lr=args.sft_lr,
+        steps=args.grpo_steps,
+        rm=args.rm,
+        lr=args.grpo_lr,
+        beta=args.grpo_beta,
+        reward=args.grpo_reward,
+        eval_every=args.grpo_eval_every,
+    )
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,11 @@ from pathlib import Path
 
 import torch
 
-TRACE = re.compile(r"<think>(?P<pos>[^:]+): image (?P<seen>\w+), response 1 (?P<c1>\w+) (?P<m1>\w+), "
-                   r"response 2 (?P<c2>\w+) (?P<m2>\w+)\. so response (?P<v>\d) is better\.</think>"
-                   r"<answer>(?P<a>\d)</answer>")
+TRACE = re.compile(
+    r"<think>(?P<pos>[^:]+): image (?P<seen>\w+), response 1 (?P<c1>\w+) (?P<m1>\w+), "
+    r"response 2 (?P<c2>\w+) (?P<m2>\w+)\. so response (?P<v>\d) is better\.</think>"
+    r"<answer>(?P<a>\d)</answer>"
+)
 
 
 def restyle(trace: str, style: str) -> str:
@@ -43,8 +45,10 @@ def restyle(trace: str, style: str) -> str:
     g = TRACE.fullmatch(trace)
     if g is None:
         raise ValueError(f"not a lab trace: {trace!r}")
-    think = {"seen": f"{g['pos']}: image {g['seen']}. response 1 {g['c1']}, response 2 {g['c2']}.",
-             "claims": f"{g['pos']}: response 1 says {g['c1']}, response 2 says {g['c2']}."}[style]
+    think = {
+        "seen": f"{g['pos']}: image {g['seen']}. response 1 {g['c1']}, response 2 {g['c2']}.",
+        "claims": f"{g['pos']}: response 1 says {g['c1']}, response 2 says {g['c2']}.",
+    }[style]
     return f"<think>{think}</think><answer>{g['a']}</answer>"
 
 
@@ -52,8 +56,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--style", choices=("marks", "seen", "claims"), default="marks")
     parser.add_argument("--epochs", type=float, default=4.0, help="SFT epochs (the demo: 4)")
-    parser.add_argument("--warmup_style", choices=("marks", "seen", "claims"), default=None,
-                        help="train on this style first, then on --style from that checkpoint")
+    parser.add_argument(
+        "--warmup_style",
+        choices=("marks", "seen", "claims"),
+        default=None,
+        help="train on this style first, then on --style from that checkpoint",
+    )
     parser.add_argument("--warmup_epochs", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -84,9 +92,17 @@ def main() -> None:
         return lab / name
 
     def sft(data: Path, model: str, epochs: float, judge_dir: Path) -> None:
-        cfg = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(judge_dir), "seed": args.seed,
-                           "num_train_epochs": epochs, "learning_rate": 1e-3, "per_device_train_batch_size": 32,
-                           "logging_steps": 50})
+        cfg = SFTConfig(
+            **{
+                **cpu_sft_defaults(),
+                "output_dir": str(judge_dir),
+                "seed": args.seed,
+                "num_train_epochs": epochs,
+                "learning_rate": 1e-3,
+                "per_device_train_batch_size": 32,
+                "logging_steps": 50,
+            }
+        )
         train_judge_sft(JudgeSFTArgs(data=str(data), model=model), cfg)
 
     model = "tiny"
@@ -95,17 +111,24 @@ def main() -> None:
         model = str(out / "warmup")
     sft(write_style(args.style, "sft_styled.jsonl"), model, args.epochs, out / "judge")
     judge = make_judge(JudgeArgs(judge=str(out / "judge"), batch_size=100, device="cpu"))
-    report, _ = evaluate(judge, read_pairs(lab / "test.jsonl"), order="both", seed=args.seed, images_root=lab,
-                         batch_size=100)
+    report, _ = evaluate(
+        judge, read_pairs(lab / "test.jsonl"), order="both", seed=args.seed, images_root=lab, batch_size=100
+    )
     rq1 = run_rq1(out / "judge", lab / "rl_pool.jsonl", lab, out / "rq1", rollouts=4, seed=args.seed, batch_size=100)
     warm = f"{args.warmup_style} {args.warmup_epochs:g} epochs, then " if args.warmup_style else ""
-    print(f"style {warm}{args.style}, {args.epochs:g} epochs: test accuracy {report['metrics']['accuracy']:.3f}, "
-          f"rollout accuracy on the pool {rq1['mean_rollout_accuracy']:.3f}")
+    print(
+        f"style {warm}{args.style}, {args.epochs:g} epochs: test accuracy {report['metrics']['accuracy']:.3f}, "
+        f"rollout accuracy on the pool {rq1['mean_rollout_accuracy']:.3f}"
+    )
     for name in ("answer", "sentence", "mixed", "vote"):
-        print(f"  {name:8s} entropy: Spearman {rq1[f'spearman_{name}']:+.3f}  AUROC flipped "
-              f"{rq1[f'auroc_flipped_{name}']:.3f}  AUROC hard {rq1[f'auroc_hard_{name}']:.3f}")
-    print(f"  answer-entropy curation: flip rate kept {rq1['curation']['flip_rate_kept']:.3f}, "
-          f"dropped {rq1['curation']['flip_rate_dropped']:.3f}; {time.perf_counter() - start:.0f} s")
+        print(
+            f"  {name:8s} entropy: Spearman {rq1[f'spearman_{name}']:+.3f}  AUROC flipped "
+            f"{rq1[f'auroc_flipped_{name}']:.3f}  AUROC hard {rq1[f'auroc_hard_{name}']:.3f}"
+        )
+    print(
+        f"  answer-entropy curation: flip rate kept {rq1['curation']['flip_rate_kept']:.3f}, "
+        f"dropped {rq1['curation']['flip_rate_dropped']:.3f}; {time.perf_counter() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def ks(a: list[float], b: list[float]) -> float:
     import bisect
 
     a, b = sorted(a), sorted(b)
-    return max((abs(bisect.bisect_right(a, x) / len(a) - bisect.bisect_right(b, x) / len(b)) for x in a + b), default=0.0)
+    return max(
+        (abs(bisect.bisect_right(a, x) / len(a) - bisect.bisect_right(b, x) / len(b)) for x in a + b), default=0.0
+    )
 
 
 def make_requests(pairs, root, is_vision, rollouts, seed):
@@ -90,8 +92,15 @@ def tiny_comparison(args, work: Path) -> None:
     try:
         from vllm import LLM
 
-        llm = LLM(model=judge, dtype="float32", seed=0, gpu_memory_utilization=0.2, max_model_len=4096,
-                  limit_mm_per_prompt={"image": 2}, enforce_eager=True)
+        llm = LLM(
+            model=judge,
+            dtype="float32",
+            seed=0,
+            gpu_memory_utilization=0.2,
+            max_model_len=4096,
+            limit_mm_per_prompt={"image": 2},
+            enforce_eager=True,
+        )
     except Exception as e:  # noqa: BLE001 - report and go on
         print(f"  vLLM could not load the tiny judge: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         del loaded
@@ -118,7 +127,9 @@ def tiny_comparison(args, work: Path) -> None:
     tf_b = rollout_entropies(loaded, requests, b.ids, lengths=b.lengths, temperature=1.0, style="compact")
     gen_tokens = [x for r, n in enumerate(a.lengths) for x in a.entropies[r, :n].tolist()]
     vllm_tokens = [x for r, n in enumerate(b.lengths) for x in tf_b[r, :n].tolist()]
-    diff = max(((a.entropies[r, :n] - tf_a[r, :n]).abs().max().item() for r, n in enumerate(a.lengths) if n), default=0.0)
+    diff = max(
+        ((a.entropies[r, :n] - tf_a[r, :n]).abs().max().item() for r, n in enumerate(a.lengths) if n), default=0.0
+    )
     print(f"  τ=1 transformers (in-generate entropies): {quantiles(gen_tokens)}")
     print(f"  τ=1 vLLM (teacher-forced entropies):      {quantiles(vllm_tokens)}")
     print(f"  KS statistic between the two per-token distributions: {ks(gen_tokens, vllm_tokens):.4f}")
@@ -144,8 +155,13 @@ def model_timing(args) -> None:
     pairs = read_pairs(args.data)[: args.items]
     root = default_images_root(args.data)
     images = [open_images(p, root) if loaded.is_vision else [] for p in pairs]
-    cfg = ScoringConfig(rollouts=args.rollouts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                        prompt_style=args.prompt_style, keep_texts=False)
+    cfg = ScoringConfig(
+        rollouts=args.rollouts,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        prompt_style=args.prompt_style,
+        keep_texts=False,
+    )
     decoder = PieceDecoder(loaded.tokenizer)
 
     def run(backend) -> tuple[float, list[dict]]:
@@ -153,16 +169,29 @@ def model_timing(args) -> None:
         start = time.perf_counter()
         out = []
         for b in range(0, len(pairs), args.batch_size):
-            out += score_batch(loaded, pairs[b : b + args.batch_size], list(range(b, min(b + args.batch_size, len(pairs)))),
-                               images[b : b + args.batch_size], cfg, style=args.prompt_style,
-                               max_new_tokens=args.max_new_tokens, decoder=decoder, backend=backend)
+            out += score_batch(
+                loaded,
+                pairs[b : b + args.batch_size],
+                list(range(b, min(b + args.batch_size, len(pairs)))),
+                images[b : b + args.batch_size],
+                cfg,
+                style=args.prompt_style,
+                max_new_tokens=args.max_new_tokens,
+                decoder=decoder,
+                backend=backend,
+            )
         torch.cuda.synchronize()
         return time.perf_counter() - start, out
 
-    print(f"== {args.model} ({args.dtype}): {len(pairs)} items × {args.rollouts} rollouts, max_new_tokens "
-          f"{args.max_new_tokens}, batches of {args.batch_size} items")
-    llm = start_vllm(model_args, 0, VllmArgs(vllm_gpu_memory_utilization=args.gpu_memory_utilization,
-                                             vllm_max_model_len=args.max_model_len))
+    print(
+        f"== {args.model} ({args.dtype}): {len(pairs)} items × {args.rollouts} rollouts, max_new_tokens "
+        f"{args.max_new_tokens}, batches of {args.batch_size} items"
+    )
+    llm = start_vllm(
+        model_args,
+        0,
+        VllmArgs(vllm_gpu_memory_utilization=args.gpu_memory_utilization, vllm_max_model_len=args.max_model_len),
+    )
     from egt.entropy.backends import VllmBackend
 
     vl = VllmBackend(loaded, llm)
@@ -171,8 +200,10 @@ def model_timing(args) -> None:
         tokens = sum(sum(r["n_tokens"]) for r in recs)
         fmt = statistics.fmean([r["format_rate"] for r in recs])
         acc = statistics.fmean([r["accuracy"] for r in recs])
-        print(f"  {name:22s} wall {wall:8.1f} s  {tokens / wall:9.1f} tokens/s  ({tokens} tokens; format rate {fmt:.3f}, "
-              f"rollout accuracy {acc:.3f})")
+        print(
+            f"  {name:22s} wall {wall:8.1f} s  {tokens / wall:9.1f} tokens/s  ({tokens} tokens; format rate {fmt:.3f}, "
+            f"rollout accuracy {acc:.3f})"
+        )
 
 
 def main() -> int:

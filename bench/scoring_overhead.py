@@ -52,13 +52,22 @@ def setup(args, workdir: Path):
         from egt.models.tiny import build_tiny_judge
         from egt.train.sft import lab_corpus
 
-        model = str(build_tiny_judge(lab_corpus(read_pairs(workdir / "lab" / "sft.jsonl"), "compact"), workdir / "judge"))
+        model = str(
+            build_tiny_judge(lab_corpus(read_pairs(workdir / "lab" / "sft.jsonl"), "compact"), workdir / "judge")
+        )
     loaded = load_model(model, device=args.device)
     meta = read_judge_meta(model)
     pairs = read_pairs(data)[: args.items]
     root = default_images_root(data)
     images = [open_images(p, root) if loaded.is_vision else [] for p in pairs]
-    return model, loaded, pairs, images, meta.get("prompt_style", "compact"), args.max_new_tokens or meta.get("max_new_tokens", 64)
+    return (
+        model,
+        loaded,
+        pairs,
+        images,
+        meta.get("prompt_style", "compact"),
+        args.max_new_tokens or meta.get("max_new_tokens", 64),
+    )
 
 
 def main() -> None:
@@ -76,13 +85,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from egt.entropy.scoring import PieceDecoder, ScoringConfig, generate_rollouts, presented_swapped, rollout_seed, score_batch
+    from egt.entropy.scoring import (
+        PieceDecoder,
+        ScoringConfig,
+        generate_rollouts,
+        presented_swapped,
+        rollout_seed,
+        score_batch,
+    )
     from egt.judge.base import JudgeRequest
     from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
 
     with tempfile.TemporaryDirectory() as tmp:
         model, loaded, pairs, images, style, max_new = setup(args, Path(tmp))
-        cfg = ScoringConfig(rollouts=args.rollouts, batch_size=args.batch_size, max_new_tokens=max_new, prompt_style=style)
+        cfg = ScoringConfig(
+            rollouts=args.rollouts, batch_size=args.batch_size, max_new_tokens=max_new, prompt_style=style
+        )
         batches = [list(range(b, min(b + args.batch_size, len(pairs)))) for b in range(0, len(pairs), args.batch_size)]
         decoder = PieceDecoder(loaded.tokenizer)
 
@@ -90,15 +108,25 @@ def main() -> None:
             reqs, seeds = [], []
             for i in batch:
                 for k in range(cfg.rollouts):
-                    reqs.append(JudgeRequest(pairs[i], presented_swapped(cfg.seed, pairs[i].id, k, cfg.order), images[i]))
+                    reqs.append(
+                        JudgeRequest(pairs[i], presented_swapped(cfg.seed, pairs[i].id, k, cfg.order), images[i])
+                    )
                     seeds.append(rollout_seed(cfg.seed, pairs[i].id, k))
             return reqs, seeds
 
         def scoring() -> int:
             tokens = 0
             for batch in batches:
-                records = score_batch(loaded, [pairs[i] for i in batch], batch, [images[i] for i in batch], cfg,
-                                      style=style, max_new_tokens=max_new, decoder=decoder)
+                records = score_batch(
+                    loaded,
+                    [pairs[i] for i in batch],
+                    batch,
+                    [images[i] for i in batch],
+                    cfg,
+                    style=style,
+                    max_new_tokens=max_new,
+                    decoder=decoder,
+                )
                 tokens += sum(sum(r["n_tokens"]) for r in records)
             return tokens
 
@@ -106,9 +134,18 @@ def main() -> None:
             tokens = 0
             for batch in batches:
                 reqs, seeds = requests_and_seeds(batch)
-                gen = generate_rollouts(loaded, reqs, seeds, temperature=cfg.temperature, max_new_tokens=max_new,
-                                        style=style, record_entropy=False)
-                loaded.tokenizer.batch_decode([gen.ids[r, :n] for r, n in enumerate(gen.lengths)], skip_special_tokens=True)
+                gen = generate_rollouts(
+                    loaded,
+                    reqs,
+                    seeds,
+                    temperature=cfg.temperature,
+                    max_new_tokens=max_new,
+                    style=style,
+                    record_entropy=False,
+                )
+                loaded.tokenizer.batch_decode(
+                    [gen.ids[r, :n] for r, n in enumerate(gen.lengths)], skip_special_tokens=True
+                )
                 tokens += sum(gen.lengths)
             return tokens
 
@@ -119,9 +156,11 @@ def main() -> None:
             for batch in batches:
                 reqs = [JudgeRequest(pairs[i], False, images[i]) for i in batch]
                 enc = encode_batch(loaded, reqs, style)
-                out = loaded.model.generate(**enc, **generation_kwargs(loaded, settings, num_return_sequences=cfg.rollouts))
-                loaded.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                tokens += int((out[:, enc["input_ids"].shape[1]:] != loaded.tokenizer.pad_token_id).sum())
+                out = loaded.model.generate(
+                    **enc, **generation_kwargs(loaded, settings, num_return_sequences=cfg.rollouts)
+                )
+                loaded.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                tokens += int((out[:, enc["input_ids"].shape[1] :] != loaded.tokenizer.pad_token_id).sum())
             return tokens
 
         sides = {"scoring": scoring, "plain": plain, "native": native}
@@ -143,17 +182,28 @@ def main() -> None:
     med_cpu = {name: statistics.median(ts) for name, ts in cpu.items()}
     ratio = med["scoring"] / med["plain"]
     ratio_cpu = med_cpu["scoring"] / med_cpu["plain"]
-    print(f"model: {model} ({'VLM' if loaded.is_vision else 'LM'}, vocab {loaded.model.config.get_text_config().vocab_size}), "
-          f"device {args.device}, torch threads {torch.get_num_threads()}")
-    print(f"workload: {len(pairs)} items × {cfg.rollouts} rollouts, {len(batches)} batches of ≤ {args.batch_size} items, "
-          f"max_new_tokens {max_new}; {tokens['plain']} generated tokens per pass")
+    print(
+        f"model: {model} ({'VLM' if loaded.is_vision else 'LM'}, vocab {loaded.model.config.get_text_config().vocab_size}), "
+        f"device {args.device}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"workload: {len(pairs)} items × {cfg.rollouts} rollouts, {len(batches)} batches of ≤ {args.batch_size} items, "
+        f"max_new_tokens {max_new}; {tokens['plain']} generated tokens per pass"
+    )
     for name in sides:
-        print(f"  {name:<8} wall median {med[name]:7.3f} s (runs " + ", ".join(f"{t:.2f}" for t in times[name])
-              + f")   CPU median {med_cpu[name]:7.3f} s")
-    print(f"scoring with entropies / plain generate (same rollouts): wall {ratio:.3f}, CPU {ratio_cpu:.3f}  "
-          f"(target ≤ {TARGET})  {'PASS' if max(ratio, ratio_cpu) <= TARGET else 'FAIL'}")
-    print(f"context: per-row seeded sampler, plain / transformers' native sampling: wall {med['plain'] / med['native']:.3f}, "
-          f"CPU {med_cpu['plain'] / med_cpu['native']:.3f} (native made {tokens['native']} tokens: its samples differ)")
+        print(
+            f"  {name:<8} wall median {med[name]:7.3f} s (runs "
+            + ", ".join(f"{t:.2f}" for t in times[name])
+            + f")   CPU median {med_cpu[name]:7.3f} s"
+        )
+    print(
+        f"scoring with entropies / plain generate (same rollouts): wall {ratio:.3f}, CPU {ratio_cpu:.3f}  "
+        f"(target ≤ {TARGET})  {'PASS' if max(ratio, ratio_cpu) <= TARGET else 'FAIL'}"
+    )
+    print(
+        f"context: per-row seeded sampler, plain / transformers' native sampling: wall {med['plain'] / med['native']:.3f}, "
+        f"CPU {med_cpu['plain'] / med_cpu['native']:.3f} (native made {tokens['native']} tokens: its samples differ)"
+    )
 
 
 if __name__ == "__main__":

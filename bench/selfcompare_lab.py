@@ -32,7 +32,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="a smaller run (for a smoke check, not for the numbers)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (tiny matrices: 1 is as fast and shares well)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (tiny matrices: 1 is as fast and shares well)"
+    )
     parser.add_argument("--out", default="", help="also write the results as JSON here (atomic)")
     args = parser.parse_args()
 
@@ -50,15 +52,25 @@ def main() -> int:
     model_cfg = TinyTextConfig()
 
     started = time.time()
-    results = [run_lab(cfg, model_cfg, seed, log=lambda m: print(m, file=sys.stderr, flush=True)) for seed in args.seeds]
+    results = [
+        run_lab(cfg, model_cfg, seed, log=lambda m: print(m, file=sys.stderr, flush=True)) for seed in args.seeds
+    ]
 
     arms = list(results[0]["after"])  # plain SFT, self-compare[, verified only]
     rows = []
     for r in results:
         acc = {arm: r["after"][arm]["accuracy"] for arm in arms}
-        rows.append([r["seed"], f"{r['before']['accuracy']:.1%}", *[f"{acc[a]:.1%}" for a in arms],
-                     f"{(acc['self-compare'] - acc['plain SFT']) * 100:+.1f}", r["build"]["kept"],
-                     r["build"]["sft_comparison_records"], r["build"]["sft_verified_records"]])
+        rows.append(
+            [
+                r["seed"],
+                f"{r['before']['accuracy']:.1%}",
+                *[f"{acc[a]:.1%}" for a in arms],
+                f"{(acc['self-compare'] - acc['plain SFT']) * 100:+.1f}",
+                r["build"]["kept"],
+                r["build"]["sft_comparison_records"],
+                r["build"]["sft_verified_records"],
+            ]
+        )
 
     def mean(key):
         return statistics.mean(key(r) for r in results)
@@ -67,13 +79,36 @@ def main() -> int:
     m_before = mean(lambda r: r["before"]["accuracy"])
     deltas = [r["after"]["self-compare"]["accuracy"] - r["after"]["plain SFT"]["accuracy"] for r in results]
     sd = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
-    rows.append(["mean", f"{m_before:.1%}", *[f"{means[a]:.1%}" for a in arms],
-                 f"{statistics.mean(deltas) * 100:+.1f} (sd {sd * 100:.1f})", "", "", ""])
-    print(f"\nSelf-compare lab: held-out greedy accuracy ({cfg.n_test} problems), {cfg.base_steps} base steps, "
-          f"+{cfg.extra_steps} steps × {cfg.batch_size} sequences per arm, K={cfg.k_samples} attempts "
-          f"(T={cfg.temperature}) on {cfg.n_pool} training questions\n")
-    print(markdown_table(["seed", "before", *[f"after {a}" for a in arms], "Δ self-compare − plain (pts)",
-                          "kept comparisons", "SFT comparison recs", "SFT verified recs"], rows))
+    rows.append(
+        [
+            "mean",
+            f"{m_before:.1%}",
+            *[f"{means[a]:.1%}" for a in arms],
+            f"{statistics.mean(deltas) * 100:+.1f} (sd {sd * 100:.1f})",
+            "",
+            "",
+            "",
+        ]
+    )
+    print(
+        f"\nSelf-compare lab: held-out greedy accuracy ({cfg.n_test} problems), {cfg.base_steps} base steps, "
+        f"+{cfg.extra_steps} steps × {cfg.batch_size} sequences per arm, K={cfg.k_samples} attempts "
+        f"(T={cfg.temperature}) on {cfg.n_pool} training questions\n"
+    )
+    print(
+        markdown_table(
+            [
+                "seed",
+                "before",
+                *[f"after {a}" for a in arms],
+                "Δ self-compare − plain (pts)",
+                "kept comparisons",
+                "SFT comparison recs",
+                "SFT verified recs",
+            ],
+            rows,
+        )
+    )
     b = results[0]["build"]
     print(f"seed {results[0]['seed']} build outcomes: {b}")
     tokens = {arm: round(mean(lambda r, a=arm: r["approx_tokens"][a])) for arm in arms}

@@ -55,9 +55,13 @@ def parse() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=11, help="Steps per burst (the first is not timed).")
     p.add_argument("--rounds", type=int, default=5, help="Bursts per variant, round robin.")
     p.add_argument("--variants", default="old,egt,bare", help=f"Comma-separated, of {', '.join(VARIANTS)}.")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (0: torch's default). 1 is fastest on a shared 2-core box: with 2, "
-                        "other processes' load makes OpenMP wait and a step takes seconds.")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0: torch's default). 1 is fastest on a shared 2-core box: with 2, "
+        "other processes' load makes OpenMP wait and a step takes seconds.",
+    )
     p.add_argument("--out", default="", help="Optional JSON file for the numbers.")
     return p.parse_args()
 
@@ -113,8 +117,13 @@ def main() -> None:
     if not args.lab:
         make_lab(LabConfig(out=str(lab), n_sft=args.items, n_rl_pool=8, n_test=8, seed=0))
     pairs = read_pairs(lab / "sft.jsonl")
-    base = {**cpu_sft_defaults(), "per_device_train_batch_size": args.batch, "max_steps": args.steps,
-            "disable_tqdm": True, "output_dir": str(work / "ckpt")}
+    base = {
+        **cpu_sft_defaults(),
+        "per_device_train_batch_size": args.batch,
+        "max_steps": args.steps,
+        "disable_tqdm": True,
+        "output_dir": str(work / "ckpt"),
+    }
     config = SFTConfig(**base)
     examples, _ = select_traces(pairs, "random", config.seed, fidelity_filter=True)
     sft_args = JudgeSFTArgs(data=str(lab / "sft.jsonl"))
@@ -122,8 +131,10 @@ def main() -> None:
     n_params = sum(p.numel() for p in model0.parameters())
 
     settings = {  # variant: (pretokenize, completion_head, gradient_checkpointing)
-        "old": (False, False, True), "old_nogc": (False, False, False),
-        "pretok": (True, False, False), "egt": (True, True, False),
+        "old": (False, False, True),
+        "old_nogc": (False, False, False),
+        "pretok": (True, False, False),
+        "egt": (True, True, False),
     }
     trainers, clocks = {}, {v: StepClock() for v in variants}
     t0 = time.perf_counter()
@@ -133,8 +144,9 @@ def main() -> None:
         pretok, head, gc = settings[v]
         cfg = SFTConfig(**{**base, "gradient_checkpointing": gc})
         a = dataclasses.replace(sft_args, pretokenize=pretok, completion_head=head)
-        trainers[v] = make_sft_trainer(copy.deepcopy(model0), processor, is_vision, examples, lab, a, cfg,
-                                       callbacks=[make_callback(clocks[v])])
+        trainers[v] = make_sft_trainer(
+            copy.deepcopy(model0), processor, is_vision, examples, lab, a, cfg, callbacks=[make_callback(clocks[v])]
+        )
         trainers[v].remove_callback(PrinterCallback)  # the logs are still computed, just not printed
     setup_s = time.perf_counter() - t0
 
@@ -173,10 +185,15 @@ def main() -> None:
                 del clock.wall[start:], clock.cpu[start:]
 
     batch0 = bare_batches[0] if bare_batches else None
-    print(f"tiny judge: {n_params / 1e6:.2f}M params, batch {args.batch}, {len(examples)} examples, "
-          f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps - 1} timed steps"
-          + (f", seq len {batch0['input_ids'].shape[1]}, "
-             f"{int((batch0['labels'] != -100).sum())} loss tokens / batch" if batch0 else ""))
+    print(
+        f"tiny judge: {n_params / 1e6:.2f}M params, batch {args.batch}, {len(examples)} examples, "
+        f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps - 1} timed steps"
+        + (
+            f", seq len {batch0['input_ids'].shape[1]}, {int((batch0['labels'] != -100).sum())} loss tokens / batch"
+            if batch0
+            else ""
+        )
+    )
     print(f"trainer setup (incl. pre-tokenisation): {setup_s:.1f} s for {len(trainers)} trainer(s)")
     result = {"variants": {}, "ratios": {}}
     for v in variants:

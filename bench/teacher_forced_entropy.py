@@ -86,12 +86,26 @@ def main() -> int:
                 torch.cuda.synchronize()
 
         def generation():
-            return [generate_rollouts(loaded, r, s, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                                      style="compact") for r, s in batches]
+            return [
+                generate_rollouts(
+                    loaded, r, s, temperature=args.temperature, max_new_tokens=args.max_new_tokens, style="compact"
+                )
+                for r, s in batches
+            ]
 
         def teacher_forced(gens):
-            return [rollout_entropies(loaded, r, g.ids, lengths=g.lengths, temperature=args.temperature, style="compact",
-                                      max_new_tokens=args.max_new_tokens) for (r, _), g in zip(batches, gens)]
+            return [
+                rollout_entropies(
+                    loaded,
+                    r,
+                    g.ids,
+                    lengths=g.lengths,
+                    temperature=args.temperature,
+                    style="compact",
+                    max_new_tokens=args.max_new_tokens,
+                )
+                for (r, _), g in zip(batches, gens)
+            ]
 
         def timed(fn, *a):
             sync()
@@ -122,8 +136,10 @@ def main() -> int:
     med = {k: (statistics.median(walls[k]), statistics.median(cpus[k])) for k in walls}
     ratio_wall = med["teacher_forced"][0] / med["generation"][0]
     ratio_cpu = med["teacher_forced"][1] / med["generation"][1]
-    print(f"model {model} ({args.dtype}, {args.device}); {args.items} items × {args.rollouts} rollouts, "
-          f"{tokens} scored tokens, max_new_tokens {args.max_new_tokens}, {args.repeats} rounds")
+    print(
+        f"model {model} ({args.dtype}, {args.device}); {args.items} items × {args.rollouts} rollouts, "
+        f"{tokens} scored tokens, max_new_tokens {args.max_new_tokens}, {args.repeats} rounds"
+    )
     for k in walls:
         print(f"  {k:15s} wall {med[k][0]:8.3f} s   cpu {med[k][1]:8.3f} s")
     print(f"max |H_generation − H_teacher_forced| = {diff:.3e}  (target ≤ {MAX_DIFF:g} in float32)")

@@ -22,14 +22,27 @@ def synthetic_records(pairs) -> list[dict]:
     n = len(pairs)
     records = []
     for i, p in enumerate(pairs):
-        records.append({
-            "id": p.id, "index": i, "preferred": p.preferred, "answer_entropy": i / n,
-            "sentence_entropy": (n - i) / n, "vote_entropy": 0.0, "peak_entropy": 2 * i / n,
-            "accuracy": 1 - i / n, "format_rate": 1.0, "format_failures": 0,
-            "verdicts": [p.preferred, 1 - p.preferred], "swapped": [False, False],
-            "texts": [f"<think>item {i} & <b>not bold</b></think><answer>1</answer>", "x"],
-            "flipped": i >= n / 2, "hard": i % 2 == 1, "difficulty": i / n, "ambiguity": i / n,
-        })
+        records.append(
+            {
+                "id": p.id,
+                "index": i,
+                "preferred": p.preferred,
+                "answer_entropy": i / n,
+                "sentence_entropy": (n - i) / n,
+                "vote_entropy": 0.0,
+                "peak_entropy": 2 * i / n,
+                "accuracy": 1 - i / n,
+                "format_rate": 1.0,
+                "format_failures": 0,
+                "verdicts": [p.preferred, 1 - p.preferred],
+                "swapped": [False, False],
+                "texts": [f"<think>item {i} & <b>not bold</b></think><answer>1</answer>", "x"],
+                "flipped": i >= n / 2,
+                "hard": i % 2 == 1,
+                "difficulty": i / n,
+                "ambiguity": i / n,
+            }
+        )
     return records
 
 

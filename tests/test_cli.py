@@ -29,13 +29,29 @@ def _write(path, lines):
 GOOD = json.dumps({"id": "a", "question": "q", "responses": ["x", "yy"], "preferred": 1}) + "\n"
 
 
-@pytest.mark.parametrize("bad_line, needle", [
-    ("{oops\n", "line 2: malformed JSON"),
-    (json.dumps({"id": "b", "question": "q", "responses": ["x", "y", "z"], "preferred": 0}) + "\n", "field 'responses'"),
-    (json.dumps({"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 5}) + "\n", "field 'preferred'"),
-    (json.dumps({"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 0, "images": ["../../etc/x.png"]}) + "\n", "escapes the images root"),
-    (json.dumps({"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 0, "images": ["missing.png"]}) + "\n", "missing"),
-])
+@pytest.mark.parametrize(
+    "bad_line, needle",
+    [
+        ("{oops\n", "line 2: malformed JSON"),
+        (
+            json.dumps({"id": "b", "question": "q", "responses": ["x", "y", "z"], "preferred": 0}) + "\n",
+            "field 'responses'",
+        ),
+        (json.dumps({"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 5}) + "\n", "field 'preferred'"),
+        (
+            json.dumps(
+                {"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 0, "images": ["../../etc/x.png"]}
+            )
+            + "\n",
+            "escapes the images root",
+        ),
+        (
+            json.dumps({"id": "b", "question": "q", "responses": ["x", "y"], "preferred": 0, "images": ["missing.png"]})
+            + "\n",
+            "missing",
+        ),
+    ],
+)
 def test_eval_bad_input_exits_2_with_one_line_and_no_output(tmp_path, capsys, bad_line, needle, tiny_judge_dir):
     data = _write(tmp_path / "d.jsonl", [GOOD, bad_line])
     out = tmp_path / "out"
@@ -47,7 +63,12 @@ def test_eval_bad_input_exits_2_with_one_line_and_no_output(tmp_path, capsys, ba
 
 
 def test_eval_empty_dataset_and_missing_file(tmp_path, capsys):
-    assert main(["eval", "--data", str(_write(tmp_path / "e.jsonl", [])), "--judge", "first", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["eval", "--data", str(_write(tmp_path / "e.jsonl", [])), "--judge", "first", "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "empty" in capsys.readouterr().err
     assert main(["eval", "--data", str(tmp_path / "nope.jsonl"), "--judge", "first", "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
@@ -70,8 +91,21 @@ def test_eval_report_layout_with_baselines(tmp_path, small_lab):
 def test_generative_judge_path_runs(tmp_path, small_lab, tiny_judge_dir):
     """An untrained tiny judge: the whole generation path runs; its outputs are mostly unparsable."""
     out = tmp_path / "gen"
-    args = ["eval", "--data", str(small_lab / "test.jsonl"), "--judge", str(tiny_judge_dir), "--out", str(out),
-            "--max_new_tokens", "6", "--limit", "4", "--prompt_style", "compact"]
+    args = [
+        "eval",
+        "--data",
+        str(small_lab / "test.jsonl"),
+        "--judge",
+        str(tiny_judge_dir),
+        "--out",
+        str(out),
+        "--max_new_tokens",
+        "6",
+        "--limit",
+        "4",
+        "--prompt_style",
+        "compact",
+    ]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     preds = [json.loads(line) for line in open(out / "predictions.jsonl")]
@@ -86,7 +120,9 @@ def test_lab_make_and_bad_config(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"images", "sft.jsonl", "rl_pool.jsonl", "test.jsonl", "lab.json"}
     assert main(["lab", "make", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
-    cfg = _write(tmp_path / "lab.yaml", ["out: " + str(tmp_path / "lab2") + "\n", "n_sft: 2\n", "n_rl_pool: 2\n", "n_test: 3\n"])
+    cfg = _write(
+        tmp_path / "lab.yaml", ["out: " + str(tmp_path / "lab2") + "\n", "n_sft: 2\n", "n_rl_pool: 2\n", "n_test: 3\n"]
+    )
     assert main(["lab", "make", "--config", str(cfg), "--n_test", "5"]) == 0  # YAML, then CLI overrides
     assert sum(1 for _ in open(tmp_path / "lab2" / "test.jsonl")) == 5
 
@@ -95,8 +131,27 @@ def test_lab_make_and_bad_config(tmp_path, capsys):
 def test_reduced_demo_end_to_end(tmp_path):
     """The whole loop at toy size: lab → SFT → eval → score (every signal) → RL on two subsets; a rerun reuses it."""
     out = tmp_path / "demo"
-    argv = ["demo", "--out", str(out), "--n_sft", "96", "--n_rl_pool", "32", "--n_test", "12", "--epochs", "1",
-            "--batch_size", "16", "--fraction", "0.5", "--rl_steps", "2", "--rollouts", "2"]
+    argv = [
+        "demo",
+        "--out",
+        str(out),
+        "--n_sft",
+        "96",
+        "--n_rl_pool",
+        "32",
+        "--n_test",
+        "12",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "16",
+        "--fraction",
+        "0.5",
+        "--rl_steps",
+        "2",
+        "--rollouts",
+        "2",
+    ]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert 0 <= report["test_accuracy"] <= 1 and report["wall_seconds"] > 0

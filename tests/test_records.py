@@ -13,10 +13,23 @@ from egt.records import PreferencePair, open_images, read_pairs, resolve_image_p
 
 def _pairs(with_images: bool = True) -> list[PreferencePair]:
     return [
-        PreferencePair(id="a", question="q1?", responses=("x", "y"), preferred=0,
-                       images=["img/a.png"] if with_images else [], category="c1", meta={"k": 1}),
-        PreferencePair(id="b", question="q2?", responses=("u", "v"), preferred=1,
-                       images=["img/a.png", "img/b.png"] if with_images else [], source="s"),
+        PreferencePair(
+            id="a",
+            question="q1?",
+            responses=("x", "y"),
+            preferred=0,
+            images=["img/a.png"] if with_images else [],
+            category="c1",
+            meta={"k": 1},
+        ),
+        PreferencePair(
+            id="b",
+            question="q2?",
+            responses=("u", "v"),
+            preferred=1,
+            images=["img/a.png", "img/b.png"] if with_images else [],
+            source="s",
+        ),
     ]
 
 
@@ -53,15 +66,18 @@ def _write_lines(path, lines):
 GOOD = {"id": "r1", "question": "q", "responses": ["a", "b"], "preferred": 0}
 
 
-@pytest.mark.parametrize("record, needle", [
-    ({**GOOD, "responses": ["a", "b", "c"]}, "field 'responses': expected exactly 2 responses, got 3"),
-    ({**GOOD, "preferred": 2}, "field 'preferred'"),
-    ({**GOOD, "preferred": True}, "field 'preferred'"),
-    ({k: v for k, v in GOOD.items() if k != "question"}, "field 'question'"),
-    ({**GOOD, "responses": ["a", 3]}, "field 'responses'"),
-    ({**GOOD, "images": "x.png"}, "field 'images'"),
-    ({**GOOD, "id": ""}, "field 'id'"),
-])
+@pytest.mark.parametrize(
+    "record, needle",
+    [
+        ({**GOOD, "responses": ["a", "b", "c"]}, "field 'responses': expected exactly 2 responses, got 3"),
+        ({**GOOD, "preferred": 2}, "field 'preferred'"),
+        ({**GOOD, "preferred": True}, "field 'preferred'"),
+        ({k: v for k, v in GOOD.items() if k != "question"}, "field 'question'"),
+        ({**GOOD, "responses": ["a", 3]}, "field 'responses'"),
+        ({**GOOD, "images": "x.png"}, "field 'images'"),
+        ({**GOOD, "id": ""}, "field 'id'"),
+    ],
+)
 def test_bad_record_names_file_line_and_field(tmp_path, record, needle):
     path = _write_lines(tmp_path / "bad.jsonl", [json.dumps(GOOD | {"id": "ok"}), json.dumps(record)])
     with pytest.raises(EgtError) as e:

@@ -15,19 +15,43 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("lab", "make"): ("lab", "make", "Generate the shapes lab: a synthetic visual preference task with known noise."),
     ("train", "sft"): ("train", "sft", "SFT a judge on reasoning traces (EGT stage 1, with the fidelity filter)."),
-    ("train", "rl"): ("train_rl", "rl", "RL of a judge: GRPO/DAPO/GTPO/GRPO-S, judge reward, entropy curriculum (EGT stage 2)."),
+    ("train", "rl"): (
+        "train_rl",
+        "rl",
+        "RL of a judge: GRPO/DAPO/GTPO/GRPO-S, judge reward, entropy curriculum (EGT stage 2).",
+    ),
     ("train", "rm"): ("rm", "train", "Train a scalar reward model (Bradley–Terry) on image + text preference pairs."),
-    ("ensemble",): ("rm", "ensemble", "Combine reward models: mean of z-normalised rewards, fitted on a calibration set."),
+    ("ensemble",): (
+        "rm",
+        "ensemble",
+        "Combine reward models: mean of z-normalised rewards, fitted on a calibration set.",
+    ),
     ("eval",): ("evaluate", "main", "Evaluate a judge on a pairs dataset or a reward benchmark."),
     ("score",): ("score", "main", "Score a pool by the judge's response entropy (K rollouts per item, resumable)."),
     ("analyze",): ("analyze", "main", "Entropy vs rollout accuracy and label noise: stats, plots, HTML review page."),
     ("curate",): ("curate", "main", "Keep the lowest-entropy items (or a baseline selection); write the manifest."),
-    ("math", "eval"): ("math", "evaluate", "Accuracy and pass@k on GSM8K-format math, from a model or a solutions file (resumable)."),
+    ("math", "eval"): (
+        "math",
+        "evaluate",
+        "Accuracy and pass@k on GSM8K-format math, from a model or a solutions file (resumable).",
+    ),
     ("math", "pairs"): ("math", "pairs", "Right-vs-wrong math solutions of the same question as preference pairs."),
     ("math", "lab"): ("math", "lab", "Arithmetic word problems and a tiny text model trained on them (CPU math lab)."),
-    ("selfcompare", "build"): ("math", "selfcompare_build", "Self-compare SFT data: verify attempts, compare wrong ones with the reference (resumable)."),
-    ("selfcompare", "train"): ("math", "selfcompare_train", "SFT on self-compare records through TRL (loss on the assistant turn)."),
-    ("experiment",): ("experiment", "main", "EGT's experiment: selection × curriculum × estimator under RL, tables T0–T5 (resumable)."),
+    ("selfcompare", "build"): (
+        "math",
+        "selfcompare_build",
+        "Self-compare SFT data: verify attempts, compare wrong ones with the reference (resumable).",
+    ),
+    ("selfcompare", "train"): (
+        "math",
+        "selfcompare_train",
+        "SFT on self-compare records through TRL (loss on the assistant turn).",
+    ),
+    ("experiment",): (
+        "experiment",
+        "main",
+        "EGT's experiment: selection × curriculum × estimator under RL, tables T0–T5 (resumable).",
+    ),
     ("demo",): ("demo", "demo", "The whole EGT loop on the CPU: lab → SFT → score → curate → RL, with a report."),
 }
 

@@ -16,8 +16,13 @@ from typing import Any
 from egt.errors import EgtError
 
 
-def parse_config(types: Sequence[type], argv: Sequence[str] | None, prog: str, description: str = "",
-                 defaults: dict[str, Any] | None = None) -> tuple[Any, ...]:
+def parse_config(
+    types: Sequence[type],
+    argv: Sequence[str] | None,
+    prog: str,
+    description: str = "",
+    defaults: dict[str, Any] | None = None,
+) -> tuple[Any, ...]:
     """Parse ``argv`` into one instance of each dataclass in ``types``.
 
     A missing or malformed ``--config`` file is a user error (exit 2, one line); unknown flags

@@ -70,8 +70,10 @@ class PreferencePair:
         out: dict[str, Any] = {"id": self.id, "question": self.question}
         if self.images:
             if not all(isinstance(i, str) for i in self.images):
-                raise EgtError(where(record=f"id={self.id!r}", field="images")
-                               + ": in-memory images cannot be written to JSONL; use parquet or a datasets folder")
+                raise EgtError(
+                    where(record=f"id={self.id!r}", field="images")
+                    + ": in-memory images cannot be written to JSONL; use parquet or a datasets folder"
+                )
             out["images"] = list(self.images)
         out["responses"] = list(self.responses)
         out["preferred"] = self.preferred
@@ -127,9 +129,14 @@ def pair_from_dict(obj: Any, loc: str) -> PreferencePair:
     if not isinstance(meta, dict):
         raise bad("meta", "must be an object")
     return PreferencePair(
-        id=str(rid), question=question, responses=(responses[0], responses[1]),
-        preferred=int(preferred), images=list(images), category=obj.get("category"),
-        source=obj.get("source"), meta=meta,
+        id=str(rid),
+        question=question,
+        responses=(responses[0], responses[1]),
+        preferred=int(preferred),
+        images=list(images),
+        category=obj.get("category"),
+        source=obj.get("source"),
+        meta=meta,
     )
 
 
@@ -262,16 +269,18 @@ def to_hf_dataset(pairs: Sequence[PreferencePair], images_root: str | Path | Non
     """A ``datasets.Dataset`` with the images embedded through the ``Image`` feature."""
     import datasets
 
-    features = datasets.Features({
-        "id": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "images": datasets.List(datasets.Image()),
-        "responses": datasets.List(datasets.Value("string")),
-        "preferred": datasets.Value("int8"),
-        "category": datasets.Value("string"),
-        "source": datasets.Value("string"),
-        "meta": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "images": datasets.List(datasets.Image()),
+            "responses": datasets.List(datasets.Value("string")),
+            "preferred": datasets.Value("int8"),
+            "category": datasets.Value("string"),
+            "source": datasets.Value("string"),
+            "meta": datasets.Value("string"),
+        }
+    )
     rows = {k: [] for k in features}
     for p in pairs:
         rows["id"].append(p.id)
@@ -321,4 +330,3 @@ def default_images_root(data_path: str | Path) -> Path:
     """Images of a JSONL dataset resolve, by default, next to the file."""
     p = Path(data_path)
     return p if p.is_dir() else p.parent
-

@@ -21,7 +21,9 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     console.print(table)
 
 
-def progress(iterable: Iterable, total: int | None = None, desc: str = "", unit: str = "it", disable: bool | None = None):
+def progress(
+    iterable: Iterable, total: int | None = None, desc: str = "", unit: str = "it", disable: bool | None = None
+):
     """A tqdm bar on stderr (shows items/s); silent when stderr is not a terminal and EGT_PROGRESS=0."""
     import os
 

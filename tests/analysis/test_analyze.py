@@ -9,7 +9,6 @@ import pytest
 from egt.analysis.analyze import analyze_scores
 from egt.cli import main
 from egt.errors import EgtError
-
 from synthetic_scores import synthetic_records, write_scores
 
 
@@ -39,8 +38,9 @@ def test_cli_analyze_and_bad_inputs_exit_2_without_output(tmp_path, scores_file,
     data = str(small_lab / "rl_pool.jsonl")
     assert main(["analyze", "--scores", str(scores_file), "--out", str(tmp_path / "ok"), "--data", data]) == 0
     assert "Spearman" in capsys.readouterr().out
-    bad = write_scores(tmp_path / "bad.jsonl", [{**r, "id": "zz"} if i == 3 else r
-                                                 for i, r in enumerate(synthetic_records(pool))])
+    bad = write_scores(
+        tmp_path / "bad.jsonl", [{**r, "id": "zz"} if i == 3 else r for i, r in enumerate(synthetic_records(pool))]
+    )
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "a", "accuracy": 1}\n{oops\n')
     cases = [

@@ -9,28 +9,46 @@ from pathlib import Path
 import pytest
 
 from egt.analysis.review import write_review_page
-
 from synthetic_scores import synthetic_records
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed (apt-get install chromium)")
 def test_review_page_renders_in_headless_chromium(tmp_path, pool, small_lab):
     from PIL import Image
 
-    page = write_review_page(tmp_path / "review.html", synthetic_records(pool), {p.id: p for p in pool}, small_lab,
-                             top=6, analysis={"spearman": {"answer": -1.0}, "auroc_flipped": {"answer": 1.0}})
+    page = write_review_page(
+        tmp_path / "review.html",
+        synthetic_records(pool),
+        {p.id: p for p in pool},
+        small_lab,
+        top=6,
+        analysis={"spearman": {"answer": -1.0}, "auroc_flipped": {"answer": 1.0}},
+    )
     profile = tmp_path / "profile"
     shot = tmp_path / "shot.png"
     common = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}"]
     try:
-        subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,900", page.resolve().as_uri()],
-                       check=True, capture_output=True, timeout=120)
-        dom = subprocess.run([*common, "--dump-dom", page.resolve().as_uri()], check=True, capture_output=True,
-                             timeout=120, text=True).stdout
+        subprocess.run(
+            [*common, f"--screenshot={shot}", "--window-size=1200,900", page.resolve().as_uri()],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        dom = subprocess.run(
+            [*common, "--dump-dom", page.resolve().as_uri()], check=True, capture_output=True, timeout=120, text=True
+        ).stdout
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert dom.count('<tr class="item"') == 6 and "rl_pool-00031" in dom and "Response 1" in dom

@@ -7,7 +7,6 @@ import math
 import pytest
 
 from egt.analysis.stats import accuracy_by_bin, analyze_records, auroc, spearman
-
 from synthetic_scores import synthetic_records
 
 
@@ -82,7 +81,9 @@ def test_items_with_format_failures_rank_as_least_certain_in_the_statistics(pool
     values, labels = [0.01, 0.5, 0.9], [True, False, False]
     assert auroc(values, labels) == pytest.approx(0.0)
     assert auroc(values, labels, failures=[3, 0, 0]) == pytest.approx(1.0)
-    assert auroc([0.9, 0.1, 0.5], [True, False, False], failures=[1, 1, 3]) == pytest.approx(0.5)  # fewer failures first
+    assert auroc([0.9, 0.1, 0.5], [True, False, False], failures=[1, 1, 3]) == pytest.approx(
+        0.5
+    )  # fewer failures first
     records = synthetic_records(pool)
     records[0].update(format_failures=3, flipped=True)  # lowest answer entropy, label flipped
     a = analyze_records(records)

@@ -51,7 +51,13 @@ def write_jsonl(path: Path, rows: Sequence[dict]) -> Path:
 # second; wildvision-battle_3's responses have equal length (a tie for `longer`)
 
 VL_ROWS = [
-    ("hallucination_pair-1003", "povid", [0, 1], "Describe the image.", ("Two cats on a sofa.", "Three cats and a dog on a red sofa.")),
+    (
+        "hallucination_pair-1003",
+        "povid",
+        [0, 1],
+        "Describe the image.",
+        ("Two cats on a sofa.", "Three cats and a dog on a red sofa."),
+    ),
     ("RLAIF-V-Dataset_417", "RLAIF-V", [0, 1], "What is on the table?", ("A cup.", "A cup and a phone.")),
     ("pair_0042", "POVID", [0, 1], "Count the birds.", ("Four birds.", "Five birds on a wire.")),
     ("mathverse_12", "MathVerse", [0, 1], "Find x.", ("x = 3 because the triangle is isosceles.", "x = 4.")),
@@ -59,15 +65,33 @@ VL_ROWS = [
     ("wildvision-battle_3", "wildvision", [0, 1], "Is it raining?", ("Yes.", "Nope")),
     ("vlfeedback_88", "VLFeedback", [0, 1], "Describe the colours.", ("Mostly blue and white.", "Red.")),
 ]
-VL_CATEGORIES = {"hallucination_pair-1003": "hallucination", "RLAIF-V-Dataset_417": "hallucination",
-                 "pair_0042": "hallucination", "mathverse_12": "reasoning", "mmmu-pro_7": "reasoning",
-                 "wildvision-battle_3": "general", "vlfeedback_88": "general"}
+VL_CATEGORIES = {
+    "hallucination_pair-1003": "hallucination",
+    "RLAIF-V-Dataset_417": "hallucination",
+    "pair_0042": "hallucination",
+    "mathverse_12": "reasoning",
+    "mmmu-pro_7": "reasoning",
+    "wildvision-battle_3": "general",
+    "vlfeedback_88": "general",
+}
 
 
 def vl_records() -> list[dict]:
-    return [{"id": rid, "query": q, "response": list(resp), "human_ranking": rank, "image_path": f"images/{i}.png",
-             "query_source": src, "models": ["m1", "m2"], "judge": "human", "rationale": "", "ground_truth": ""}
-            for i, (rid, src, rank, q, resp) in enumerate(VL_ROWS)]
+    return [
+        {
+            "id": rid,
+            "query": q,
+            "response": list(resp),
+            "human_ranking": rank,
+            "image_path": f"images/{i}.png",
+            "query_source": src,
+            "models": ["m1", "m2"],
+            "judge": "human",
+            "rationale": "",
+            "ground_truth": "",
+        }
+        for i, (rid, src, rank, q, resp) in enumerate(VL_ROWS)
+    ]
 
 
 @pytest.fixture
@@ -113,8 +137,14 @@ MMRB_ROWS = [
 def mmrb_records() -> list[dict]:
     out = []
     for i, (rid, cat, better) in enumerate(MMRB_ROWS):
-        rec = {"ID": rid, "Text": f"Question {i}?", "Image": f"images/{rid.split('_')[0]}/{i}.jpg",
-               "Output1": f"first answer {i}", "Output2": f"the second answer {i}!", "Better": better}
+        rec = {
+            "ID": rid,
+            "Text": f"Question {i}?",
+            "Image": f"images/{rid.split('_')[0]}/{i}.jpg",
+            "Output1": f"first answer {i}",
+            "Output2": f"the second answer {i}!",
+            "Better": better,
+        }
         if rid.startswith("hateful"):
             rec["Meta"] = {"Category": cat}
         else:
@@ -137,9 +167,13 @@ def mmrb_json(tmp_path) -> Path:
 # MM-RLHF-RewardBench: 9 pairs over 5 question ids, one a video frame folder
 
 MM_RLHF_ROWS = [
-    ("aaa_1", "image", "mcq/a.png"), ("aaa_1", "image", "mcq/a.png"), ("aaa_1", "image", "mcq/a.png"),
-    ("bbb_2", "image", "long/b.png"), ("bbb_2", "image", "long/b.png"),
-    ("ccc_3", "video", "video/ccc_3"), ("ccc_3", "video", "video/ccc_3"),
+    ("aaa_1", "image", "mcq/a.png"),
+    ("aaa_1", "image", "mcq/a.png"),
+    ("aaa_1", "image", "mcq/a.png"),
+    ("bbb_2", "image", "long/b.png"),
+    ("bbb_2", "image", "long/b.png"),
+    ("ccc_3", "video", "video/ccc_3"),
+    ("ccc_3", "video", "video/ccc_3"),
     ("ddd_4", "image", "safety/d.png"),
     ("eee_5", "image", "short/e.png"),
 ]
@@ -147,9 +181,18 @@ FRAMES = ("frame_10.jpg", "frame_2.jpg", "frame_1.jpg")
 
 
 def mm_rlhf_records() -> list[dict]:
-    return [{"id": qid, kind: media, "prompt": f"Prompt of {qid}", "chosen": f"a good answer #{k}",
-             "rejected": f"bad {k}", "chosen_reason": "correct", "rejected_reason": "wrong"}
-            for k, (qid, kind, media) in enumerate(MM_RLHF_ROWS)]
+    return [
+        {
+            "id": qid,
+            kind: media,
+            "prompt": f"Prompt of {qid}",
+            "chosen": f"a good answer #{k}",
+            "rejected": f"bad {k}",
+            "chosen_reason": "correct",
+            "rejected_reason": "wrong",
+        }
+        for k, (qid, kind, media) in enumerate(MM_RLHF_ROWS)
+    ]
 
 
 @pytest.fixture
@@ -168,8 +211,14 @@ def mm_rlhf_jsonl(tmp_path) -> Path:
 # RewardBench: subsets of all four sections plus one outside them
 
 RB_ROWS = [
-    ("alpacaeval-easy", 2), ("mt-bench-med", 2), ("llmbar-natural", 2), ("xstest-should-refuse", 1),
-    ("xstest-should-respond", 1), ("math-prm", 2), ("hep-python", 1), ("anthropic_helpful", 1),
+    ("alpacaeval-easy", 2),
+    ("mt-bench-med", 2),
+    ("llmbar-natural", 2),
+    ("xstest-should-refuse", 1),
+    ("xstest-should-respond", 1),
+    ("math-prm", 2),
+    ("hep-python", 1),
+    ("anthropic_helpful", 1),
 ]
 
 
@@ -177,8 +226,17 @@ def rb_records() -> list[dict]:
     out, i = [], 0
     for subset, n in RB_ROWS:
         for _ in range(n):
-            out.append({"prompt": f"prompt {i}", "chosen": f"chosen answer {i}", "chosen_model": "gpt-4",
-                        "rejected": f"rejected {i}", "rejected_model": "llama", "subset": subset, "id": 1000 + i})
+            out.append(
+                {
+                    "prompt": f"prompt {i}",
+                    "chosen": f"chosen answer {i}",
+                    "chosen_model": "gpt-4",
+                    "rejected": f"rejected {i}",
+                    "rejected_model": "llama",
+                    "subset": subset,
+                    "id": 1000 + i,
+                }
+            )
             i += 1
     return out
 
@@ -206,8 +264,15 @@ def prediction(pair: PreferencePair, outcome: str, swapped: bool = False) -> Pre
     """The prediction a judge with this outcome leaves (stored indices)."""
     j = outcome_choice(pair, swapped, outcome)
     predicted = None if j.choice is None else (1 - j.choice if swapped else j.choice)
-    return Prediction(id=pair.id, swapped=swapped, status=j.status, predicted=predicted, preferred=pair.preferred,
-                      category=pair.category, text=j.text)
+    return Prediction(
+        id=pair.id,
+        swapped=swapped,
+        status=j.status,
+        predicted=predicted,
+        preferred=pair.preferred,
+        category=pair.category,
+        text=j.text,
+    )
 
 
 class ScriptedJudge:
@@ -228,8 +293,11 @@ def bench_judge_dir(tmp_path_factory) -> Path:
     """An untrained tiny Qwen2.5-VL judge (mostly parse failures: it exercises the generative path)."""
     from egt.models.tiny import build_tiny_judge
 
-    corpus = [f"<think>Response {i} names the colour.</think><answer>{1 + i % 2}</answer> Question: which "
-              "response is better? Response 1: a red square. Response 2: a blue circle." for i in range(40)]
+    corpus = [
+        f"<think>Response {i} names the colour.</think><answer>{1 + i % 2}</answer> Question: which "
+        "response is better? Response 1: a red square. Response 2: a blue circle."
+        for i in range(40)
+    ]
     out = tmp_path_factory.mktemp("tiny") / "judge"
     build_tiny_judge(corpus, out)
     (out / "egt_judge.json").write_text(json.dumps({"prompt_style": "compact", "max_new_tokens": 4}))

@@ -13,19 +13,33 @@ from egt.cli import main
 from .conftest import mm_rlhf_records, vl_records, write_image, write_jsonl
 
 REPORT_KEYS = {"judge", "n_items", "order", "metrics", "categories", "ties", "parse_failures"}
-HEADLINES = {"vl_rewardbench": ("overall", "macro"), "multimodal_rewardbench": ("overall",),
-             "mm_rlhf_rewardbench": ("acc", "acc_plus"), "rewardbench": ("score",), "generic": ("accuracy",)}
+HEADLINES = {
+    "vl_rewardbench": ("overall", "macro"),
+    "multimodal_rewardbench": ("overall",),
+    "mm_rlhf_rewardbench": ("acc", "acc_plus"),
+    "rewardbench": ("score",),
+    "generic": ("accuracy",),
+}
 
 
 @pytest.fixture
 def fixtures(vl_jsonl, vl_parquet, mmrb_json, mm_rlhf_jsonl, rb_jsonl, tmp_path):
-    generic = write_jsonl(tmp_path / "generic" / "mine.jsonl",
-                          [{"uid": f"g{i}", "prompt": "which?", "good": "a careful answer", "bad": "no",
-                            "img": "g.png", "kind": "k"} for i in range(3)])
+    generic = write_jsonl(
+        tmp_path / "generic" / "mine.jsonl",
+        [
+            {"uid": f"g{i}", "prompt": "which?", "good": "a careful answer", "bad": "no", "img": "g.png", "kind": "k"}
+            for i in range(3)
+        ],
+    )
     write_image(tmp_path / "generic" / "g.png")
-    return {"vl_rewardbench": vl_jsonl, "vl_rewardbench_parquet": vl_parquet,
-            "multimodal_rewardbench": mmrb_json, "mm_rlhf_rewardbench": mm_rlhf_jsonl, "rewardbench": rb_jsonl,
-            "generic": generic}
+    return {
+        "vl_rewardbench": vl_jsonl,
+        "vl_rewardbench_parquet": vl_parquet,
+        "multimodal_rewardbench": mmrb_json,
+        "mm_rlhf_rewardbench": mm_rlhf_jsonl,
+        "rewardbench": rb_jsonl,
+        "generic": generic,
+    }
 
 
 def run(*args: str) -> int:
@@ -36,13 +50,26 @@ def read_report(out):
     return json.loads((out / "report.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["vl_rewardbench", "vl_rewardbench_parquet", "multimodal_rewardbench",
-                                  "mm_rlhf_rewardbench", "rewardbench", "generic"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vl_rewardbench",
+        "vl_rewardbench_parquet",
+        "multimodal_rewardbench",
+        "mm_rlhf_rewardbench",
+        "rewardbench",
+        "generic",
+    ],
+)
 @pytest.mark.parametrize("judge", ["first", "longer"])
 def test_baselines_on_every_fixture(fixtures, tmp_path, name, judge):
     bench = name.removesuffix("_parquet")
     out = tmp_path / f"out_{name}_{judge}"
-    extra = ["--fields", "id=uid,question=prompt,chosen=good,rejected=bad,images=img,category=kind"] if bench == "generic" else []
+    extra = (
+        ["--fields", "id=uid,question=prompt,chosen=good,rejected=bad,images=img,category=kind"]
+        if bench == "generic"
+        else []
+    )
     assert run("--benchmark", bench, "--data", str(fixtures[name]), "--judge", judge, "--out", str(out), *extra) == 0
     report = read_report(out)
     assert REPORT_KEYS <= set(report) and report["benchmark"] == bench and report["order"] == "both"
@@ -58,14 +85,26 @@ def test_baselines_on_every_fixture(fixtures, tmp_path, name, judge):
 
 def test_first_on_winner_first_data_is_at_chance(fixtures, tmp_path):
     out = tmp_path / "o"
-    assert run("--benchmark", "mm_rlhf_rewardbench", "--data", str(fixtures["mm_rlhf_rewardbench"]),
-               "--judge", "first", "--out", str(out)) == 0
+    assert (
+        run(
+            "--benchmark",
+            "mm_rlhf_rewardbench",
+            "--data",
+            str(fixtures["mm_rlhf_rewardbench"]),
+            "--judge",
+            "first",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     m = read_report(out)["metrics"]
     assert m["acc"] == 0.5 and m["acc_stored_order"] == 1.0 and m["acc_swapped_order"] == 0.0
 
 
-@pytest.mark.parametrize("name", ["vl_rewardbench", "vl_rewardbench_parquet", "multimodal_rewardbench",
-                                  "mm_rlhf_rewardbench", "rewardbench"])
+@pytest.mark.parametrize(
+    "name", ["vl_rewardbench", "vl_rewardbench_parquet", "multimodal_rewardbench", "mm_rlhf_rewardbench", "rewardbench"]
+)
 def test_tiny_generative_judge_on_every_fixture(fixtures, bench_judge_dir, tmp_path, name):
     """Three items each, both orders (the MM-RLHF three: a video item with 3 frames, two images)."""
     data = fixtures[name]
@@ -73,8 +112,23 @@ def test_tiny_generative_judge_on_every_fixture(fixtures, bench_judge_dir, tmp_p
         rows = mm_rlhf_records()
         data = write_jsonl(data.parent / "video_first.jsonl", [rows[5], rows[0], rows[7]])
     out = tmp_path / "tiny"
-    assert run("--benchmark", name.removesuffix("_parquet"), "--data", str(data), "--limit", "3",
-               "--judge", str(bench_judge_dir), "--batch_size", "16", "--out", str(out)) == 0
+    assert (
+        run(
+            "--benchmark",
+            name.removesuffix("_parquet"),
+            "--data",
+            str(data),
+            "--limit",
+            "3",
+            "--judge",
+            str(bench_judge_dir),
+            "--batch_size",
+            "16",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     report = read_report(out)
     n = 2 * report["n_items"]
     assert report["judge"] == "judge" and report["ties"] + report["parse_failures"] <= n
@@ -85,8 +139,25 @@ def test_tiny_generative_judge_on_every_fixture(fixtures, bench_judge_dir, tmp_p
 
 def test_voting_with_the_tiny_judge(fixtures, bench_judge_dir, tmp_path):
     out = tmp_path / "vote"
-    assert run("--benchmark", "mm_rlhf_rewardbench", "--data", str(fixtures["mm_rlhf_rewardbench"]), "--limit", "3",
-               "--judge", str(bench_judge_dir), "--votes", "3", "--order", "random", "--out", str(out)) == 0
+    assert (
+        run(
+            "--benchmark",
+            "mm_rlhf_rewardbench",
+            "--data",
+            str(fixtures["mm_rlhf_rewardbench"]),
+            "--limit",
+            "3",
+            "--judge",
+            str(bench_judge_dir),
+            "--votes",
+            "3",
+            "--order",
+            "random",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     report = read_report(out)
     assert report["votes"] == 3 and report["vote_temperature"] == 1.0 and report["judge"] == "judge@vote3"
     preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -98,11 +169,26 @@ def test_reaggregate_saved_predictions(fixtures, tmp_path):
     first, again = tmp_path / "a", tmp_path / "b"
     data = str(fixtures["vl_rewardbench"])
     assert run("--benchmark", "vl_rewardbench", "--data", data, "--judge", "longer", "--out", str(first)) == 0
-    assert run("--benchmark", "vl_rewardbench", "--data", data, "--predictions", str(first / "predictions.jsonl"),
-               "--tie_policy", "half", "--out", str(again)) == 0
+    assert (
+        run(
+            "--benchmark",
+            "vl_rewardbench",
+            "--data",
+            data,
+            "--predictions",
+            str(first / "predictions.jsonl"),
+            "--tie_policy",
+            "half",
+            "--out",
+            str(again),
+        )
+        == 0
+    )
     a, b = read_report(first), read_report(again)
     assert b["tie_policy"] == "half" and b["order"] == "both"
-    assert b["metrics"]["overall"] - a["metrics"]["overall"] == pytest.approx(0.5 * a["ties"] / (2 * a["n_items"]), abs=1e-5)
+    assert b["metrics"]["overall"] - a["metrics"]["overall"] == pytest.approx(
+        0.5 * a["ties"] / (2 * a["n_items"]), abs=1e-5
+    )
 
 
 def test_plain_pairs_keep_the_foundation_report(tmp_path):
@@ -117,8 +203,17 @@ def test_plain_pairs_keep_the_foundation_report(tmp_path):
 def test_plain_pairs_need_their_images_whatever_the_judge(capsys, tmp_path):
     """EGT's own format names only images it ships: a missing one is a broken dataset, even for `first`."""
     write_image(tmp_path / "a.png")
-    rows = [{"id": f"p{i}", "question": "q", "responses": ["aa", "b"], "preferred": 0,
-             "images": ["a.png" if i else "gone.png"], "category": "c"} for i in range(3)]
+    rows = [
+        {
+            "id": f"p{i}",
+            "question": "q",
+            "responses": ["aa", "b"],
+            "preferred": 0,
+            "images": ["a.png" if i else "gone.png"],
+            "category": "c",
+        }
+        for i in range(3)
+    ]
     data = str(write_jsonl(tmp_path / "pairs.jsonl", rows))
     err = _fails(capsys, tmp_path / "o", "--data", data, "--judge", "first")
     assert "gone.png" in err and "pairs format needs every image" in err
@@ -142,16 +237,25 @@ def _fails(capsys, out, *args) -> str:
 
 
 def test_unknown_benchmark(capsys, fixtures, tmp_path):
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "vlrb", "--data", str(fixtures["vl_rewardbench"]),
-                 "--judge", "first")
+    err = _fails(
+        capsys, tmp_path / "o", "--benchmark", "vlrb", "--data", str(fixtures["vl_rewardbench"]), "--judge", "first"
+    )
     assert "unknown benchmark 'vlrb'" in err and "vl_rewardbench" in err
 
 
 def test_malformed_record(capsys, tmp_path):
     rows = vl_records()
     rows[4]["human_ranking"] = [0, 0]
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "vl_rewardbench", "--judge", "first",
-                 "--data", str(write_jsonl(tmp_path / "bad.jsonl", rows)))
+    err = _fails(
+        capsys,
+        tmp_path / "o",
+        "--benchmark",
+        "vl_rewardbench",
+        "--judge",
+        "first",
+        "--data",
+        str(write_jsonl(tmp_path / "bad.jsonl", rows)),
+    )
     assert "line 5" in err and "human_ranking" in err
 
 
@@ -164,18 +268,44 @@ def test_malformed_json(capsys, tmp_path):
 
 def test_stored_order_is_refused_on_benchmarks(capsys, fixtures, tmp_path):
     data = str(fixtures["vl_rewardbench"])
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "vl_rewardbench", "--data", data, "--judge", "first",
-                 "--order", "stored")
+    err = _fails(
+        capsys, tmp_path / "o", "--benchmark", "vl_rewardbench", "--data", data, "--judge", "first", "--order", "stored"
+    )
     assert "--allow_stored_order" in err
     out = tmp_path / "allowed"
-    assert run("--benchmark", "vl_rewardbench", "--data", data, "--judge", "first", "--order", "stored",
-               "--allow_stored_order", "true", "--out", str(out)) == 0
+    assert (
+        run(
+            "--benchmark",
+            "vl_rewardbench",
+            "--data",
+            data,
+            "--judge",
+            "first",
+            "--order",
+            "stored",
+            "--allow_stored_order",
+            "true",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     assert read_report(out)["metrics"]["overall"] == round(6 / 7, 6)  # fooled: only mmmu-pro_7 stores its winner second
 
 
 def test_votes_need_a_generative_judge(capsys, fixtures, tmp_path):
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "rewardbench", "--data", str(fixtures["rewardbench"]),
-                 "--judge", "first", "--votes", "3")
+    err = _fails(
+        capsys,
+        tmp_path / "o",
+        "--benchmark",
+        "rewardbench",
+        "--data",
+        str(fixtures["rewardbench"]),
+        "--judge",
+        "first",
+        "--votes",
+        "3",
+    )
     assert "generative judge" in err
 
 
@@ -195,8 +325,20 @@ def test_missing_images_error_skip_and_images_dir(capsys, bench_judge_dir, tmp_p
     assert "2 image file(s) missing for 4 of 9 items" in err and "long/b.png" in err and "video/ccc_3" in err
 
     out = tmp_path / "skipped"
-    assert run(*common, "--images-dir", str(elsewhere), "--skip-missing-images", "true", "--order", "random",
-               "--out", str(out)) == 0
+    assert (
+        run(
+            *common,
+            "--images-dir",
+            str(elsewhere),
+            "--skip-missing-images",
+            "true",
+            "--order",
+            "random",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     report = read_report(out)
     assert report["n_items"] == 5 and report["images"]["skipped"] == 4
     assert report["images"]["skipped_by_category"] == {"long": 2, "video": 2}

@@ -16,7 +16,13 @@ from .conftest import write_image, write_jsonl
 
 
 def test_registry_names_and_errors():
-    assert set(BENCHMARKS) == {"vl_rewardbench", "multimodal_rewardbench", "mm_rlhf_rewardbench", "rewardbench", "generic"}
+    assert set(BENCHMARKS) == {
+        "vl_rewardbench",
+        "multimodal_rewardbench",
+        "mm_rlhf_rewardbench",
+        "rewardbench",
+        "generic",
+    }
     assert get_benchmark("") is PAIRS and get_benchmark("pairs") is PAIRS
     with pytest.raises(EgtError, match="unknown benchmark 'vlrb'"):
         get_benchmark("vlrb")
@@ -27,17 +33,35 @@ def test_registry_names_and_errors():
 
 
 def test_generic_mapping_with_nested_fields(tmp_path):
-    rows = [{"uid": f"u{i}", "prompt": f"q{i}", "good": "yes", "bad": "no", "img": f"{i}.png",
-             "meta": {"kind": "a" if i < 2 else "b"}} for i in range(3)]
+    rows = [
+        {
+            "uid": f"u{i}",
+            "prompt": f"q{i}",
+            "good": "yes",
+            "bad": "no",
+            "img": f"{i}.png",
+            "meta": {"kind": "a" if i < 2 else "b"},
+        }
+        for i in range(3)
+    ]
     path = write_jsonl(tmp_path / "mine.jsonl", rows)
     bench = get_benchmark("generic", "id=uid,question=prompt,chosen=good,rejected=bad,images=img,category=meta.kind")
     pairs = bench.load(path, tmp_path)
     assert [(p.id, p.question, p.responses, p.preferred, p.images, p.category) for p in pairs][0] == (
-        "u0", "q0", ("yes", "no"), 0, ["0.png"], "a")
+        "u0",
+        "q0",
+        ("yes", "no"),
+        0,
+        ["0.png"],
+        "a",
+    )
 
 
 def test_generic_defaults_and_responses_form(tmp_path):
-    rows = [{"prompt": "q", "responses": ["x", "yy"], "preferred": 1}, {"prompt": "r", "responses": ["z", "w"], "preferred": 0}]
+    rows = [
+        {"prompt": "q", "responses": ["x", "yy"], "preferred": 1},
+        {"prompt": "r", "responses": ["z", "w"], "preferred": 0},
+    ]
     pairs = generic.load(write_jsonl(tmp_path / "p.jsonl", rows))
     assert [(p.id, p.preferred) for p in pairs] == [("0", 1), ("1", 0)]
     rows[1]["preferred"] = 2
@@ -52,7 +76,9 @@ def test_generic_bad_mapping(spec, msg):
 
 
 def test_generic_accuracy_by_category(tmp_path):
-    rows = [{"id": str(i), "question": "q", "chosen": "long good", "rejected": "bad", "category": "c"} for i in range(4)]
+    rows = [
+        {"id": str(i), "question": "q", "chosen": "long good", "rejected": "bad", "category": "c"} for i in range(4)
+    ]
     bench = get_benchmark("generic")
     pairs = bench.load(write_jsonl(tmp_path / "g.jsonl", rows), tmp_path)
     report, _ = evaluate_benchmark(FirstJudge(), bench, pairs, order="random", seed=0)
@@ -60,9 +86,15 @@ def test_generic_accuracy_by_category(tmp_path):
     assert report["metrics"]["accuracy"] == report["categories"]["c"]["accuracy"]
 
 
-@pytest.mark.parametrize("votes, status, choice", [
-    ([0, 0, 1], "ok", 0), ([1, None, 1], "ok", 1), ([0, 1, None], "tie", None), ([None, None, None], "parse_failure", None),
-])
+@pytest.mark.parametrize(
+    "votes, status, choice",
+    [
+        ([0, 0, 1], "ok", 0),
+        ([1, None, 1], "ok", 1),
+        ([0, 1, None], "tie", None),
+        ([None, None, None], "parse_failure", None),
+    ],
+)
 def test_majority_vote(votes, status, choice):
     j = majority(votes, [f"text{i}" for i in range(len(votes))])
     assert (j.status, j.choice, j.votes) == (status, choice, votes)
@@ -70,9 +102,17 @@ def test_majority_vote(votes, status, choice):
 
 def _pairs_with_images(tmp_path):
     write_image(tmp_path / "here.png")
-    return [PreferencePair(id=f"p{i}", question="q", responses=("a", "b"), preferred=0, category=c,
-                           images=["here.png"] if i % 2 == 0 else [f"gone/{i}.png"])
-            for i, c in enumerate(["x", "x", "y", "y", "y", "z"])]
+    return [
+        PreferencePair(
+            id=f"p{i}",
+            question="q",
+            responses=("a", "b"),
+            preferred=0,
+            category=c,
+            images=["here.png"] if i % 2 == 0 else [f"gone/{i}.png"],
+        )
+        for i, c in enumerate(["x", "x", "y", "y", "y", "z"])
+    ]
 
 
 def test_missing_images_for_an_image_reading_judge(tmp_path):

@@ -32,10 +32,15 @@ def test_an_absent_frame_folder_stays_one_missing_path(tmp_path):
     assert video.images == ["video/ccc_3"] and video.meta["frames"] == 0
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"image": None}, "image"), ({"image": "other/a.png"}, "image"), ({"chosen": None}, "chosen"),
-    ({"id": None}, "id"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"image": None}, "image"),
+        ({"image": "other/a.png"}, "image"),
+        ({"chosen": None}, "chosen"),
+        ({"id": None}, "id"),
+    ],
+)
 def test_malformed_records(tmp_path, change, field):
     rows = mm_rlhf_records()
     rows[0] = {**rows[0], **change}

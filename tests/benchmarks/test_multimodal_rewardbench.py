@@ -29,9 +29,10 @@ def test_jsonl_copy_reads_the_same(tmp_path, mmrb_json):
     assert [p.id for p in mmrb.load(path)] == [p.id for p in mmrb.load(mmrb_json)]
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"Better": "A"}, "Better"), ({"Output2": 3}, "Output2"), ({"Category": None}, "Category"), ({"ID": ""}, "ID"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [({"Better": "A"}, "Better"), ({"Output2": 3}, "Output2"), ({"Category": None}, "Category"), ({"ID": ""}, "ID")],
+)
 def test_malformed_records(tmp_path, change, field):
     rows = mmrb_records()
     rows[1] = {**rows[1], **change}
@@ -55,9 +56,18 @@ def test_metrics_by_hand(mmrb_json):
     out = mmrb.aggregate(preds, pairs)
     assert out["metrics"]["overall"] == 0.75
     acc = {c: v["accuracy"] for c, v in out["categories"].items()}
-    assert acc == {"correctness": 1.0, "preference": 1.0, "knowledge": 0.5, "reasoning": 0.5, "safety": 0.75,
-                   "vqa": 1.0, "reasoning/math": 1.0, "reasoning/coding": 0.0, "safety/bias": 0.5,
-                   "safety/toxicity": 1.0}
+    assert acc == {
+        "correctness": 1.0,
+        "preference": 1.0,
+        "knowledge": 0.5,
+        "reasoning": 0.5,
+        "safety": 0.75,
+        "vqa": 1.0,
+        "reasoning/math": 1.0,
+        "reasoning/coding": 0.0,
+        "safety/bias": 0.5,
+        "safety/toxicity": 1.0,
+    }
     assert list(out["categories"])[:6] == ["correctness", "preference", "knowledge", "reasoning", "safety", "vqa"]
     wrong = mmrb.aggregate(preds, pairs, "wrong")
     assert wrong["metrics"]["overall"] == 0.625 and wrong["categories"]["safety"]["accuracy"] == 0.5

@@ -56,23 +56,38 @@ def test_vl_release_rows_lengths_are_as_the_hand_work_assumes():
 def test_vl_release_keeps_both_rows_of_a_repeated_id(tmp_path):
     pairs = vl.load(R.write_vl_release(tmp_path))
     keys = [p.id for p in pairs]
-    assert keys == ["LRVInstruction-000000007746", "RLAIF-V-14", "hallucination_pair-11701", "wildvision-battle-4575#0",
-                    "wildvision-battle-4575#1", "mathverse_3693", "mmmu_pro_validation_Geography_8_2"]
+    assert keys == [
+        "LRVInstruction-000000007746",
+        "RLAIF-V-14",
+        "hallucination_pair-11701",
+        "wildvision-battle-4575#0",
+        "wildvision-battle-4575#1",
+        "mathverse_3693",
+        "mmmu_pro_validation_Geography_8_2",
+    ]
     twins = [p for p in pairs if p.meta.get("original_id") == "wildvision-battle-4575"]
     assert [p.meta["models"] for p in twins] == [["gpt-4o", "cogvlm-chat-hf"], ["claude-3-sonnet", "llava-v1.6-34b"]]
     assert twins[0].images == twins[1].images and twins[0].responses != twins[1].responses
     assert "original_id" not in pairs[0].meta  # an id that occurs once keeps its name and no alias
     assert {p.meta.get("original_id", p.id): p.category for p in pairs} == R.VL_CATEGORY
     assert pairs[0].preferred == 1 and pairs[5].source is None  # ranking [1, 0]; reasoning rows carry no query_source
-    assert [p.meta.get("subset") for p in pairs] == ["vlfeedback", "rlaif-v", "povid", "wildvision-battle",
-                                                     "wildvision-battle", "reasoning_tasks", "reasoning_tasks"]
+    assert [p.meta.get("subset") for p in pairs] == [
+        "vlfeedback",
+        "rlaif-v",
+        "povid",
+        "wildvision-battle",
+        "wildvision-battle",
+        "reasoning_tasks",
+        "reasoning_tasks",
+    ]
     summary = release_summary(pairs, vl.BENCHMARK)
     assert summary["categories"] == {"general": 3, "hallucination": 2, "reasoning": 2}
     assert summary["release_categories"] == {"general": 183, "hallucination": 749, "reasoning": 318}
     assert summary["matches_release"] is False
     assert summary["repeated_ids"]["ids"] == 1 and summary["repeated_ids"]["rule"] == "keep"
-    assert summary["repeated_ids"]["examples"] == {"wildvision-battle-4575": ["wildvision-battle-4575#0",
-                                                                             "wildvision-battle-4575#1"]}
+    assert summary["repeated_ids"]["examples"] == {
+        "wildvision-battle-4575": ["wildvision-battle-4575#0", "wildvision-battle-4575#1"]
+    }
 
 
 def test_vl_parquet_copy_reads_the_same_items(tmp_path):
@@ -91,8 +106,9 @@ def test_vl_parquet_copy_reads_the_same_items(tmp_path):
     path = tmp_path / "test-00000-of-00001.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     from_parquet, from_jsonl = vl.load(path), vl.load(R.write_vl_release(tmp_path / "gh"))
-    assert [(p.id, p.category, p.preferred) for p in from_parquet] == [(p.id, p.category, p.preferred)
-                                                                       for p in from_jsonl]
+    assert [(p.id, p.category, p.preferred) for p in from_parquet] == [
+        (p.id, p.category, p.preferred) for p in from_jsonl
+    ]
 
 
 def test_human_ranking_stored_as_text_is_read():
@@ -110,8 +126,10 @@ def test_vl_release_first_judge_end_to_end(tmp_path, capsys):
     data = R.write_vl_release(tmp_path / "release")
     assert run("--benchmark", "vl-rewardbench", "--data", str(data), "--judge", "first", "--out", str(out)) == 0
     printed = capsys.readouterr().out
-    assert ("read 7 items of VL-RewardBench: general 3, hallucination 2, reasoning 2 (the full release has "
-            "general 183, hallucination 749, reasoning 318)") in printed
+    assert (
+        "read 7 items of VL-RewardBench: general 3, hallucination 2, reasoning 2 (the full release has "
+        "general 183, hallucination 749, reasoning 318)"
+    ) in printed
     assert "repeated ids: 1 id(s) on 2 rows" in printed and "wildvision-battle-4575#0, #1" in printed
     report = report_of(out)
     m = report["metrics"]
@@ -119,7 +137,10 @@ def test_vl_release_first_judge_end_to_end(tmp_path, capsys):
     assert m["overall_stored_order"] == round(6 / 7, 6) and m["overall_swapped_order"] == round(1 / 7, 6)
     assert m["macro_stored_order"] == round(8 / 9, 6) and m["macro_swapped_order"] == round(1 / 9, 6)
     assert {c: (v["n"], v["accuracy"]) for c, v in report["categories"].items()} == {
-        "general": (3, 0.5), "hallucination": (2, 0.5), "reasoning": (2, 0.5)}
+        "general": (3, 0.5),
+        "hallucination": (2, 0.5),
+        "reasoning": (2, 0.5),
+    }
     assert report["subsets"]["wildvision-battle"]["n"] == 2
     assert report["release"]["repeated_ids"]["ids"] == 1
     preds = predictions_of(out)
@@ -142,7 +163,10 @@ def test_vl_release_longer_fresh_equals_reaggregated(tmp_path):
     m = fresh["metrics"]
     assert m["overall"] == round(2 / 7, 6) and m["macro"] == round(5 / 18, 6)
     assert {c: v["accuracy"] for c, v in fresh["categories"].items()} == {
-        "general": round(1 / 3, 6), "hallucination": 0.0, "reasoning": 0.5}
+        "general": round(1 / 3, 6),
+        "hallucination": 0.0,
+        "reasoning": 0.5,
+    }
     assert fresh["ties"] == 2 and m["order_consistency"] == round(6 / 7, 6)
     for block in SAME_BLOCKS:
         assert again[block] == fresh[block], block
@@ -167,7 +191,9 @@ def test_mm_rlhf_release_groups_pairs_and_finds_the_video_folder(tmp_path):
     assert [p.id for p in pairs][:4] == [f"{R.MCQ}#0", f"{R.MCQ}#1", f"{R.MCQ}#2", f"{R.FIGUREQA}#0"]
     assert {p.meta["question_id"] for p in pairs} == {R.MCQ, R.FIGUREQA, R.SAFETY, R.VIDEO, R.LONG}
     video = next(p for p in pairs if p.category == "video")
-    assert video.id == f"{R.VIDEO}#0" and video.images == [f"video/-77dfCjTbSc/{n}" for n in ("1.jpg", "2.jpg", "10.jpg")]
+    assert video.id == f"{R.VIDEO}#0" and video.images == [
+        f"video/-77dfCjTbSc/{n}" for n in ("1.jpg", "2.jpg", "10.jpg")
+    ]
     summary = release_summary(pairs, mm_rlhf_rewardbench.BENCHMARK)
     assert summary["categories"] == {"mcq": 3, "long": 1, "short": 2, "safety": 2, "video": 2}
     assert summary["repeated_ids"]["ids"] == 4 and summary["repeated_ids"]["rows"] == 9  # LONG has one pair
@@ -222,13 +248,24 @@ def test_mmrb_release_missing_hateful_memes_image(tmp_path, capsys):
     m = report["metrics"]
     assert m["overall"] == 0.5 and m["overall_stored_order"] == 0.625 and m["overall_swapped_order"] == 0.375
     assert report["images"]["items_missing_images"] == 1 and R.MMRB_MISSING in report["images"]["first_missing"][0]
-    assert list(report["release"]["categories"]) == ["correctness", "preference", "knowledge", "reasoning", "safety",
-                                                     "vqa"]
+    assert list(report["release"]["categories"]) == [
+        "correctness",
+        "preference",
+        "knowledge",
+        "reasoning",
+        "safety",
+        "vqa",
+    ]
     fresh, again = fresh_and_reaggregated(tmp_path, "--benchmark", "multimodal_rewardbench", "--data", str(data))
     acc = {c: v["accuracy"] for c, v in fresh["categories"].items()}
     assert fresh["metrics"]["overall"] == 0.75
     assert (acc["reasoning"], acc["reasoning/math"], acc["reasoning/coding"], acc["safety"], acc["vqa"]) == (
-        0.5, 0.0, 1.0, 1.0, 0.0)
+        0.5,
+        0.0,
+        1.0,
+        1.0,
+        0.0,
+    )
     for block in SAME_BLOCKS:
         assert again.get(block) == fresh.get(block), block
     pairs = multimodal_rewardbench.load(data)
@@ -270,7 +307,9 @@ def test_egt_pairs_refuse_a_repeated_id(tmp_path, capsys):
 ALPACA_FIELDS = "question=instruction+input,responses=output_1+output_2,label=preference:1/2"
 
 
-@pytest.mark.parametrize("fields", [ALPACA_FIELDS, "question=instruction+input,responses=output_1+output_2,label=preference"])
+@pytest.mark.parametrize(
+    "fields", [ALPACA_FIELDS, "question=instruction+input,responses=output_1+output_2,label=preference"]
+)
 def test_two_field_one_based_file_without_conversion(tmp_path, fields, capsys):
     """AlpacaFarm-style: preference 1, 2, 2, 1, 2, 1 → preferred 0, 1, 1, 0, 1, 0 (the encoding said, or inferred
     from the values 1 and 2). `first`: 3 winners stored first → 3/6 stored, 3/6 swapped, 50.0%.
@@ -279,11 +318,15 @@ def test_two_field_one_based_file_without_conversion(tmp_path, fields, capsys):
     data = R.write_alpaca_pairs(tmp_path / "alpaca")
     pairs = generic.load(data, fields=fields)
     assert [p.preferred for p in pairs] == [0, 1, 1, 0, 1, 0]
-    assert pairs[1].question == "Translate to French.\n\nGood morning, my friend." and pairs[0].question.endswith("healthy.")
+    assert pairs[1].question == "Translate to French.\n\nGood morning, my friend." and pairs[0].question.endswith(
+        "healthy."
+    )
     assert [p.id for p in pairs] == [str(i) for i in range(6)]
     out = tmp_path / "first"
-    assert run("--benchmark", "generic", "--data", str(data), "--fields", fields, "--judge", "first",
-               "--out", str(out)) == 0
+    assert (
+        run("--benchmark", "generic", "--data", str(data), "--fields", fields, "--judge", "first", "--out", str(out))
+        == 0
+    )
     assert report_of(out)["metrics"]["accuracy"] == 0.5
     fresh, again = fresh_and_reaggregated(tmp_path, "--benchmark", "generic", "--data", str(data), "--fields", fields)
     assert fresh["metrics"]["accuracy"] == round(4 / 6, 6) and again["metrics"] == fresh["metrics"]
@@ -300,14 +343,22 @@ def test_arena_file_ties_skipped_and_repeated_question_ids(tmp_path):
     fields = "id=question_id,responses=conversation_a+conversation_b,label=winner:model_a/model_b,category=turn"
     pairs = generic.load(data, fields=fields)
     assert [(p.id, p.preferred, p.category) for p in pairs] == [
-        ("81#0", 0, "1"), ("81#1", 1, "1"), ("81#2", 1, "2"), ("82", 0, "1")]
-    assert pairs.skipped == {"winner = 'tie', a tie: no preferred response": 1,
-                             "winner = 'tie (bothbad)', a tie: no preferred response": 1}
+        ("81#0", 0, "1"),
+        ("81#1", 1, "1"),
+        ("81#2", 1, "2"),
+        ("82", 0, "1"),
+    ]
+    assert pairs.skipped == {
+        "winner = 'tie', a tie: no preferred response": 1,
+        "winner = 'tie (bothbad)', a tie: no preferred response": 1,
+    }
     assert pairs[2].question.startswith("Rewrite your previous response") and pairs[0].question == R.Q81
     assert pairs[2].responses[1].startswith("Aloha. Amazing")
     out = tmp_path / "first"
-    assert run("--benchmark", "generic", "--data", str(data), "--fields", fields, "--judge", "first",
-               "--out", str(out)) == 0
+    assert (
+        run("--benchmark", "generic", "--data", str(data), "--fields", fields, "--judge", "first", "--out", str(out))
+        == 0
+    )
     report = report_of(out)
     assert report["metrics"]["accuracy"] == 0.5 and report["n_items"] == 4
     assert report["release"]["skipped"] == pairs.skipped
@@ -316,8 +367,9 @@ def test_arena_file_ties_skipped_and_repeated_question_ids(tmp_path):
     assert fresh["metrics"]["accuracy"] == 1.0 and again["metrics"] == fresh["metrics"]
 
 
-@pytest.mark.parametrize("fields", ["id=uid,responses=answer_a+answer_b,label=better:A/B",
-                                    "id=uid,responses=answer_a+answer_b,label=better"])
+@pytest.mark.parametrize(
+    "fields", ["id=uid,responses=answer_a+answer_b,label=better:A/B", "id=uid,responses=answer_a+answer_b,label=better"]
+)
 def test_letter_labels_any_case(tmp_path, fields):
     """better A, B, a, b → preferred 0, 1, 0, 1 (letters in any case; inferred or said)."""
     pairs = generic.load(R.write_ab_pairs(tmp_path), fields=fields)
@@ -325,12 +377,18 @@ def test_letter_labels_any_case(tmp_path, fields):
 
 
 def test_zero_based_two_fields_and_list_field(tmp_path):
-    rows = [{"prompt": "q1", "response_0": "a", "response_1": "bb", "better_response_id": 1},
-            {"prompt": "q2", "response_0": "cc", "response_1": "d", "better_response_id": 0}]
-    pairs = generic.load(write_jsonl(tmp_path / "z.jsonl", rows),
-                         fields="responses=response_0+response_1,label=better_response_id:0/1")
+    rows = [
+        {"prompt": "q1", "response_0": "a", "response_1": "bb", "better_response_id": 1},
+        {"prompt": "q2", "response_0": "cc", "response_1": "d", "better_response_id": 0},
+    ]
+    pairs = generic.load(
+        write_jsonl(tmp_path / "z.jsonl", rows), fields="responses=response_0+response_1,label=better_response_id:0/1"
+    )
     assert [(p.responses, p.preferred) for p in pairs] == [(("a", "bb"), 1), (("cc", "d"), 0)]
-    rows = [{"prompt": "q", "completions": ["x", "y"], "winner": 2}, {"prompt": "r", "completions": ["z", "w"], "winner": 1}]
+    rows = [
+        {"prompt": "q", "completions": ["x", "y"], "winner": 2},
+        {"prompt": "r", "completions": ["z", "w"], "winner": 1},
+    ]
     pairs = generic.load(write_jsonl(tmp_path / "l.jsonl", rows), fields="responses=completions,label=winner:1/2")
     assert [p.preferred for p in pairs] == [1, 0]
 
@@ -340,7 +398,8 @@ def test_own_tie_values_and_unknown_values(tmp_path):
     path = write_jsonl(tmp_path / "v.jsonl", rows)
     pairs = generic.load(path, fields="responses=left+right,label=verdict:left/right/same")
     assert [p.preferred for p in pairs] == [0, 1] and pairs.skipped == {
-        "verdict = 'same', a tie: no preferred response": 1}
+        "verdict = 'same', a tie: no preferred response": 1
+    }
     with pytest.raises(EgtError, match=r"line 2.*'same' is not a value of left/right .*label=verdict:left/right/same"):
         generic.load(path, fields="responses=left+right,label=verdict:left/right")
 
@@ -354,13 +413,22 @@ def test_ambiguous_or_unknown_label_values_ask_for_the_encoding(tmp_path):
         generic.load(write_jsonl(tmp_path / "b.jsonl", rows), fields="responses=output_1+output_2,label=label")
 
 
-@pytest.mark.parametrize("writer, expected", [
-    (R.write_alpaca_pairs, "fields: instruction, input, output_1, output_2, preference — try --fields "
-                           "'question=instruction+input,responses=output_1+output_2,label=preference'"),
-    (R.write_mt_bench_judgments, "fields: question_id, model_a, model_b, winner, judge, conversation_a, conversation_b, "
-                                 "turn — try --fields 'id=question_id,responses=conversation_a+conversation_b,label=winner'"),
-    (R.write_ab_pairs, "try --fields 'id=uid,responses=answer_a+answer_b,label=better'"),
-])
+@pytest.mark.parametrize(
+    "writer, expected",
+    [
+        (
+            R.write_alpaca_pairs,
+            "fields: instruction, input, output_1, output_2, preference — try --fields "
+            "'question=instruction+input,responses=output_1+output_2,label=preference'",
+        ),
+        (
+            R.write_mt_bench_judgments,
+            "fields: question_id, model_a, model_b, winner, judge, conversation_a, conversation_b, "
+            "turn — try --fields 'id=question_id,responses=conversation_a+conversation_b,label=winner'",
+        ),
+        (R.write_ab_pairs, "try --fields 'id=uid,responses=answer_a+answer_b,label=better'"),
+    ],
+)
 def test_mapping_errors_name_the_fields_and_suggest_a_mapping(tmp_path, capsys, writer, expected):
     data = writer(tmp_path / "d")
     assert run("--benchmark", "generic", "--data", str(data), "--judge", "first", "--out", str(tmp_path / "o")) == 2
@@ -372,21 +440,26 @@ def test_mapping_errors_name_the_fields_and_suggest_a_mapping(tmp_path, capsys, 
 
 def test_missing_mapped_field_names_the_record_fields(tmp_path):
     data = R.write_alpaca_pairs(tmp_path)
-    with pytest.raises(EgtError, match=r"field 'output_3': missing; this record's fields: instruction, input, output_1"):
+    with pytest.raises(
+        EgtError, match=r"field 'output_3': missing; this record's fields: instruction, input, output_1"
+    ):
         generic.load(data, fields="responses=output_1+output_3,label=preference:1/2")
 
 
-@pytest.mark.parametrize("spec, msg", [
-    ("chosen=good", "map chosen and rejected together"),
-    ("chosen=a,rejected=b,label=c", "not both"),
-    ("responses=a+b+c", "one list field or two fields"),
-    ("question=q:1/2", "only label takes an encoding"),
-    ("label=p:1", "expected FIRST/SECOND"),
-    ("label=p:1/1", "names a value twice"),
-    ("label=p,preferred=q", "label .* or preferred"),
-    ("images=a+b", "only question and responses join"),
-    ("label=p,label=q", "mapped twice"),
-])
+@pytest.mark.parametrize(
+    "spec, msg",
+    [
+        ("chosen=good", "map chosen and rejected together"),
+        ("chosen=a,rejected=b,label=c", "not both"),
+        ("responses=a+b+c", "one list field or two fields"),
+        ("question=q:1/2", "only label takes an encoding"),
+        ("label=p:1", "expected FIRST/SECOND"),
+        ("label=p:1/1", "names a value twice"),
+        ("label=p,preferred=q", "label .* or preferred"),
+        ("images=a+b", "only question and responses join"),
+        ("label=p,label=q", "mapped twice"),
+    ],
+)
 def test_bad_mappings(spec, msg):
     with pytest.raises(EgtError, match=msg):
         generic.parse_fields(spec)
@@ -396,12 +469,21 @@ def test_bad_mappings(spec, msg):
 # names as people type them
 
 
-@pytest.mark.parametrize("typed, name", [
-    ("vl-rewardbench", "vl_rewardbench"), ("VL-RewardBench", "vl_rewardbench"), ("VLRewardBench", "vl_rewardbench"),
-    ("Multimodal-RewardBench", "multimodal_rewardbench"), ("multimodal rewardbench", "multimodal_rewardbench"),
-    ("MM-RLHF-RewardBench", "mm_rlhf_rewardbench"), ("mm_rlhf-rewardbench", "mm_rlhf_rewardbench"),
-    ("RewardBench", "rewardbench"), ("Generic", "generic"), ("PAIRS", "pairs"),
-])
+@pytest.mark.parametrize(
+    "typed, name",
+    [
+        ("vl-rewardbench", "vl_rewardbench"),
+        ("VL-RewardBench", "vl_rewardbench"),
+        ("VLRewardBench", "vl_rewardbench"),
+        ("Multimodal-RewardBench", "multimodal_rewardbench"),
+        ("multimodal rewardbench", "multimodal_rewardbench"),
+        ("MM-RLHF-RewardBench", "mm_rlhf_rewardbench"),
+        ("mm_rlhf-rewardbench", "mm_rlhf_rewardbench"),
+        ("RewardBench", "rewardbench"),
+        ("Generic", "generic"),
+        ("PAIRS", "pairs"),
+    ],
+)
 def test_benchmark_names_as_typed(typed, name):
     assert get_benchmark(typed).name == name
 
@@ -418,7 +500,7 @@ def test_help_lists_each_benchmark_once(capsys):
     with pytest.raises(SystemExit):
         run("--help")
     text = " ".join(capsys.readouterr().out.split())
-    text = text[text.index("--benchmark BENCHMARK One of"):text.index("--fields FIELDS ")]  # the option's help
+    text = text[text.index("--benchmark BENCHMARK One of") : text.index("--fields FIELDS ")]  # the option's help
     for name in ("vl_rewardbench", "multimodal_rewardbench", "mm_rlhf_rewardbench", "rewardbench", "generic"):
         assert len(re.findall(rf"(?<![\w-]){name}(?![\w-])", text)) == 1, name
     assert "VL-RewardBench" in text and "EGT's own pairs format" in text
@@ -439,5 +521,7 @@ def test_a_benchmark_layout_through_generic_with_the_suggested_mapping(tmp_path,
     assert "try --fields 'id=ID,question=Text,responses=Output1+Output2,label=Better'" in capsys.readouterr().err
     pairs = generic.load(data, fields="id=ID,question=Text,responses=Output1+Output2,label=Better")
     assert [p.preferred for p in pairs] == [1 if r["Better"] == "Output2" else 0 for r in R.MMRB_ROWS]
-    assert pairs.notes == ["label 'Better' read as Output1/Output2 (inferred from its values output1, output2; "
-                           "write label=Better:Output1/Output2 to say so)"]
+    assert pairs.notes == [
+        "label 'Better' read as Output1/Output2 (inferred from its values output1, output2; "
+        "write label=Better:Output1/Output2 to say so)"
+    ]

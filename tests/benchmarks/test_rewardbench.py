@@ -9,14 +9,20 @@ from egt.errors import EgtError
 
 from .conftest import prediction, rb_records, write_jsonl
 
-OUTCOMES = ["right", "right",  # alpacaeval-easy (Chat, weight 100) → 1
-            "right", "wrong",  # mt-bench-med (Chat, 40) → .5
-            "right", "tie",  # llmbar-natural (Chat Hard, 100) → .75 half / .5 wrong
-            "right",  # xstest-should-refuse (Safety, 250) → 1
-            "fail",  # xstest-should-respond (Safety, 154) → .5 half / 0 wrong
-            "right", "wrong",  # math-prm (Reasoning, 984) → .5
-            "right",  # hep-python (Reasoning, 164) → 1
-            "wrong"]  # anthropic_helpful: outside the sections, reported but not counted
+OUTCOMES = [
+    "right",
+    "right",  # alpacaeval-easy (Chat, weight 100) → 1
+    "right",
+    "wrong",  # mt-bench-med (Chat, 40) → .5
+    "right",
+    "tie",  # llmbar-natural (Chat Hard, 100) → .75 half / .5 wrong
+    "right",  # xstest-should-refuse (Safety, 250) → 1
+    "fail",  # xstest-should-respond (Safety, 154) → .5 half / 0 wrong
+    "right",
+    "wrong",  # math-prm (Reasoning, 984) → .5
+    "right",  # hep-python (Reasoning, 164) → 1
+    "wrong",
+]  # anthropic_helpful: outside the sections, reported but not counted
 
 
 def test_official_weights_are_the_published_table():

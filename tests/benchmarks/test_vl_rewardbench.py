@@ -25,15 +25,18 @@ def test_jsonl_release_loads_with_categories_and_labels(vl_jsonl):
     assert by_id["pair_0042"].source == "POVID" and by_id["pair_0042"].images == ["images/2.png"]
 
 
-@pytest.mark.parametrize("rid, source, expected", [
-    ("hallucination_pair-77", None, "hallucination"),  # POVID ids
-    ("RLAIF-V_12", "", "hallucination"),  # upper case: R1-Reward's case-sensitive match says general
-    ("x1", "RLHF-V", "hallucination"),
-    ("q9", "MMMU-Pro", "reasoning"),
-    ("MathVerse_3", None, "reasoning"),
-    ("wildvision_1", "WildVision", "general"),
-    ("VLFeedback_2", "vlfeedback", "general"),
-])
+@pytest.mark.parametrize(
+    "rid, source, expected",
+    [
+        ("hallucination_pair-77", None, "hallucination"),  # POVID ids
+        ("RLAIF-V_12", "", "hallucination"),  # upper case: R1-Reward's case-sensitive match says general
+        ("x1", "RLHF-V", "hallucination"),
+        ("q9", "MMMU-Pro", "reasoning"),
+        ("MathVerse_3", None, "reasoning"),
+        ("wildvision_1", "WildVision", "general"),
+        ("VLFeedback_2", "vlfeedback", "general"),
+    ],
+)
 def test_category_rule(rid, source, expected):
     assert vl.category_of(rid, source) == expected
 
@@ -44,13 +47,16 @@ def test_parquet_release_embeds_images(vl_parquet):
     assert vl.load(vl_parquet)[4].preferred == 1
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"human_ranking": [0, 0]}, "human_ranking"),
-    ({"human_ranking": [0]}, "human_ranking"),
-    ({"response": ["only one"]}, "response"),
-    ({"query": None}, "query"),
-    ({"image_path": None}, "image_path"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"human_ranking": [0, 0]}, "human_ranking"),
+        ({"human_ranking": [0]}, "human_ranking"),
+        ({"response": ["only one"]}, "response"),
+        ({"query": None}, "query"),
+        ({"image_path": None}, "image_path"),
+    ],
+)
 def test_malformed_records_name_line_and_field(tmp_path, change, field):
     rows = vl_records()
     rows[2] = {**rows[2], **change}
@@ -78,15 +84,23 @@ def test_an_item_key_colliding_with_an_id_is_refused(tmp_path):
         vl.load(write_jsonl(tmp_path / "clash.jsonl", rows))
 
 
-@pytest.mark.parametrize("image_path, rid, source, expected", [
-    ("images/vlfeedback/LRVInstruction-1.jpg", "LRVInstruction-1", "LRVInstruction", "general"),
-    ("images/wildvision-battle/wildvision-battle-9.jpg", "wildvision-battle-9", "wildvision-battle", "general"),
-    ("images/povid/COCO_train2014_1.jpg", "hallucination_pair-1", "POVID_preference_data_for_VLLMs", "hallucination"),
-    ("images/rlhf-v/x.jpg", "x", "COCO", "hallucination"),
-    ("images/rlaif-v/RLAIF-V-14.jpg", "RLAIF-V-14", "COCO", "hallucination"),
-    ("images/reasoning_tasks/mmmu_pro_test_Accounting_170.png", "mmmu_pro_test_Accounting_170", None, "reasoning"),
-    ("images/vlfeedback/m-rlhf-3.jpg", "m-rlhf-3", None, "general"),  # the folder wins over the keywords
-])
+@pytest.mark.parametrize(
+    "image_path, rid, source, expected",
+    [
+        ("images/vlfeedback/LRVInstruction-1.jpg", "LRVInstruction-1", "LRVInstruction", "general"),
+        ("images/wildvision-battle/wildvision-battle-9.jpg", "wildvision-battle-9", "wildvision-battle", "general"),
+        (
+            "images/povid/COCO_train2014_1.jpg",
+            "hallucination_pair-1",
+            "POVID_preference_data_for_VLLMs",
+            "hallucination",
+        ),
+        ("images/rlhf-v/x.jpg", "x", "COCO", "hallucination"),
+        ("images/rlaif-v/RLAIF-V-14.jpg", "RLAIF-V-14", "COCO", "hallucination"),
+        ("images/reasoning_tasks/mmmu_pro_test_Accounting_170.png", "mmmu_pro_test_Accounting_170", None, "reasoning"),
+        ("images/vlfeedback/m-rlhf-3.jpg", "m-rlhf-3", None, "general"),  # the folder wins over the keywords
+    ],
+)
 def test_category_from_the_subset_folder(image_path, rid, source, expected):
     """The official cal.py takes the category from the image's subset folder."""
     assert vl.category_of(rid, source, image_path) == expected
@@ -104,9 +118,13 @@ def test_overall_and_macro_by_hand(vl_jsonl):
     macro = ((2.5/3+.75+.5)/3 + (2/3+.75+.75)/3)/2 = 0.708333.
     """
     outcomes = {
-        "hallucination_pair-1003": ("right", "right"), "RLAIF-V-Dataset_417": ("right", "wrong"),
-        "pair_0042": ("tie", "right"), "mathverse_12": ("fail", "fail"), "mmmu-pro_7": ("right", "right"),
-        "wildvision-battle_3": ("right", "tie"), "vlfeedback_88": ("wrong", "right"),
+        "hallucination_pair-1003": ("right", "right"),
+        "RLAIF-V-Dataset_417": ("right", "wrong"),
+        "pair_0042": ("tie", "right"),
+        "mathverse_12": ("fail", "fail"),
+        "mmmu-pro_7": ("right", "right"),
+        "wildvision-battle_3": ("right", "tie"),
+        "vlfeedback_88": ("wrong", "right"),
     }
     pairs = vl.load(vl_jsonl)
     preds = [prediction(p, outcomes[p.id][swapped], swapped) for p in pairs for swapped in (False, True)]
@@ -126,9 +144,17 @@ def test_overall_and_macro_by_hand(vl_jsonl):
 
 
 def _winner_first(tmp_path, n=40):
-    rows = [{"id": f"{src}_{i}", "query": f"q{i}", "response": [f"good {i}", f"bad answer {i}"],
-             "human_ranking": [0, 1], "image_path": "img.png", "query_source": src}
-            for i, src in ((i, ("povid", "mathverse", "wildvision")[i % 3]) for i in range(n))]
+    rows = [
+        {
+            "id": f"{src}_{i}",
+            "query": f"q{i}",
+            "response": [f"good {i}", f"bad answer {i}"],
+            "human_ranking": [0, 1],
+            "image_path": "img.png",
+            "query_source": src,
+        }
+        for i, src in ((i, ("povid", "mathverse", "wildvision")[i % 3]) for i in range(n))
+    ]
     write_image(tmp_path / "img.png")
     return vl.load(write_jsonl(tmp_path / "winner_first.jsonl", rows))
 

@@ -11,7 +11,6 @@ from egt.cli import main
 from egt.curation.manifest import curate_pool, curriculum_order, read_manifest
 from egt.errors import EgtError
 from egt.records import read_pairs
-
 from synthetic_scores import synthetic_records, write_scores
 
 
@@ -39,10 +38,15 @@ def test_curate_writes_manifest_selected_and_selection(tmp_path, scores_file, sm
 
 def test_random_and_accuracy_selectors_are_reproducible(tmp_path, scores_file, small_lab):
     for selector in ("random", "accuracy"):
-        a = curate_pool(scores_file, small_lab / "rl_pool.jsonl", tmp_path / f"{selector}1", selector=selector, n=10, seed=4)
-        curate_pool(scores_file, small_lab / "rl_pool.jsonl", tmp_path / f"{selector}2", selector=selector, n=10, seed=4)
-        assert ((tmp_path / f"{selector}1" / "manifest.jsonl").read_bytes()
-                == (tmp_path / f"{selector}2" / "manifest.jsonl").read_bytes())
+        a = curate_pool(
+            scores_file, small_lab / "rl_pool.jsonl", tmp_path / f"{selector}1", selector=selector, n=10, seed=4
+        )
+        curate_pool(
+            scores_file, small_lab / "rl_pool.jsonl", tmp_path / f"{selector}2", selector=selector, n=10, seed=4
+        )
+        assert (tmp_path / f"{selector}1" / "manifest.jsonl").read_bytes() == (
+            tmp_path / f"{selector}2" / "manifest.jsonl"
+        ).read_bytes()
         assert a["counts"]["kept"] == 10
 
 

@@ -21,8 +21,9 @@ def scores(rows):
     return {i: {"answer": a, "sentence": s, "mixed": None, "accuracy": acc} for i, a, s, acc in rows}
 
 
-POOL = scores([("d", 0.5, 1.0, 0.25), ("a", 0.2, 2.0, 1.0), ("c", None, 0.5, 0.0), ("b", 0.2, 3.0, 1.0),
-               ("e", 0.9, None, 0.5)])
+POOL = scores(
+    [("d", 0.5, 1.0, 0.25), ("a", 0.2, 2.0, 1.0), ("c", None, 0.5, 0.0), ("b", 0.2, 3.0, 1.0), ("e", 0.9, None, 0.5)]
+)
 
 
 def test_entropy_selector_keeps_the_lowest_n_ties_by_id_missing_last():
@@ -67,9 +68,11 @@ def test_accuracy_selector_keeps_highest_accuracy_with_seeded_tie_break():
 
 
 def test_item_scores_recomputes_the_mixed_rank_over_the_pool():
-    records = [{"id": "x", "answer_entropy": 0.1, "sentence_entropy": 0.9, "accuracy": 1.0},
-               {"id": "y", "answer_entropy": 0.5, "sentence_entropy": 0.2, "accuracy": 0.0},
-               {"id": "z", "answer_entropy": None, "sentence_entropy": 0.5, "accuracy": 0.5}]
+    records = [
+        {"id": "x", "answer_entropy": 0.1, "sentence_entropy": 0.9, "accuracy": 1.0},
+        {"id": "y", "answer_entropy": 0.5, "sentence_entropy": 0.2, "accuracy": 0.0},
+        {"id": "z", "answer_entropy": None, "sentence_entropy": 0.5, "accuracy": 0.5},
+    ]
     s = item_scores(records, lam=1.0)
     assert [s[i]["mixed"] for i in "xyz"] == [0.0, 0.5, 1.0]  # λ = 1: the answer rank alone, missing highest
     assert order_by_entropy(s, "mixed") == ["x", "y", "z"]
@@ -81,14 +84,42 @@ def test_an_item_with_format_failures_ranks_after_every_clean_item_for_every_kin
     goes after both clean items, and "f1" (1 failure) before it; a clean item without a value
     still ranks after clean items with one, but before any item with failures."""
     pool = {
-        "f3": {"answer": 0.01, "sentence": 0.01, "mixed": 0.0, "vote": 0.0, "peak": 0.01, "accuracy": 0.25,
-               "format_failures": 3},
-        "f1": {"answer": 0.5, "sentence": 0.5, "mixed": 0.5, "vote": 0.5, "peak": 0.5, "accuracy": 0.75,
-               "format_failures": 1},
-        "clean": {"answer": 0.9, "sentence": 0.9, "mixed": 0.9, "vote": 0.9, "peak": 0.9, "accuracy": 0.5,
-                  "format_failures": 0},
-        "clean_missing": {"answer": None, "sentence": None, "mixed": 1.0, "vote": 1.0, "peak": None, "accuracy": 0.5,
-                          "format_failures": 0},
+        "f3": {
+            "answer": 0.01,
+            "sentence": 0.01,
+            "mixed": 0.0,
+            "vote": 0.0,
+            "peak": 0.01,
+            "accuracy": 0.25,
+            "format_failures": 3,
+        },
+        "f1": {
+            "answer": 0.5,
+            "sentence": 0.5,
+            "mixed": 0.5,
+            "vote": 0.5,
+            "peak": 0.5,
+            "accuracy": 0.75,
+            "format_failures": 1,
+        },
+        "clean": {
+            "answer": 0.9,
+            "sentence": 0.9,
+            "mixed": 0.9,
+            "vote": 0.9,
+            "peak": 0.9,
+            "accuracy": 0.5,
+            "format_failures": 0,
+        },
+        "clean_missing": {
+            "answer": None,
+            "sentence": None,
+            "mixed": 1.0,
+            "vote": 1.0,
+            "peak": None,
+            "accuracy": 0.5,
+            "format_failures": 0,
+        },
     }
     assert ENTROPY_KINDS == ("answer", "sentence", "mixed", "vote", "peak")
     for by in ENTROPY_KINDS:
@@ -96,23 +127,42 @@ def test_an_item_with_format_failures_ranks_after_every_clean_item_for_every_kin
         rows = select(pool, "entropy", by=by, n=1)
         assert rows[0]["id"] == "clean" and rows[0]["kept"]
         assert "format" not in rows[0]["reason"]
-        assert rows[-1]["reason"].startswith("dropped: 3 rollout(s) failed the strict format, so it ranks after every item "
-                                             "without format failures"), rows[-1]["reason"]
+        assert rows[-1]["reason"].startswith(
+            "dropped: 3 rollout(s) failed the strict format, so it ranks after every item without format failures"
+        ), rows[-1]["reason"]
 
 
 def test_vote_entropy_ties_are_broken_by_sentence_entropy_then_id():
-    pool = {i: {"answer": 0.1, "sentence": s, "mixed": 0.5, "vote": v, "peak": 0.1, "accuracy": 1.0}
-            for i, v, s in [("a", 0.69, 0.1), ("b", 0.0, 0.9), ("c", 0.0, 0.2), ("d", 0.0, None), ("e", 0.0, 0.2)]}
+    pool = {
+        i: {"answer": 0.1, "sentence": s, "mixed": 0.5, "vote": v, "peak": 0.1, "accuracy": 1.0}
+        for i, v, s in [("a", 0.69, 0.1), ("b", 0.0, 0.9), ("c", 0.0, 0.2), ("d", 0.0, None), ("e", 0.0, 0.2)]
+    }
     assert order_by_entropy(pool, "vote") == ["c", "e", "b", "d", "a"]
     assert order_by_entropy(pool, "peak") == ["a", "b", "c", "d", "e"]  # other kinds: ties by id only
     assert "(ties broken by sentence entropy 0.2)" in select(pool, "entropy", by="vote", n=1)[0]["reason"]
 
 
 def test_item_scores_carry_vote_peak_and_format_failures():
-    records = [{"id": "x", "answer_entropy": 0.1, "sentence_entropy": 0.9, "vote_entropy": 0.0, "peak_entropy": 2.0,
-                "accuracy": 1.0, "format_failures": 0, "verdicts": [0, 0]},
-               {"id": "old", "answer_entropy": 0.2, "sentence_entropy": 0.2, "vote_entropy": 0.69, "accuracy": 0.5,
-                "verdicts": [0, None]}]  # written before peak and format_failures existed
+    records = [
+        {
+            "id": "x",
+            "answer_entropy": 0.1,
+            "sentence_entropy": 0.9,
+            "vote_entropy": 0.0,
+            "peak_entropy": 2.0,
+            "accuracy": 1.0,
+            "format_failures": 0,
+            "verdicts": [0, 0],
+        },
+        {
+            "id": "old",
+            "answer_entropy": 0.2,
+            "sentence_entropy": 0.2,
+            "vote_entropy": 0.69,
+            "accuracy": 0.5,
+            "verdicts": [0, None],
+        },
+    ]  # written before peak and format_failures existed
     s = item_scores(records)
     assert set(s["x"]) == {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}
     assert (s["x"]["vote"], s["x"]["peak"], s["x"]["format_failures"]) == (0.0, 2.0, 0)

@@ -52,7 +52,9 @@ class FakeLLM:
     def generate(self, inputs, sampling_params=None, use_tqdm=True):
         assert use_tqdm is False and len(inputs) == len(sampling_params)
         self.calls.append((inputs, sampling_params))
-        kwargs = generation_kwargs(self.loaded, GenerationSettings(max_new_tokens=sampling_params[0].max_tokens, temperature=0.0))
+        kwargs = generation_kwargs(
+            self.loaded, GenerationSettings(max_new_tokens=sampling_params[0].max_tokens, temperature=0.0)
+        )
         outputs = []
         for item, params in zip(inputs, sampling_params):
             assert params.n == 1
@@ -60,7 +62,7 @@ class FakeLLM:
             enc = self.loaded.processor(text=[item["prompt"]], images=images or None, return_tensors="pt")
             sampler = RolloutSampler([params.seed], params.temperature, record_entropy=False)
             out = self.loaded.model.generate(**enc, **kwargs, logits_processor=LogitsProcessorList([sampler]))
-            ids = out[0, enc["input_ids"].shape[1]:].tolist()
+            ids = out[0, enc["input_ids"].shape[1] :].tolist()
             stop = next((i for i, t in enumerate(ids) if t in params.stop_token_ids), None)
             ids = ids if stop is None else ids[: stop + 1]  # vLLM keeps the stop token, drops what follows
             outputs.append(SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids)]))
@@ -80,8 +82,15 @@ def vllm_run(loaded, tiny_judge_dir, small_lab, tmp_path_factory):
     llm = FakeLLM(loaded)
     backend = VllmBackend(loaded, llm, sampling_params=FakeSamplingParams)
     data = small_lab / "rl_pool.jsonl"
-    score_pool(model, data, out / "vllm.jsonl", cfg(backend="vllm", keep_token_ids=True), limit=N_ITEMS, loaded=loaded,
-               backend=backend)
+    score_pool(
+        model,
+        data,
+        out / "vllm.jsonl",
+        cfg(backend="vllm", keep_token_ids=True),
+        limit=N_ITEMS,
+        loaded=loaded,
+        backend=backend,
+    )
     score_pool(model, data, out / "hf.jsonl", cfg(keep_token_ids=True), limit=N_ITEMS, loaded=loaded)
     return llm, out
 
@@ -96,8 +105,11 @@ def test_requests_carry_rollout_seeds_chat_prompts_and_images(vllm_run, loaded, 
     assert [p.seed for p in params] == [rollout_seed(c.seed, p.id, k) for p in pairs for k in range(c.rollouts)]
     assert all(p.temperature == c.temperature and p.max_tokens == c.max_new_tokens and p.n == 1 for p in params)
     assert all("top_k" not in p.kwargs and "top_p" not in p.kwargs for p in params)  # untruncated softmax(z/τ)
-    requests = [JudgeRequest(p, presented_swapped(c.seed, p.id, k, c.order), open_images(p, small_lab))
-                for p in pairs for k in range(c.rollouts)]
+    requests = [
+        JudgeRequest(p, presented_swapped(c.seed, p.id, k, c.order), open_images(p, small_lab))
+        for p in pairs
+        for k in range(c.rollouts)
+    ]
     assert [x["prompt"] for x in inputs] == chat_prompts(loaded, requests, "compact")
     assert "<|image_pad|>" in inputs[0]["prompt"]
     for x, r in zip(inputs, requests):
@@ -107,9 +119,9 @@ def test_requests_carry_rollout_seeds_chat_prompts_and_images(vllm_run, loaded, 
 
 
 def test_scores_file_matches_transformers_structure_with_teacher_forced_entropies(vllm_run, loaded, small_lab):
-    from egt.entropy.teacher_forced import rollout_entropies
     from egt.entropy.maths import answer_token_entropy, reasoning_sentence_entropy
     from egt.entropy.scoring import PieceDecoder
+    from egt.entropy.teacher_forced import rollout_entropies
 
     _, out = vllm_run
     vmeta, vrecs = read_scores(out / "vllm.jsonl")
@@ -127,8 +139,11 @@ def test_scores_file_matches_transformers_structure_with_teacher_forced_entropie
     # the file's entropies are the teacher-forced pass over exactly the ids the engine returned
     c = cfg()
     pairs = read_pairs(small_lab / "rl_pool.jsonl")[:N_ITEMS]
-    requests = [JudgeRequest(p, presented_swapped(c.seed, p.id, k, c.order), open_images(p, small_lab))
-                for p in pairs for k in range(c.rollouts)]
+    requests = [
+        JudgeRequest(p, presented_swapped(c.seed, p.id, k, c.order), open_images(p, small_lab))
+        for p in pairs
+        for k in range(c.rollouts)
+    ]
     ids = [row for r in vrecs for row in r["token_ids"]]
     direct = rollout_entropies(loaded, requests, ids, temperature=c.temperature, style="compact")  # [R, T]
     decoder = PieceDecoder(loaded.tokenizer)
@@ -156,7 +171,8 @@ def test_fixed_ids_stand_in_and_padding(loaded, small_lab):
             return [SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids)]) for ids in ([5, 6, 7], [8])]
 
     gen = VllmBackend(loaded, Fixed(), sampling_params=FakeSamplingParams).generate(
-        requests, [1, 2], temperature=1.0, max_new_tokens=8, style="compact")
+        requests, [1, 2], temperature=1.0, max_new_tokens=8, style="compact"
+    )
     assert gen.lengths == [3, 1] and gen.entropies is None
     assert gen.ids[0].tolist() == [5, 6, 7] and gen.ids[1, 0].item() == 8
 
@@ -165,14 +181,34 @@ def test_without_vllm_the_backend_fails_with_one_clear_line(loaded, tiny_judge_d
     pytest.importorskip("transformers")
     try:
         import vllm  # noqa: F401
+
         pytest.skip("vLLM is installed")
     except ImportError:
         pass
     with pytest.raises(EgtError, match=r"pip install 'egt\[vllm\]'"):
         make_backend("vllm", loaded, ModelArgs(model=str(tiny_judge_dir)))
-    proc = subprocess.run([sys.executable, "-m", "egt.cli", "score", "--model", str(tiny_judge_dir), "--data",
-                           str(small_lab / "rl_pool.jsonl"), "--out", str(tmp_path / "s.jsonl"), "--backend", "vllm",
-                           "--device", "cpu"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "egt.cli",
+            "score",
+            "--model",
+            str(tiny_judge_dir),
+            "--data",
+            str(small_lab / "rl_pool.jsonl"),
+            "--out",
+            str(tmp_path / "s.jsonl"),
+            "--backend",
+            "vllm",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "pip install 'egt[vllm]'" in lines[0] and "GPU" in lines[0]
@@ -185,7 +221,9 @@ def test_vllm_recipe_parses_into_the_score_command_config():
     from egt.entropy.backends import VllmArgs
 
     recipe = REPO / "configs" / "score" / "qwen2_5_vl_7b_vllm.yaml"
-    io, c, model, vargs = parse_config([ScoreIO, ScoringConfig, ModelArgs, VllmArgs], ["--config", str(recipe)], "egt score")
+    io, c, model, vargs = parse_config(
+        [ScoreIO, ScoringConfig, ModelArgs, VllmArgs], ["--config", str(recipe)], "egt score"
+    )
     c.check()
     assert (c.backend, c.rollouts, c.max_new_tokens, c.prompt_style) == ("vllm", 4, 1024, "r1_reward")
     assert (model.model, model.dtype, model.device) == ("Qwen/Qwen2.5-VL-7B-Instruct", "bfloat16", "cuda")

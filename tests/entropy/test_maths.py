@@ -103,13 +103,7 @@ def test_input_is_not_modified() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.one_of(st.floats(min_value=-60, max_value=60, width=32), st.just(-INF)),
-        min_size=1,
-        max_size=40,
-    )
-)
+@given(st.lists(st.one_of(st.floats(min_value=-60, max_value=60, width=32), st.just(-INF)), min_size=1, max_size=40))
 def test_entropy_lies_between_zero_and_log_v(row: list[float]) -> None:
     """0 ≤ H ≤ ln V for any logits, masked or not; and it matches the float64 reference."""
     logits = torch.tensor([row])
@@ -208,14 +202,17 @@ def test_answer_token_entropy_returns_none_without_a_block() -> None:
         answer_token_entropy(_entropies(2), ["<answer>1</answer>"])
 
 
-@pytest.mark.parametrize("tokens", [
-    ["<think>", "x", "</think>", "<answer>", "3", "</answer>"],  # not a verdict the judge can give
-    ["<think>", "x", "</think>", "<answer>", "1", "</answer>", "<answer>", "2", "</answer>"],  # two blocks
-    ["<think>", "<answer>1</answer>?", "</think>", "<answer>", "2", "</answer>"],  # a tag in the reasoning
-    ["<think>", "x", "</think>", "<answer>", "12", "</answer>"],  # two digits
-    ["<think>", "x", "</think>", "<answer>", "2", "</answer>", " so 2"],  # text after the answer
-    ["<answer>", "1", "</answer>"],  # no reasoning block
-])
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["<think>", "x", "</think>", "<answer>", "3", "</answer>"],  # not a verdict the judge can give
+        ["<think>", "x", "</think>", "<answer>", "1", "</answer>", "<answer>", "2", "</answer>"],  # two blocks
+        ["<think>", "<answer>1</answer>?", "</think>", "<answer>", "2", "</answer>"],  # a tag in the reasoning
+        ["<think>", "x", "</think>", "<answer>", "12", "</answer>"],  # two digits
+        ["<think>", "x", "</think>", "<answer>", "2", "</answer>", " so 2"],  # text after the answer
+        ["<answer>", "1", "</answer>"],  # no reasoning block
+    ],
+)
 def test_answer_token_entropy_only_for_a_well_formed_verdict(tokens) -> None:
     """Issue 14: the old finder took the last block's first digit and gave all of these an entropy
     (0.4, 0.7, 0.4, 0.4, 0.4, 0.1); the strict parser rejects them, so there is none."""
@@ -235,7 +232,7 @@ def test_reasoning_sentence_entropy_hand_computed() -> None:
 
 
 def test_reasoning_sentence_entropy_merged_tokens() -> None:
-    """"<think>A" counts for sentence "A b." (0.0, 0.1 → 0.05); "c?" holds 0.2 and 0.3 → 0.25;
+    """ "<think>A" counts for sentence "A b." (0.0, 0.1 → 0.05); "c?" holds 0.2 and 0.3 → 0.25;
     "d" is a token straddling "</think>", so it starts inside and counts (0.4). Mean 0.7/3."""
     tokens = ["<think>A", " b.", " c", "?", " d</think>", "<answer>1</answer>"]
     assert reasoning_sentence_entropy(_entropies(6), tokens) == pytest.approx(0.7 / 3)
@@ -277,7 +274,9 @@ def test_reasoning_peak_entropy_merged_missing_and_bad_k() -> None:
     assert reasoning_peak_entropy(_entropies(6), tokens, k=2) == pytest.approx(0.35)
     assert reasoning_peak_entropy(_entropies(3), ["<answer>", "1", "</answer>"]) is None  # no think block
     assert reasoning_peak_entropy(_entropies(2), ["<think>", "</think>"]) is None  # nothing inside
-    assert reasoning_peak_entropy(_entropies(3), ["Hmm", ".", "</think>"], k=3) == pytest.approx(0.05)  # opened in the prompt
+    assert reasoning_peak_entropy(_entropies(3), ["Hmm", ".", "</think>"], k=3) == pytest.approx(
+        0.05
+    )  # opened in the prompt
     with pytest.raises(ValueError):
         reasoning_peak_entropy(_entropies(3), ["<think>", "x", "</think>"], k=0)
 

@@ -96,24 +96,34 @@ def test_generation_entropies_equal_a_reference_forward_and_output_logits(loaded
     full = torch.cat([enc["input_ids"], gen.ids], 1)
     mask = torch.cat([enc["attention_mask"], torch.ones_like(gen.ids)], 1)
     with torch.no_grad():
-        logits = loaded.model(input_ids=full, attention_mask=mask, pixel_values=enc["pixel_values"],
-                              image_grid_thw=enc["image_grid_thw"]).logits  # [R, P+T, V]
-    reference = token_entropy(logits[:, prompt - 1:-1] / tau)  # position p predicts token p+1
+        logits = loaded.model(
+            input_ids=full, attention_mask=mask, pixel_values=enc["pixel_values"], image_grid_thw=enc["image_grid_thw"]
+        ).logits  # [R, P+T, V]
+    reference = token_entropy(logits[:, prompt - 1 : -1] / tau)  # position p predicts token p+1
     for row, n in enumerate(gen.lengths):
         assert torch.allclose(gen.entropies[row, :n], reference[row, :n], atol=1e-3)
 
     sampler = RolloutSampler(seeds, tau)
-    out = loaded.model.generate(**enc, **generation_kwargs(loaded, GenerationSettings(max_new_tokens=6, temperature=0.0)),
-                                logits_processor=LogitsProcessorList([sampler]), output_logits=True,
-                                return_dict_in_generate=True)
+    out = loaded.model.generate(
+        **enc,
+        **generation_kwargs(loaded, GenerationSettings(max_new_tokens=6, temperature=0.0)),
+        logits_processor=LogitsProcessorList([sampler]),
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
     assert torch.equal(out.sequences[:, prompt:], gen.ids)  # same seeds → same rollouts
     raw = torch.stack(out.logits, 1)  # [R, T, V]
     assert torch.allclose(token_entropy(raw / tau), gen.entropies, atol=1e-6)
 
 
 def test_summarise_item_maps_verdicts_to_stored_order_and_averages():
-    pair = PreferencePair(id="x", question="q", responses=("a", "b"), preferred=1,
-                          meta={"flipped": True, "hard": False, "difficulty": 0.3})
+    pair = PreferencePair(
+        id="x",
+        question="q",
+        responses=("a", "b"),
+        preferred=1,
+        meta={"flipped": True, "hard": False, "difficulty": 0.3},
+    )
     rollouts = [
         {"swapped": False, "text": "t1", "n_tokens": 5, "answer_entropy": 0.2, "sentence_entropy": 1.0, "choice": 1},
         {"swapped": True, "text": "t2", "n_tokens": 6, "answer_entropy": 0.4, "sentence_entropy": None, "choice": 1},
@@ -136,10 +146,24 @@ def test_failed_rollouts_never_give_an_answer_entropy_and_are_counted():
     ``format_failures`` = 3 says how little it rests on. The peak is a mean over rollouts like the
     sentence entropy; ``ambiguity`` (the lab's truth) is copied."""
     pair = PreferencePair(id="y", question="q", responses=("a", "b"), preferred=0, meta={"ambiguity": 0.7, "flaw": "x"})
-    failed = {"swapped": False, "text": "<answer>3</answer>", "n_tokens": 4, "answer_entropy": 0.01,
-              "sentence_entropy": None, "peak_entropy": None, "choice": None}
-    ok = {"swapped": False, "text": "ok", "n_tokens": 9, "answer_entropy": 0.9, "sentence_entropy": 0.5,
-          "peak_entropy": 1.5, "choice": 0}
+    failed = {
+        "swapped": False,
+        "text": "<answer>3</answer>",
+        "n_tokens": 4,
+        "answer_entropy": 0.01,
+        "sentence_entropy": None,
+        "peak_entropy": None,
+        "choice": None,
+    }
+    ok = {
+        "swapped": False,
+        "text": "ok",
+        "n_tokens": 9,
+        "answer_entropy": 0.9,
+        "sentence_entropy": 0.5,
+        "peak_entropy": 1.5,
+        "choice": 0,
+    }
     r = summarise_item(pair, 0, [failed, {**failed, "peak_entropy": 0.5}, failed, ok])
     assert r["answer_entropies"] == [None, None, None, 0.9]
     assert r["answer_entropy"] == pytest.approx(0.9)
@@ -183,8 +207,16 @@ def test_scores_file_fields_sidecar_and_no_leftovers(reference, small_lab):
         assert len(r["verdicts"]) == len(r["answer_entropies"]) == len(r["texts"]) == 2
         assert r["preferred"] == p.preferred and r["flipped"] == p.meta["flipped"] and r["hard"] == p.meta["hard"]
         assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["format_rate"] <= 1.0 and 0.0 <= r["mixed_entropy"] <= 1.0
-        for key in ("answer_entropy", "sentence_entropy", "peak_entropy", "vote_entropy", "difficulty", "swapped",
-                    "n_tokens", "ambiguity"):
+        for key in (
+            "answer_entropy",
+            "sentence_entropy",
+            "peak_entropy",
+            "vote_entropy",
+            "difficulty",
+            "swapped",
+            "n_tokens",
+            "ambiguity",
+        ):
             assert key in r
         assert len(r["peak_entropies"]) == len(r["sentence_entropies"]) == 2
         # the failure rule on real rollouts: an answer entropy exactly where the strict parse succeeded
@@ -220,7 +252,9 @@ def test_crash_mid_run_then_resume_equals_uninterrupted(tmp_path, reference, sma
     assert again["complete_already"] and out.read_bytes() == reference.read_bytes()
 
 
-def test_existing_output_of_another_config_is_refused_unless_overwrite(tmp_path, reference, small_lab, model_args, loaded):
+def test_existing_output_of_another_config_is_refused_unless_overwrite(
+    tmp_path, reference, small_lab, model_args, loaded
+):
     out = tmp_path / "scores.jsonl"
     out.write_bytes(reference.read_bytes())
     meta_path(out).write_bytes(meta_path(reference).read_bytes())
@@ -233,18 +267,25 @@ def test_existing_output_of_another_config_is_refused_unless_overwrite(tmp_path,
         score_pool(model_args, small_lab / "rl_pool.jsonl", out, cfg(), limit=N_ITEMS, loaded=loaded)
 
     partial = partial_path(tmp_path / "other.jsonl")  # an unfinished run of another config
-    partial.write_text(json.dumps({**json.loads(meta_path(reference).read_text())["header"], "scoring": {"seed": 99}}) + "\n")
+    partial.write_text(
+        json.dumps({**json.loads(meta_path(reference).read_text())["header"], "scoring": {"seed": 99}}) + "\n"
+    )
     with pytest.raises(EgtError, match="unfinished run for another configuration"):
-        score_pool(model_args, small_lab / "rl_pool.jsonl", tmp_path / "other.jsonl", cfg(), limit=N_ITEMS, loaded=loaded)
+        score_pool(
+            model_args, small_lab / "rl_pool.jsonl", tmp_path / "other.jsonl", cfg(), limit=N_ITEMS, loaded=loaded
+        )
 
     score_pool(model_args, small_lab / "rl_pool.jsonl", out, cfg(seed=1), limit=2, overwrite=True, loaded=loaded)
     assert len(read_scores(out)[1]) == 2
 
 
-@pytest.mark.parametrize("garbage, why", [("not json\n", "malformed JSON"), ('{"id": "nope"}\n', "not in the dataset"),
-                                          (None, "duplicate id")])
-def test_corrupt_resume_file_is_a_clear_error_and_nothing_is_overwritten(tmp_path, reference, small_lab, model_args,
-                                                                        loaded, garbage, why):
+@pytest.mark.parametrize(
+    "garbage, why",
+    [("not json\n", "malformed JSON"), ('{"id": "nope"}\n', "not in the dataset"), (None, "duplicate id")],
+)
+def test_corrupt_resume_file_is_a_clear_error_and_nothing_is_overwritten(
+    tmp_path, reference, small_lab, model_args, loaded, garbage, why
+):
     out = tmp_path / "scores.jsonl"
     header = json.loads(meta_path(reference).read_text())["header"]
     first = reference.read_text().splitlines()[0]
@@ -302,9 +343,30 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, mod
     env = {**os.environ, "EGT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
     n = 24
     out = tmp_path / "b.jsonl"
-    command = [sys.executable, "-m", "egt.cli", "score", "--model", model_args.model, "--device", "cpu",
-               "--data", str(small_lab / "rl_pool.jsonl"), "--out", str(out), "--rollouts", "2",
-               "--max_new_tokens", "6", "--batch_size", "2", "--prompt_style", "compact", "--limit", str(n)]
+    command = [
+        sys.executable,
+        "-m",
+        "egt.cli",
+        "score",
+        "--model",
+        model_args.model,
+        "--device",
+        "cpu",
+        "--data",
+        str(small_lab / "rl_pool.jsonl"),
+        "--out",
+        str(out),
+        "--rollouts",
+        "2",
+        "--max_new_tokens",
+        "6",
+        "--batch_size",
+        "2",
+        "--prompt_style",
+        "compact",
+        "--limit",
+        str(n),
+    ]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

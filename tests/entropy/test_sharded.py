@@ -31,8 +31,14 @@ def cfg(**overrides) -> ScoringConfig:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
     out = tmp_path_factory.mktemp("ref") / "scores.jsonl"
-    score_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), small_lab / "rl_pool.jsonl", out, cfg(),
-               limit=N_ITEMS, loaded=loaded)
+    score_pool(
+        ModelArgs(model=str(tiny_judge_dir), device="cpu"),
+        small_lab / "rl_pool.jsonl",
+        out,
+        cfg(),
+        limit=N_ITEMS,
+        loaded=loaded,
+    )
     return out
 
 
@@ -45,14 +51,45 @@ def free_port() -> int:
 def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, tiny_judge_dir, reference):
     out = tmp_path / "scores.jsonl"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", "configs/accelerate/cpu_2proc.yaml",
-        "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()),
-        "-m", "egt.cli", "score", "--model", str(tiny_judge_dir), "--device", "cpu",
-        "--data", str(small_lab / "rl_pool.jsonl"), "--out", str(out), "--rollouts", "2", "--max_new_tokens", "6",
-        "--batch_size", str(BATCH), "--prompt_style", "compact", "--limit", str(N_ITEMS),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        "configs/accelerate/cpu_2proc.yaml",
+        "--num_cpu_threads_per_process",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "egt.cli",
+        "score",
+        "--model",
+        str(tiny_judge_dir),
+        "--device",
+        "cpu",
+        "--data",
+        str(small_lab / "rl_pool.jsonl"),
+        "--out",
+        str(out),
+        "--rollouts",
+        "2",
+        "--max_new_tokens",
+        "6",
+        "--batch_size",
+        str(BATCH),
+        "--prompt_style",
+        "compact",
+        "--limit",
+        str(N_ITEMS),
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": "", "EGT_PROGRESS": "0"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "EGT_PROGRESS": "0",
+    }
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=repo)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -72,8 +109,9 @@ class _Rank:
         pass
 
 
-def test_a_dead_rank_then_a_rerun_scores_only_what_is_missing(tmp_path, small_lab, tiny_judge_dir, loaded, reference,
-                                                              monkeypatch):
+def test_a_dead_rank_then_a_rerun_scores_only_what_is_missing(
+    tmp_path, small_lab, tiny_judge_dir, loaded, reference, monkeypatch
+):
     out = tmp_path / "scores.jsonl"
     args = ModelArgs(model=str(tiny_judge_dir), device="cpu")
     data = small_lab / "rl_pool.jsonl"

@@ -45,16 +45,23 @@ def _max_diff(gen, tf) -> float:
 
 def test_teacher_forced_equals_generation_time_entropies(loaded, requests):
     tau = 0.7
-    gen = generate_rollouts(loaded, requests, list(range(len(requests))), temperature=tau, max_new_tokens=16, style="compact")
-    tf = rollout_entropies(loaded, requests, gen.ids, lengths=gen.lengths, temperature=tau, style="compact", chunk_size=7)
+    gen = generate_rollouts(
+        loaded, requests, list(range(len(requests))), temperature=tau, max_new_tokens=16, style="compact"
+    )
+    tf = rollout_entropies(
+        loaded, requests, gen.ids, lengths=gen.lengths, temperature=tau, style="compact", chunk_size=7
+    )
     assert tf.dtype == torch.float32 and tf.shape == gen.ids.shape
     assert _max_diff(gen, tf) <= 1e-5
     for row, n in enumerate(gen.lengths):
         assert torch.all(tf[row, n:] == 0)
     # lists of ids (one per row, ragged) give the same numbers as the padded tensor
     ragged = [gen.ids[r, :n].tolist() for r, n in enumerate(gen.lengths)]
-    assert torch.allclose(rollout_entropies(loaded, requests, ragged, temperature=tau, style="compact")[:, :max(gen.lengths)],
-                          tf[:, :max(gen.lengths)], atol=1e-6)
+    assert torch.allclose(
+        rollout_entropies(loaded, requests, ragged, temperature=tau, style="compact")[:, : max(gen.lengths)],
+        tf[:, : max(gen.lengths)],
+        atol=1e-6,
+    )
 
 
 def test_generation_config_processors_are_applied_as_generate_applies_them(loaded, requests):
@@ -64,7 +71,9 @@ def test_generation_config_processors_are_applied_as_generate_applies_them(loade
     saved = (config.repetition_penalty, config.suppress_tokens)
     config.repetition_penalty, config.suppress_tokens = 1.5, [5, 9]
     try:
-        gen = generate_rollouts(loaded, requests, [3, 1, 4, 1, 5, 9], temperature=1.0, max_new_tokens=10, style="compact")
+        gen = generate_rollouts(
+            loaded, requests, [3, 1, 4, 1, 5, 9], temperature=1.0, max_new_tokens=10, style="compact"
+        )
         tf = rollout_entropies(loaded, requests, gen.ids, lengths=gen.lengths, temperature=1.0, style="compact")
     finally:
         config.repetition_penalty, config.suppress_tokens = saved
@@ -79,18 +88,23 @@ def test_bf16_model_gives_float32_entropies_of_a_float32_head(tiny_judge_dir, re
 
     bf16 = load_model(str(tiny_judge_dir), device="cpu", dtype="bfloat16")
     assert next(bf16.model.parameters()).dtype == torch.bfloat16
-    gen = generate_rollouts(bf16, requests, list(range(len(requests))), temperature=1.0, max_new_tokens=8, style="compact")
+    gen = generate_rollouts(
+        bf16, requests, list(range(len(requests))), temperature=1.0, max_new_tokens=8, style="compact"
+    )
     tf = rollout_entropies(bf16, requests, gen.ids, lengths=gen.lengths, temperature=1.0, style="compact")
     assert tf.dtype == torch.float32
     ids, lens = pad_completions(gen.ids, 0, gen.lengths)
     keep = torch.arange(ids.shape[1])[None] < torch.tensor(lens)[:, None]
     with torch.no_grad():
-        hidden = completion_hidden(bf16.model, dict(encode_batch(bf16, requests, "compact")), ids, keep)  # bf16 [R, T, h]
+        hidden = completion_hidden(
+            bf16.model, dict(encode_batch(bf16, requests, "compact")), ids, keep
+        )  # bf16 [R, T, h]
         logits = hidden.float() @ bf16.model.get_output_embeddings().weight.float().t()  # float32 reference head
     reference = token_entropy(logits) * keep
     assert (tf - reference).abs().max().item() <= 1e-5
-    rounded = rollout_entropies(bf16, requests, gen.ids, lengths=gen.lengths, temperature=1.0, style="compact",
-                                head_dtype=None)  # the model's bf16 head, as generate rounds it
+    rounded = rollout_entropies(
+        bf16, requests, gen.ids, lengths=gen.lengths, temperature=1.0, style="compact", head_dtype=None
+    )  # the model's bf16 head, as generate rounds it
     assert rounded.dtype == torch.float32 and not torch.equal(rounded, tf)
 
 
@@ -102,8 +116,14 @@ def test_bf16_model_gives_float32_entropies_of_a_float32_head(tiny_judge_dir, re
 @pytest.fixture(scope="module")
 def generation_scores(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
     out = tmp_path_factory.mktemp("gen") / "scores.jsonl"
-    score_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), small_lab / "rl_pool.jsonl", out,
-               cfg(keep_token_ids=True), limit=N_ITEMS, loaded=loaded)
+    score_pool(
+        ModelArgs(model=str(tiny_judge_dir), device="cpu"),
+        small_lab / "rl_pool.jsonl",
+        out,
+        cfg(keep_token_ids=True),
+        limit=N_ITEMS,
+        loaded=loaded,
+    )
     return out
 
 
@@ -120,8 +140,14 @@ def _assert_same_rollouts_close_entropies(a: list[dict], b: list[dict], atol: fl
 
 def test_score_with_teacher_forced_entropy_source(tmp_path, small_lab, tiny_judge_dir, loaded, generation_scores):
     out = tmp_path / "tf.jsonl"
-    score_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), small_lab / "rl_pool.jsonl", out,
-               cfg(keep_token_ids=True, entropy_source="teacher_forced"), limit=N_ITEMS, loaded=loaded)
+    score_pool(
+        ModelArgs(model=str(tiny_judge_dir), device="cpu"),
+        small_lab / "rl_pool.jsonl",
+        out,
+        cfg(keep_token_ids=True, entropy_source="teacher_forced"),
+        limit=N_ITEMS,
+        loaded=loaded,
+    )
     meta, records = read_scores(out)
     gen_meta, gen_records = read_scores(generation_scores)
     assert meta["header"]["scoring"]["entropy_source"] == "teacher_forced"
@@ -131,13 +157,15 @@ def test_score_with_teacher_forced_entropy_source(tmp_path, small_lab, tiny_judg
         cfg(entropy_source="vllm").check()
 
 
-def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(tmp_path, tiny_judge_dir, loaded,
-                                                                             generation_scores):
+def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(
+    tmp_path, tiny_judge_dir, loaded, generation_scores
+):
     from egt.entropy.rescore import rescore_pool
 
     out = tmp_path / "re.jsonl"
-    summary = rescore_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), generation_scores, out, loaded=loaded,
-                           batch_size=3)
+    summary = rescore_pool(
+        ModelArgs(model=str(tiny_judge_dir), device="cpu"), generation_scores, out, loaded=loaded, batch_size=3
+    )
     assert summary["scored_now"] == N_ITEMS
     meta, records = read_scores(out)
     _, original = read_scores(generation_scores)
@@ -151,8 +179,9 @@ def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(tmp
     assert again["complete_already"]
 
 
-def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(tmp_path, tiny_judge_dir, loaded,
-                                                                               generation_scores):
+def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(
+    tmp_path, tiny_judge_dir, loaded, generation_scores
+):
     from egt.entropy.rescore import rescore_pool
     from egt.models.load import load_model
 
@@ -177,22 +206,37 @@ def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(t
     # a file without token ids (re-tokenised texts), with well-formed judge texts so every statistic exists
     text = "<think>The first one is a red square. So it fits.</think><answer>1</answer>"
     texts_only = tmp_path / "texts.jsonl"
-    texts_only.write_text("".join(json.dumps({**{k: v for k, v in r.items() if k != "token_ids"},
-                                              "texts": [text] * len(r["swapped"]),
-                                              "verdicts": [1 if s else 0 for s in r["swapped"]]}) + "\n" for r in records))
+    texts_only.write_text(
+        "".join(
+            json.dumps(
+                {
+                    **{k: v for k, v in r.items() if k != "token_ids"},
+                    "texts": [text] * len(r["swapped"]),
+                    "verdicts": [1 if s else 0 for s in r["swapped"]],
+                }
+            )
+            + "\n"
+            for r in records
+        )
+    )
     (tmp_path / "texts.jsonl.meta.json").write_text(json.dumps(meta))
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     rescore_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), texts_only, a, loaded=loaded)
     rescore_pool(ModelArgs(model=str(other_dir), device="cpu"), texts_only, b, loaded=other)
     (meta_a, ra), (_, rb) = read_scores(a), read_scores(b)
     assert meta_a["header"]["scoring"]["rescore_of"]["tokens"] == "retokenised_texts"
-    assert [r["verdicts"] for r in ra] == [r["verdicts"] for r in rb] == [[1 if s else 0 for s in r["swapped"]] for r in records]
+    assert (
+        [r["verdicts"] for r in ra]
+        == [r["verdicts"] for r in rb]
+        == [[1 if s else 0 for s in r["swapped"]] for r in records]
+    )
     for key in ("answer_entropy", "sentence_entropy", "peak_entropy"):
         assert all(x[key] is not None and abs(x[key] - y[key]) > 1e-4 for x, y in zip(ra, rb)), key
 
     bare = tmp_path / "bare.jsonl"
-    bare.write_text("".join(json.dumps({k: v for k, v in r.items() if k not in ("token_ids", "texts")}) + "\n"
-                            for r in records))
+    bare.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k not in ("token_ids", "texts")}) + "\n" for r in records)
+    )
     (tmp_path / "bare.jsonl.meta.json").write_text(json.dumps(meta))
     with pytest.raises(EgtError, match="neither rollout texts nor token ids"):
         rescore_pool(ModelArgs(model=str(other_dir), device="cpu"), bare, tmp_path / "x.jsonl", loaded=other)

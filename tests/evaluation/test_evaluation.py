@@ -9,9 +9,16 @@ from egt.records import PreferencePair
 
 
 def _pairs(n=40, winner_first=True):
-    return [PreferencePair(id=f"p{i}", question="q", responses=("a" * (i % 3 + 1), "b" * 2),
-                           preferred=0 if winner_first else i % 2, category="even" if i % 2 == 0 else "odd")
-            for i in range(n)]
+    return [
+        PreferencePair(
+            id=f"p{i}",
+            question="q",
+            responses=("a" * (i % 3 + 1), "b" * 2),
+            preferred=0 if winner_first else i % 2,
+            category="even" if i % 2 == 0 else "odd",
+        )
+        for i in range(n)
+    ]
 
 
 def test_first_judge_is_at_chance_in_both_orders():
@@ -54,8 +61,10 @@ def test_aggregate_by_hand():
     """Two items, both orders. Item a: right in both → consistent. Item b: right once, parse
     failure once (lenient parse right) → inconsistent. accuracy = 3/4, failures 1/4."""
     preds = [
-        Prediction("a", False, "ok", 0, 0, "x"), Prediction("a", True, "ok", 0, 0, "x"),
-        Prediction("b", False, "ok", 1, 1, "y"), Prediction("b", True, "parse_failure", None, 1, "y", lenient_predicted=1),
+        Prediction("a", False, "ok", 0, 0, "x"),
+        Prediction("a", True, "ok", 0, 0, "x"),
+        Prediction("b", False, "ok", 1, 1, "y"),
+        Prediction("b", True, "parse_failure", None, 1, "y", lenient_predicted=1),
     ]
     out = aggregate(preds)
     assert out["metrics"]["accuracy"] == 0.75 and out["metrics"]["format_failure_rate"] == 0.25

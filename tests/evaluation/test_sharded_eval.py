@@ -27,20 +27,59 @@ def free_port() -> int:
 
 
 def eval_args(judge, data, out) -> list[str]:
-    return ["eval", "--judge", str(judge), "--data", str(data), "--out", str(out), "--device", "cpu", "--dtype", "float32",
-            "--limit", str(N_ITEMS), "--batch_size", "2", "--max_new_tokens", "8", "--prompt_style", "compact",
-            "--votes", "2", "--seed", "3"]
+    return [
+        "eval",
+        "--judge",
+        str(judge),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--limit",
+        str(N_ITEMS),
+        "--batch_size",
+        "2",
+        "--max_new_tokens",
+        "8",
+        "--prompt_style",
+        "compact",
+        "--votes",
+        "2",
+        "--seed",
+        "3",
+    ]
 
 
 def test_two_cpu_processes_write_the_single_process_predictions(tmp_path, small_lab, tiny_judge_dir):
     data = small_lab / "test.jsonl"
     assert main(eval_args(tiny_judge_dir, data, tmp_path / "one")) == 0
 
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "configs/accelerate/cpu_2proc.yaml",
-               "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()),
-               "-m", "egt.cli", *eval_args(tiny_judge_dir, data, tmp_path / "two")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": "", "EGT_PROGRESS": "0"}
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        "configs/accelerate/cpu_2proc.yaml",
+        "--num_cpu_threads_per_process",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "egt.cli",
+        *eval_args(tiny_judge_dir, data, tmp_path / "two"),
+    ]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "EGT_PROGRESS": "0",
+    }
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 

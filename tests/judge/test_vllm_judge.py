@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from entropy.test_backends import FakeLLM, FakeSamplingParams
 from egt.entropy.backends import VllmBackend
 from egt.entropy.scoring import rollout_seed
 from egt.errors import EgtError
@@ -21,6 +20,7 @@ from egt.judge.base import JudgeRequest
 from egt.judge.factory import JudgeArgs, make_generative_judge, make_judge
 from egt.judge.generative import GenerationSettings, generation_kwargs
 from egt.records import open_images, read_pairs
+from entropy.test_backends import FakeLLM, FakeSamplingParams
 
 N_ITEMS = 2
 
@@ -36,10 +36,12 @@ class GreedyFakeLLM(FakeLLM):
         self.calls.append((inputs, sampling_params))
         outputs = []
         for item, params in zip(inputs, sampling_params):
-            kwargs = generation_kwargs(self.loaded, GenerationSettings(max_new_tokens=params.max_tokens, temperature=0.0))
+            kwargs = generation_kwargs(
+                self.loaded, GenerationSettings(max_new_tokens=params.max_tokens, temperature=0.0)
+            )
             images = item.get("multi_modal_data", {}).get("image")
             enc = self.loaded.processor(text=[item["prompt"]], images=images or None, return_tensors="pt")
-            ids = self.loaded.model.generate(**enc, **kwargs)[0, enc["input_ids"].shape[1]:].tolist()
+            ids = self.loaded.model.generate(**enc, **kwargs)[0, enc["input_ids"].shape[1] :].tolist()
             stop = next((i for i, t in enumerate(ids) if t in params.stop_token_ids), None)
             ids = ids if stop is None else ids[: stop + 1]  # vLLM keeps the stop token, drops what follows
             outputs.append(SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids)]))
@@ -47,8 +49,15 @@ class GreedyFakeLLM(FakeLLM):
 
 
 def test_greedy_vllm_judgements_equal_the_transformers_path(tiny_judge_dir, small_lab):
-    args = JudgeArgs(judge=str(tiny_judge_dir), device="cpu", dtype="float32", batch_size=3, max_new_tokens=16,
-                     seed=7, backend="vllm")
+    args = JudgeArgs(
+        judge=str(tiny_judge_dir),
+        device="cpu",
+        dtype="float32",
+        batch_size=3,
+        max_new_tokens=16,
+        seed=7,
+        backend="vllm",
+    )
     hf = make_generative_judge(JudgeArgs(**{**vars(args), "backend": "transformers"}))
     llm = GreedyFakeLLM(hf.loaded)
     vj = make_generative_judge(args, backend=VllmBackend(hf.loaded, llm, sampling_params=FakeSamplingParams))
@@ -80,11 +89,26 @@ def test_eval_with_vllm_backend_fails_with_one_clear_line_without_vllm(tiny_judg
 
     try:
         import vllm  # noqa: F401
+
         pytest.skip("vLLM is installed")
     except ImportError:
         pass
-    base = [sys.executable, "-m", "egt.cli", "eval", "--judge", str(tiny_judge_dir), "--data",
-            str(small_lab / "test.jsonl"), "--out", str(tmp_path / "ev"), "--device", "cpu", "--backend", "vllm"]
+    base = [
+        sys.executable,
+        "-m",
+        "egt.cli",
+        "eval",
+        "--judge",
+        str(tiny_judge_dir),
+        "--data",
+        str(small_lab / "test.jsonl"),
+        "--out",
+        str(tmp_path / "ev"),
+        "--device",
+        "cpu",
+        "--backend",
+        "vllm",
+    ]
     for extra, words in (([], "pip install 'egt[vllm]'"), (["--votes", "3"], "transformers backend only")):
         proc = subprocess.run(base + extra, capture_output=True, text=True, timeout=120)
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]

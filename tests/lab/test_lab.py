@@ -67,8 +67,9 @@ def test_flawed_colour_is_never_in_the_image():
 
     flaws = set()
     for i in range(400):
-        spec = sample_item(np.random.default_rng(i), noise_easy=0.05, noise_hard=0.3, teacher_error_hard=0.3,
-                           apply_noise=True)
+        spec = sample_item(
+            np.random.default_rng(i), noise_easy=0.05, noise_hard=0.3, teacher_error_hard=0.3, apply_noise=True
+        )
         assert spec.wrong not in {s.name for s in spec.squares} and spec.correct == spec.squares[0].name
         assert spec.position == spec.squares[0].position
         flaws.add(spec.flaw)

@@ -30,8 +30,17 @@ NOISE = dict(noise_easy=0.05, noise_hard=0.30, teacher_error_hard=0.3)
 
 def test_confusion_probability_at_known_ambiguities():
     # flat at easy up to 0.4, linear to hard at 0.9, flat after: easy + (hard − easy)·(a − 0.4)/0.5
-    for a, p in [(0.0, 0.05), (0.2, 0.05), (0.4, 0.05), (0.5, 0.10), (0.65, 0.175), (0.8, 0.25),
-                 (0.9, 0.30), (0.92, 0.30), (1.0, 0.30)]:
+    for a, p in [
+        (0.0, 0.05),
+        (0.2, 0.05),
+        (0.4, 0.05),
+        (0.5, 0.10),
+        (0.65, 0.175),
+        (0.8, 0.25),
+        (0.9, 0.30),
+        (0.92, 0.30),
+        (1.0, 0.30),
+    ]:
         assert confusion_probability(a, 0.05, 0.30) == pytest.approx(p, abs=1e-12), a
     assert confusion_probability(0.65, 0.0, 1.0) == pytest.approx(0.5)
     assert confusion_probability(0.3, 0.1, 0.1) == pytest.approx(0.1)
@@ -88,8 +97,13 @@ def _teacher_errors(teacher: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(ambiguity, teacher misperceived) for ``n`` sft items, drawn as ``make_split`` draws them."""
     amb, err = np.empty(n), np.empty(n, dtype=bool)
     for i in range(n):
-        spec = sample_item(np.random.default_rng([0, 0, i]), apply_noise=True, teacher=teacher,
-                           teacher_rng=np.random.default_rng([0, 0, i, 1]), **NOISE)
+        spec = sample_item(
+            np.random.default_rng([0, 0, i]),
+            apply_noise=True,
+            teacher=teacher,
+            teacher_rng=np.random.default_rng([0, 0, i, 1]),
+            **NOISE,
+        )
         amb[i], err[i] = spec.ambiguity, spec.teacher_colour != spec.correct
     return amb, err
 

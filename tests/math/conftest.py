@@ -51,8 +51,9 @@ def tiny_lab(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("math_lab")
     cfg = MathLabConfig(n_train=60, n_test=8, base_steps=0)
-    model_cfg = TinyTextConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                               intermediate_size=64)
+    model_cfg = TinyTextConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64
+    )
     make_lab(cfg, model_cfg, seed=0, out=out)
     return out
 

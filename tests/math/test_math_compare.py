@@ -21,8 +21,10 @@ from egt.math.compare import (
 
 REFERENCE = "Tom has 3 + 4 = 7 pens.\nTom has 7 * 2 = 14 pens.\nTom has 14 - 5 = 9 pens.\n#### 9"
 WRONG = "Tom has 3 + 4 = 7 pens.\nTom has 7 * 2 = 15 pens.\nTom has 15 - 5 = 10 pens.\n#### 10"
-GOOD_REPLY = ("Step 1: Tom has 3 + 4 = 7 pens. — agrees.\nStep 2: Tom has 7 * 2 = 15 pens. — wrong: 7 * 2 = 14.\n"
-              "First wrong step: 2\nCorrected solution:\n" + REFERENCE)
+GOOD_REPLY = (
+    "Step 1: Tom has 3 + 4 = 7 pens. — agrees.\nStep 2: Tom has 7 * 2 = 15 pens. — wrong: 7 * 2 = 14.\n"
+    "First wrong step: 2\nCorrected solution:\n" + REFERENCE
+)
 
 
 def test_parse_comparison():
@@ -46,9 +48,15 @@ def test_reference_comparer_names_the_first_wrong_step_and_corrects():
 def test_reference_comparer_matches_operands_not_only_results():
     """``7 * 2 = 14`` written as ``8 + 6 = 14`` has the right value but is not the reference's step."""
     lucky = "Tom has 3 + 4 = 7 pens.\nTom has 8 + 6 = 14 pens.\nTom has 14 - 5 = 9 pens.\n#### 9"
-    assert parse_comparison(ReferenceComparer().compare_one(ComparisonRequest("q", REFERENCE, lucky))).first_wrong_step == 2
+    assert (
+        parse_comparison(ReferenceComparer().compare_one(ComparisonRequest("q", REFERENCE, lucky))).first_wrong_step
+        == 2
+    )
     renamed = WRONG.replace("Tom has 3", "Ann has 3")
-    assert parse_comparison(ReferenceComparer().compare_one(ComparisonRequest("q", REFERENCE, renamed))).first_wrong_step == 2
+    assert (
+        parse_comparison(ReferenceComparer().compare_one(ComparisonRequest("q", REFERENCE, renamed))).first_wrong_step
+        == 2
+    )
     strict = ReferenceComparer(match="text").compare_one(ComparisonRequest("q", REFERENCE, renamed))
     assert parse_comparison(strict).first_wrong_step == 1
 
@@ -128,7 +136,8 @@ def test_http_comparer_backs_off_exponentially_then_records_failure():
 def test_http_comparer_does_not_retry_a_client_error():
     with fake_endpoint(slow_first=0, delay=0, status=400) as (url, calls):
         reply = OpenAIComparer(url, "fake", timeout=2, retries=3, backoff=0.01, sleep=lambda s: None).compare_one(
-            ComparisonRequest("q", REFERENCE, WRONG))
+            ComparisonRequest("q", REFERENCE, WRONG)
+        )
     assert isinstance(reply, ComparerFailed) and "HTTP 400" in str(reply) and calls["n"] == 1
 
 
@@ -143,8 +152,9 @@ def test_failed_comparisons_are_recorded_and_retried_on_rerun(tmp_path, problems
     def wrong(chunk_index, chunk):  # the reference's steps with a wrong final answer
         return [(["\n".join(solution_steps(it.reference)) + "\n#### 0"], None) for it in chunk]
 
-    reply_for_item0 = ReferenceComparer().compare_one(ComparisonRequest(items[0].question, items[0].reference,
-                                                                        wrong(0, items[:1])[0][0][0]))
+    reply_for_item0 = ReferenceComparer().compare_one(
+        ComparisonRequest(items[0].question, items[0].reference, wrong(0, items[:1])[0][0][0])
+    )
     same_gold = sum(it.gold == items[0].gold for it in items)
     with fake_endpoint(slow_first=100, delay=0.4) as (url, _):
         down = OpenAIComparer(url, "fake", timeout=0.1, retries=1, backoff=0.01, sleep=lambda s: None)

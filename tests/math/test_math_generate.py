@@ -20,17 +20,33 @@ def test_sampling_is_seeded_per_call(tiny_loaded):
 
 
 def test_question_template():
-    assert question_messages("What is {x}?", "Q: {question}\nA:") == [{"role": "user", "content": "Q: What is {x}?\nA:"}]
+    assert question_messages("What is {x}?", "Q: {question}\nA:") == [
+        {"role": "user", "content": "Q: What is {x}?\nA:"}
+    ]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--n_samples", "3"], "needs --temperature > 0"),
-    (["--prompt_template", "no placeholder"], "must contain {question}"),
-    (["--n_samples", "0"], "must be ≥ 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--n_samples", "3"], "needs --temperature > 0"),
+        (["--prompt_template", "no placeholder"], "must contain {question}"),
+        (["--n_samples", "0"], "must be ≥ 1"),
+    ],
+)
 def test_bad_sampling_settings(tmp_path, capsys, tiny_lab, flags, message):
-    code = main(["math", "eval", "--model", str(tiny_lab / "model"), "--data", str(tiny_lab / "test.jsonl"),
-                 "--out", str(tmp_path / "e"), *flags])
+    code = main(
+        [
+            "math",
+            "eval",
+            "--model",
+            str(tiny_lab / "model"),
+            "--data",
+            str(tiny_lab / "test.jsonl"),
+            "--out",
+            str(tmp_path / "e"),
+            *flags,
+        ]
+    )
     assert code == 2 and message in capsys.readouterr().err
 
 
@@ -39,12 +55,36 @@ def test_eval_through_a_vision_language_model(tmp_path, capsys, tiny_lab):
     """A VLM answers text-only questions through its processor's chat template and tokenizer."""
     from egt.models.tiny import TinyVLConfig, build_tiny_judge
 
-    cfg = TinyVLConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                       intermediate_size=64, vision_hidden_size=32, vision_depth=1, mrope_section=[2, 2, 4])
+    cfg = TinyVLConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vision_hidden_size=32,
+        vision_depth=1,
+        mrope_section=[2, 2, 4],
+    )
     corpus = [json.loads(line)["question"] for line in (tiny_lab / "train.jsonl").read_text().splitlines()]
     build_tiny_judge(corpus, tmp_path / "vl", cfg)
-    code = main(["math", "eval", "--model", str(tmp_path / "vl"), "--device", "cpu", "--data", str(tiny_lab / "test.jsonl"),
-                 "--limit", "3", "--max_new_tokens", "4", "--out", str(tmp_path / "e")])
+    code = main(
+        [
+            "math",
+            "eval",
+            "--model",
+            str(tmp_path / "vl"),
+            "--device",
+            "cpu",
+            "--data",
+            str(tiny_lab / "test.jsonl"),
+            "--limit",
+            "3",
+            "--max_new_tokens",
+            "4",
+            "--out",
+            str(tmp_path / "e"),
+        ]
+    )
     assert code == 0
     report = json.loads((tmp_path / "e" / "report.json").read_text())
     assert report["questions"] == 3 and report["samples"] == 3

@@ -50,8 +50,13 @@ def test_comparison_prompts_from_the_example_solutions(example_solutions, tmp_pa
 
     sets = read_solutions(example_solutions)
     by_id = {s.item.id: s for s in sets}
-    records = run_build([s.item for s in sets], lambda c, chunk: [(by_id[it.id].solutions, by_id[it.id].sources) for it in chunk],
-                        None, Journal(tmp_path, {}), chunk_size=256)
+    records = run_build(
+        [s.item for s in sets],
+        lambda c, chunk: [(by_id[it.id].solutions, by_id[it.id].sources) for it in chunk],
+        None,
+        Journal(tmp_path, {}),
+        chunk_size=256,
+    )
     summary = write_build_outputs(tmp_path, records)
     assert summary["wrong"] + summary["unanswered"] == 3275 == summary["pending"]
     assert (tmp_path / "prompts.jsonl").read_text().count("\n") == 3275

@@ -69,8 +69,13 @@ def build(tmp: Path, problems, loaded, comparer=None) -> dict[str, bytes]:
     def attempts_for(c, chunk):
         return [(s, None) for s in sample_solutions(loaded, [it.question for it in chunk], sampling, chunk_seed(3, c))]
 
-    records = run_build(items_of(problems), attempts_for, comparer or ReferenceComparer(), Journal(tmp, {"k": 2}),
-                        chunk_size=sampling.batch_size)
+    records = run_build(
+        items_of(problems),
+        attempts_for,
+        comparer or ReferenceComparer(),
+        Journal(tmp, {"k": 2}),
+        chunk_size=sampling.batch_size,
+    )
     write_build_outputs(tmp, records)
     return read_outputs(tmp)
 

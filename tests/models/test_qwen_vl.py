@@ -7,13 +7,7 @@ import torch
 from PIL import Image
 
 from egt.models.load import load_model
-from egt.models.qwen_vl import (
-    distinct_images,
-    encode_qwen_vl,
-    is_qwen_vl_processor,
-    mrope_position_ids,
-    vision_layout,
-)
+from egt.models.qwen_vl import distinct_images, encode_qwen_vl, is_qwen_vl_processor, mrope_position_ids, vision_layout
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +21,17 @@ def _messages(n_images: int, question: str, response: str) -> list[dict]:
 
 
 def _batch(processor):
-    red, wide, tall = (Image.new("RGB", size, colour) for size, colour in
-                       [((56, 56), (255, 0, 0)), ((84, 56), (0, 255, 0)), ((56, 112), (0, 0, 255))])
-    rows = [(1, "What colour?", "Red.", [red]), (1, "What colour?", "A red square, surely.", [red]),
-            (0, "A question without an image", "Fine.", []), (2, "Two images?", "Yes.", [wide, tall]),
-            (1, "Tall?", "It is tall.", [tall])]
+    red, wide, tall = (
+        Image.new("RGB", size, colour)
+        for size, colour in [((56, 56), (255, 0, 0)), ((84, 56), (0, 255, 0)), ((56, 112), (0, 0, 255))]
+    )
+    rows = [
+        (1, "What colour?", "Red.", [red]),
+        (1, "What colour?", "A red square, surely.", [red]),
+        (0, "A question without an image", "Fine.", []),
+        (2, "Two images?", "Yes.", [wide, tall]),
+        (1, "Tall?", "It is tall.", [tall]),
+    ]
     texts = [processor.apply_chat_template(_messages(n, q, r), tokenize=False).rstrip() for n, q, r, _ in rows]
     return texts, [im for *_, images in rows for im in images]
 
@@ -55,12 +55,19 @@ def test_encoding_and_positions_equal_the_processor_and_get_rope_index(loaded, s
     distinct = fast["pixel_values"].split(fast["image_grid_thw"][[0, 2, 3]].prod(-1).tolist())
     for occurrence, source in enumerate(fast["image_sources"].tolist()):
         assert torch.equal(per_image[occurrence], distinct[source])
-    expected, _ = model.model.get_rope_index(stock["input_ids"], stock["mm_token_type_ids"],
-                                            image_grid_thw=stock["image_grid_thw"],
-                                            attention_mask=stock["attention_mask"])
-    positions = mrope_position_ids(fast["input_ids"], fast["attention_mask"], fast["image_grid_thw"],
-                                   image_token_id=processor.image_token_id,
-                                   spatial_merge_size=model.config.vision_config.spatial_merge_size)
+    expected, _ = model.model.get_rope_index(
+        stock["input_ids"],
+        stock["mm_token_type_ids"],
+        image_grid_thw=stock["image_grid_thw"],
+        attention_mask=stock["attention_mask"],
+    )
+    positions = mrope_position_ids(
+        fast["input_ids"],
+        fast["attention_mask"],
+        fast["image_grid_thw"],
+        image_token_id=processor.image_token_id,
+        spatial_merge_size=model.config.vision_config.spatial_merge_size,
+    )
     assert positions.shape == (3, len(texts), stock["input_ids"].shape[1])
     assert torch.equal(positions, expected)
 
@@ -79,8 +86,13 @@ def test_mismatched_grids_and_placeholders_are_refused(loaded):
         encode_qwen_vl(processor, texts, images[:-1])
     enc = encode_qwen_vl(processor, texts, images)
     with pytest.raises(ValueError, match="image tokens"):
-        mrope_position_ids(enc["input_ids"], enc["attention_mask"], enc["image_grid_thw"][:-1],
-                           image_token_id=processor.image_token_id, spatial_merge_size=2)
+        mrope_position_ids(
+            enc["input_ids"],
+            enc["attention_mask"],
+            enc["image_grid_thw"][:-1],
+            image_token_id=processor.image_token_id,
+            spatial_merge_size=2,
+        )
 
 
 def test_vision_layout_equals_transformers_per_image_loops(loaded):
@@ -89,8 +101,9 @@ def test_vision_layout_equals_transformers_per_image_loops(loaded):
     vision = loaded.model.config.vision_config
     grid = torch.tensor([[1, 4, 4], [1, 6, 4], [1, 4, 8], [1, 4, 4], [1, 16, 12]])  # the last spans 2×2 windows
     layout = vision_layout(grid, vision)
-    index, cu = get_vision_window_index(grid, spatial_merge_size=vision.spatial_merge_size,
-                                        window_size=vision.window_size, patch_size=vision.patch_size)
+    index, cu = get_vision_window_index(
+        grid, spatial_merge_size=vision.spatial_merge_size, window_size=vision.window_size, patch_size=vision.patch_size
+    )
     assert torch.equal(layout["image_position_ids"], get_vision_position_ids(grid, vision.spatial_merge_size))
     assert torch.equal(layout["image_window_index"], index)
     assert torch.equal(layout["image_cu_window_seqlens"], cu) and len(cu) > len(grid) + 1

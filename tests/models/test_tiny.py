@@ -14,8 +14,13 @@ def _batch(loaded):
     from egt.judge.generative import encode_batch
     from egt.records import PreferencePair
 
-    pair = PreferencePair(id="x", question="What colour is the square at the top?",
-                          responses=("It is red.", "It is blue."), preferred=0, images=["-"])
+    pair = PreferencePair(
+        id="x",
+        question="What colour is the square at the top?",
+        responses=("It is red.", "It is blue."),
+        preferred=0,
+        images=["-"],
+    )
     img = Image.new("RGB", (56, 56), (200, 30, 30))
     reqs = [JudgeRequest(pair, False, [img]), JudgeRequest(pair, True, [img])]
     return encode_batch(loaded, reqs, "compact")

@@ -32,7 +32,9 @@ def test_tables_share_cells_where_they_are_the_same_run():
     assert names["T4"][0] == names["T3"][0] == names["T5"][0] == "entropy-peak-25pct-sorted-grpo"
     assert names["T5"][1] == "entropy-peak-25pct-sorted-grpo-online"
     arms = regime_arms(cfg, "weak", "peak")
-    assert len({a.name for a in arms}) == len(arms) == 1 + 10 + 4 + 3 + 3 + 1  # sft + 10 RL arms of T1 + new cells of T2..T5
+    assert (
+        len({a.name for a in arms}) == len(arms) == 1 + 10 + 4 + 3 + 3 + 1
+    )  # sft + 10 RL arms of T1 + new cells of T2..T5
     # T2–T5 only in the main regime
     assert set(table_rows(cfg, "converged", "peak")) == {"T1"}
 
@@ -41,9 +43,20 @@ def _records():
     """Six scored items: entropy rises with the index; items 4 and 5 are flipped; item 1 has no peak entropy."""
     out = []
     for i in range(6):
-        out.append({"id": f"i{i}", "answer_entropy": 0.1 * i, "sentence_entropy": 0.1 * i, "peak_entropy": None if i == 1 else 0.2 * i,
-                    "vote_entropy": 0.0, "accuracy": 1.0 - 0.2 * i, "format_rate": 1.0, "format_failures": 0,
-                    "flipped": i >= 4, "hard": i % 2 == 0})
+        out.append(
+            {
+                "id": f"i{i}",
+                "answer_entropy": 0.1 * i,
+                "sentence_entropy": 0.1 * i,
+                "peak_entropy": None if i == 1 else 0.2 * i,
+                "vote_entropy": 0.0,
+                "accuracy": 1.0 - 0.2 * i,
+                "format_rate": 1.0,
+                "format_failures": 0,
+                "flipped": i >= 4,
+                "hard": i % 2 == 0,
+            }
+        )
     return out
 
 
@@ -70,8 +83,13 @@ def test_sft_checkpoints_land_on_epoch_boundaries():
 
 def test_main_signal_rule_is_the_most_negative_spearman_without_vote():
     cfg = ExperimentConfig()
-    rq1 = {"spearman_answer": -0.01, "spearman_sentence": -0.4, "spearman_mixed": -0.3, "spearman_vote": None,
-           "spearman_peak": -0.45}
+    rq1 = {
+        "spearman_answer": -0.01,
+        "spearman_sentence": -0.4,
+        "spearman_mixed": -0.3,
+        "spearman_vote": None,
+        "spearman_peak": -0.45,
+    }
     assert resolve_main_signal(cfg, rq1) == "peak"
     rq1["spearman_vote"] = -0.7  # vote's ρ is partly by construction (same verdicts): never auto's pick
     assert resolve_main_signal(cfg, rq1) == "peak"
@@ -175,5 +193,7 @@ def test_own_data_is_checked_before_anything_is_written(tmp_path, small_lab):
     with pytest.raises(EgtError, match=r"1 image file\(s\) missing \(first: id='test-00000'"):
         run_experiment(ExperimentConfig(sft_data=str(good), pool=str(good), test=str(missing), **common))
     with pytest.raises(EgtError, match="field 'pool': .*no such file"):
-        run_experiment(ExperimentConfig(sft_data=str(good), pool=str(tmp_path / "none.jsonl"), test=str(good), **common))
+        run_experiment(
+            ExperimentConfig(sft_data=str(good), pool=str(tmp_path / "none.jsonl"), test=str(good), **common)
+        )
     assert not out.exists()

@@ -54,8 +54,13 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
     preset = tmp_path / "micro.yaml"
     preset.write_text(MICRO + f"out: {out}\n")
     cmd = [sys.executable, "-m", "egt.cli", "experiment", "--config", str(preset)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     deadline = time.monotonic() + 600
     try:  # wait until the first RL cell is finished, then kill -9 the whole run
         while not list((out / "seed0" / "converged").glob("*/done.json")):
@@ -72,10 +77,15 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
     after = _done_files(out)
     assert all(after[k] == v for k, v in before.items()), "a finished unit was redone"
     cells = {p.parent.name for p in (out / "seed0" / "converged").glob("*/done.json")}
-    assert cells == {"full-100pct-off-grpo", "random-50pct-off-grpo", "accuracy-50pct-off-grpo",
-                     "entropy-answer-50pct-off-grpo", "entropy-peak-50pct-off-grpo",
-                     f"highest-{json.loads((out / 'seed0/sft-annotator/epoch1/stats/done.json').read_text())['main_signal']}-50pct-off-grpo",
-                     "oracle-50pct-off-grpo"}
+    assert cells == {
+        "full-100pct-off-grpo",
+        "random-50pct-off-grpo",
+        "accuracy-50pct-off-grpo",
+        "entropy-answer-50pct-off-grpo",
+        "entropy-peak-50pct-off-grpo",
+        f"highest-{json.loads((out / 'seed0/sft-annotator/epoch1/stats/done.json').read_text())['main_signal']}-50pct-off-grpo",
+        "oracle-50pct-off-grpo",
+    }
     cell = json.loads((out / "seed0" / "converged" / "oracle-50pct-off-grpo" / "done.json").read_text())
     assert [p["step"] for p in cell["curve"]] == [0, 1, 2] and cell["selection"]["flip_rate"] == 0.0
     assert cell["rl"]["steps"] == 2 and len(cell["final"]["per_item"]) == 8

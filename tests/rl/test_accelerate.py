@@ -27,30 +27,77 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
     ids = [f"rl_pool-{i:05d}" for i in range(8)]
     scores = [(7 * k % 8) / 8 for k in range(8)]  # sorted order: ids 0, 7, 6, 5, 4, 3, 2, 1
     (tmp_path / "curate").mkdir()
-    (tmp_path / "curate" / "manifest.jsonl").write_text("".join(
-        json.dumps({"id": i, "scores": {"answer": s}, "kept": True, "rank": k, "by": "answer"}) + "\n"
-        for k, (i, s) in enumerate(zip(ids, scores))))
+    (tmp_path / "curate" / "manifest.jsonl").write_text(
+        "".join(
+            json.dumps({"id": i, "scores": {"answer": s}, "kept": True, "rank": k, "by": "answer"}) + "\n"
+            for k, (i, s) in enumerate(zip(ids, scores))
+        )
+    )
     out = tmp_path / "judge"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()),
-        "-m", "egt.cli", "train", "rl",
-        "--model", str(tiny_judge_dir), "--data", str(small_lab / "rl_pool.jsonl"), "--prompt_style", "compact",
-        "--manifest", str(tmp_path / "curate"), "--curriculum", "sorted", "--advantage_estimator", "gtpo",
-        "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "2",
-        "--num_generations", "4", "--max_completion_length", "8", "--save_strategy", "steps", "--save_steps", "2",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--num_cpu_threads_per_process",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "egt.cli",
+        "train",
+        "rl",
+        "--model",
+        str(tiny_judge_dir),
+        "--data",
+        str(small_lab / "rl_pool.jsonl"),
+        "--prompt_style",
+        "compact",
+        "--manifest",
+        str(tmp_path / "curate"),
+        "--curriculum",
+        "sorted",
+        "--advantage_estimator",
+        "gtpo",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--num_generations",
+        "4",
+        "--max_completion_length",
+        "8",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     record = out.with_name("judge.checkpoints") / "curriculum"
     orders = [json.loads((record / f"order.rank{r}.epoch0.json").read_text()) for r in (0, 1)]
     assert orders[0] == orders[1] == [ids[k] for k in (0, 7, 6, 5, 4, 3, 2, 1)]
-    consumed = [[json.loads(line) for line in (record / f"consumed.rank{r}.jsonl").read_text().splitlines()]
-                for r in (0, 1)]
+    consumed = [
+        [json.loads(line) for line in (record / f"consumed.rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)
+    ]
     for step, prompt in enumerate((ids[0], ids[7])):  # one prompt per step, its 4 completions split 2 + 2
         assert consumed[0][step] == consumed[1][step] == {"step": step, "ids": [prompt, prompt]}
 

@@ -56,9 +56,7 @@ def random_batch(groups=3, group_size=4, length=6, seed=0):
 # r = [1, 1, −1, −1], correct = [T, T, F, F], lengths [3, 2, 3, 1]; padding holds junk.
 HAND_REWARDS = torch.tensor([1.0, 1.0, -1.0, -1.0])
 HAND_CORRECT = torch.tensor([True, True, False, False])
-HAND_ENTROPIES = torch.tensor(
-    [[1.0, 0.5, 2.0], [1.0, 1.5, 9.0], [0.5, 1.0, 4.0], [2.0, NAN, -5.0]]
-)
+HAND_ENTROPIES = torch.tensor([[1.0, 0.5, 2.0], [1.0, 1.5, 9.0], [0.5, 1.0, 4.0], [2.0, NAN, -5.0]])
 HAND_MASK = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 1, 1], [1, 0, 0]])
 HAND_SHAPED = [[1.5, 1.25, 1.5], [1.5, 1.75, 0.0], [-1.8, -1.5, -1.5], [-1.2, 0.0, 0.0]]
 
@@ -152,9 +150,7 @@ def test_gtpo_separate_hand_computed():
     shaped = torch.tensor(HAND_SHAPED)
     expected = torch.cat([(shaped[:2] - p_mean) / (p_std + 1e-4), (shaped[2:] - q_mean) / (q_std + 1e-4)])
     expected = torch.where(HAND_MASK.bool(), expected, 0.0)
-    out = gtpo_advantages(
-        HAND_REWARDS, HAND_CORRECT, HAND_ENTROPIES, HAND_MASK, 4, 1.0, 0.5, normalize="separate"
-    )
+    out = gtpo_advantages(HAND_REWARDS, HAND_CORRECT, HAND_ENTROPIES, HAND_MASK, 4, 1.0, 0.5, normalize="separate")
     torch.testing.assert_close(out, expected)
     hand = [[-0.09202, -1.19622, -0.09202], [-0.09202, 1.01218, 0.0], [-1.26451, -0.31613, -0.31613], [0.63226, 0, 0]]
     torch.testing.assert_close(out, torch.tensor(hand), atol=1e-4, rtol=0)
@@ -307,8 +303,7 @@ def test_grpo_s_beta2_zero_equals_grpo():
     """β2 = 0, β1 = 1 ⇒ r̂ = r, so GRPO-S is GRPO exactly."""
     rewards, correct, entropies, mask = random_batch(seed=3)
     torch.testing.assert_close(
-        grpo_s_advantages(rewards, correct, entropies, mask, 4, beta2=0.0),
-        grpo_advantages(rewards, mask, 4),
+        grpo_s_advantages(rewards, correct, entropies, mask, 4, beta2=0.0), grpo_advantages(rewards, mask, 4)
     )
 
 
@@ -343,9 +338,7 @@ def test_micro_batch_invariance_of_advantages(name):
         part = advantages(name, rewards[rows], correct[rows], entropies[rows], mask[rows], 4)
         assert torch.equal(part, full[rows])
         length = int(mask[rows].sum(dim=1).max())
-        trimmed = advantages(
-            name, rewards[rows], correct[rows], entropies[rows, :length], mask[rows, :length], 4
-        )
+        trimmed = advantages(name, rewards[rows], correct[rows], entropies[rows, :length], mask[rows, :length], 4)
         torch.testing.assert_close(trimmed, full[rows, :length], rtol=1e-6, atol=1e-6)
         assert torch.all(full[rows, length:] == 0)
 
@@ -407,13 +400,19 @@ def test_gtpo_group_without_negatives():
     t=0: ΣH=4, d=2 → 0.1·1/4·2 = 0.05, 0.1·3/4·2 = 0.15; t=1: 0.1 each.
     r̃ = [[1.05, 1.1], [0.65, 0.6]]."""
     out = gtpo_shaped_rewards(
-        torch.tensor([1.0, 0.5]), torch.tensor([True, True]), torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
-        torch.ones(2, 2), 2,
+        torch.tensor([1.0, 0.5]),
+        torch.tensor([True, True]),
+        torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
+        torch.ones(2, 2),
+        2,
     )
     torch.testing.assert_close(out, torch.tensor([[1.05, 1.1], [0.65, 0.6]]))
     adv = gtpo_advantages(
-        torch.tensor([1.0, 0.5]), torch.tensor([True, True]), torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
-        torch.ones(2, 2), 2,
+        torch.tensor([1.0, 0.5]),
+        torch.tensor([True, True]),
+        torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
+        torch.ones(2, 2),
+        2,
     )
     assert torch.isfinite(adv).all() and (adv[0] > 0).all() and (adv[1] < 0).all()
 
@@ -424,8 +423,11 @@ def test_gtpo_group_without_positives():
     t=1: equal u → 0.1 each.  r̃ = [[−0.15, −0.1], [−1.05, −1.1]]: the confident (low-H) token
     is pushed down hardest."""
     out = gtpo_shaped_rewards(
-        torch.tensor([0.0, -1.0]), torch.tensor([False, False]),
-        torch.tensor([[1.0, 2.0], [3.0, 2.0]]), torch.ones(2, 2), 2,
+        torch.tensor([0.0, -1.0]),
+        torch.tensor([False, False]),
+        torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
+        torch.ones(2, 2),
+        2,
     )
     torch.testing.assert_close(out, torch.tensor([[-0.15, -0.1], [-1.05, -1.1]]))
 
@@ -434,8 +436,7 @@ def test_grpo_s_group_without_one_side():
     """GRPO-S, all correct, r = [1, 0], Ĥ = 1, 3, β2 = 0.1, n = 2: bonus 0.1·1/4·2 = 0.05 and
     0.15 → r̂ = [1.05, 0.15]; no penalty term (m = 0, no 0/0)."""
     out = grpo_s_shaped_rewards(
-        torch.tensor([1.0, 0.0]), torch.tensor([True, True]), torch.tensor([[1.0], [3.0]]),
-        torch.ones(2, 1), 2,
+        torch.tensor([1.0, 0.0]), torch.tensor([True, True]), torch.tensor([[1.0], [3.0]]), torch.ones(2, 1), 2
     )
     torch.testing.assert_close(out, torch.tensor([1.05, 0.15]))
 

@@ -23,9 +23,19 @@ SCORES = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 0.0]  # row → entropy; 
 
 def write_manifest(path, rows):
     path.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"id": rid, "scores": {"answer": s, "sentence": s / 2 if isinstance(s, float) else None, "mixed": s},
-                         "kept": kept, "rank": i, "selector": "entropy:answer", "reason": "test"})
-             for i, (rid, s, kept) in enumerate(rows)]
+    lines = [
+        json.dumps(
+            {
+                "id": rid,
+                "scores": {"answer": s, "sentence": s / 2 if isinstance(s, float) else None, "mixed": s},
+                "kept": kept,
+                "rank": i,
+                "selector": "entropy:answer",
+                "reason": "test",
+            }
+        )
+        for i, (rid, s, kept) in enumerate(rows)
+    ]
     (path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     return path
 
@@ -53,8 +63,10 @@ def test_missing_entropy_sorts_last_and_ties_break_by_id():
 def test_the_manifest_by_field_is_the_default_key(tmp_path):
     d = tmp_path / "m"
     d.mkdir()
-    rows = [{"id": "a", "scores": {"answer": 0.9, "mixed": 0.1}, "kept": True, "by": "mixed"},
-            {"id": "b", "scores": {"answer": 0.1, "mixed": None}, "kept": True, "by": "mixed"}]
+    rows = [
+        {"id": "a", "scores": {"answer": 0.9, "mixed": 0.1}, "kept": True, "by": "mixed"},
+        {"id": "b", "scores": {"answer": 0.1, "mixed": None}, "kept": True, "by": "mixed"},
+    ]
     (d / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert kept_items(read_manifest(d), ["a", "b"]) == ([0, 1], [0.1, None])
     assert kept_items(read_manifest(d), ["a", "b"], by="answer") == ([0, 1], [0.9, 0.1])
@@ -74,23 +86,27 @@ def test_staged_keeps_quantile_stages_and_shuffles_inside_them():
 
 def test_off_reproduces_trl_repeat_sampler_in_every_epoch():
     trl = RepeatSampler(list(range(10)), mini_repeat_count=2, batch_size=3, repeat_count=2, shuffle=True, seed=7)
-    ours = CurriculumSampler(list(range(10)), Curriculum("off"), mini_repeat_count=2, batch_size=3, repeat_count=2, seed=7)
+    ours = CurriculumSampler(
+        list(range(10)), Curriculum("off"), mini_repeat_count=2, batch_size=3, repeat_count=2, seed=7
+    )
     for epoch in range(3):
         ours.set_epoch(epoch)
         assert list(ours) == list(trl)  # TRL's generator advances once per epoch
 
 
 def test_sampler_keeps_repeat_semantics_with_the_curriculum_order():
-    sampler = CurriculumSampler(list(range(10)), Curriculum("sorted", SCORES), mini_repeat_count=2, batch_size=3,
-                                repeat_count=2, seed=0)
+    sampler = CurriculumSampler(
+        list(range(10)), Curriculum("sorted", SCORES), mini_repeat_count=2, batch_size=3, repeat_count=2, seed=0
+    )
     # batches of 3 prompts in sorted order, each prompt twice, each batch twice, the last incomplete batch dropped
     expected = []
     for chunk in ([9, 1, 5], [3, 7, 2], [8, 4, 6]):
         expected += [i for _ in range(2) for i in chunk for _ in range(2)]
     assert list(sampler) == expected and len(sampler) == len(expected)
     seen = []
-    sampler = CurriculumSampler(list(range(10)), Curriculum("staged", SCORES, 2), 1, 5, seed=4,
-                                on_order=lambda e, o: seen.append((e, o)))
+    sampler = CurriculumSampler(
+        list(range(10)), Curriculum("staged", SCORES, 2), 1, 5, seed=4, on_order=lambda e, o: seen.append((e, o))
+    )
     sampler.set_epoch(2)
     assert list(sampler) == seen[0][1] == curriculum_order(SCORES, "staged", 2, seed=4, epoch=2) and seen[0][0] == 2
     with pytest.raises(EgtError, match="3 scores for 10"):
@@ -112,10 +128,36 @@ def test_the_trainer_visits_kept_items_in_the_curation_order(tmp_path):
     """Format failures rank after every clean item and vote ties break by sentence entropy, as in egt curate."""
     from egt.curation.manifest import curriculum_order as curation_order
 
-    rows = [{"id": "a", "scores": {"vote": 0.0, "sentence": 0.3, "format_failures": 0}, "kept": True, "rank": 0, "by": "vote"},
-            {"id": "b", "scores": {"vote": 0.0, "sentence": 0.1, "format_failures": 0}, "kept": True, "rank": 1, "by": "vote"},
-            {"id": "c", "scores": {"vote": 0.0, "sentence": 0.0, "format_failures": 2}, "kept": True, "rank": 2, "by": "vote"},
-            {"id": "d", "scores": {"vote": 0.5, "sentence": 0.0, "format_failures": 0}, "kept": True, "rank": 3, "by": "vote"}]
+    rows = [
+        {
+            "id": "a",
+            "scores": {"vote": 0.0, "sentence": 0.3, "format_failures": 0},
+            "kept": True,
+            "rank": 0,
+            "by": "vote",
+        },
+        {
+            "id": "b",
+            "scores": {"vote": 0.0, "sentence": 0.1, "format_failures": 0},
+            "kept": True,
+            "rank": 1,
+            "by": "vote",
+        },
+        {
+            "id": "c",
+            "scores": {"vote": 0.0, "sentence": 0.0, "format_failures": 2},
+            "kept": True,
+            "rank": 2,
+            "by": "vote",
+        },
+        {
+            "id": "d",
+            "scores": {"vote": 0.5, "sentence": 0.0, "format_failures": 0},
+            "kept": True,
+            "rank": 3,
+            "by": "vote",
+        },
+    ]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     data_ids = ["d", "c", "b", "a"]
     positions, keys = kept_order_keys(read_manifest(tmp_path), data_ids)

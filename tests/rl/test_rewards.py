@@ -28,19 +28,22 @@ from egt.rl.rewards import (
 GOOD_1 = "<think>response 1 says red, image red, correct. so response 1 is better.</think><answer>1</answer>"
 
 
-@pytest.mark.parametrize("text, ok", [
-    (GOOD_1, True),
-    ("  \n<think>x</think>\n<answer> 2 </answer>\n", True),  # whitespace around the blocks is allowed
-    ("<think>x</think><answer>3</answer>", False),  # not 1 or 2
-    ("<answer>1</answer>", False),  # no reasoning block
-    ("<think>x</think>", False),  # no answer
-    ("<think>x</think><answer>1</answer> thanks", False),  # text outside
-    ("note <think>x</think><answer>1</answer>", False),
-    ("<think>a</think><think>b</think><answer>1</answer>", False),  # two think blocks
-    ("<think>x</think><answer>1</answer><answer>2</answer>", False),  # two answers
-    ("<think>x <answer>2</answer></think><answer>1</answer>", False),  # a tag inside the reasoning
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        (GOOD_1, True),
+        ("  \n<think>x</think>\n<answer> 2 </answer>\n", True),  # whitespace around the blocks is allowed
+        ("<think>x</think><answer>3</answer>", False),  # not 1 or 2
+        ("<answer>1</answer>", False),  # no reasoning block
+        ("<think>x</think>", False),  # no answer
+        ("<think>x</think><answer>1</answer> thanks", False),  # text outside
+        ("note <think>x</think><answer>1</answer>", False),
+        ("<think>a</think><think>b</think><answer>1</answer>", False),  # two think blocks
+        ("<think>x</think><answer>1</answer><answer>2</answer>", False),  # two answers
+        ("<think>x <answer>2</answer></think><answer>1</answer>", False),  # a tag inside the reasoning
+        ("", False),
+    ],
+)
 def test_format_term(text, ok):
     assert judge_reward_terms(text, preferred=0, swapped=False).format == float(ok)
 
@@ -57,28 +60,33 @@ def test_accuracy_maps_a_swapped_presentation_back_to_the_stored_order():
     assert judge_reward_terms("garbage 1", preferred=0, swapped=False) == RewardTerms(0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("sentence, named", [
-    ("so response 1 is better.", 1),
-    ("Therefore Response 2 is the better answer", 2),
-    ("Response 1 is better than Response 2.", 1),
-    ("response 1 is worse than response 2", 2),
-    ("Response 2 is less accurate than Response 1.", 1),
-    ("Response 1 is wrong.", 2),
-    ("Response 1 is not correct", 2),
-    ("I prefer response 2 over response 1.", 2),
-    ("the second response wins", 2),
-    ("Response 1 is wrong and response 2 is correct.", 2),
-    ("Response 1 and Response 2 are both correct.", BOTH),
-    ("Response 1 and response 2 are equally good", BOTH),
-    ("The square is red.", None),
-])
+@pytest.mark.parametrize(
+    "sentence, named",
+    [
+        ("so response 1 is better.", 1),
+        ("Therefore Response 2 is the better answer", 2),
+        ("Response 1 is better than Response 2.", 1),
+        ("response 1 is worse than response 2", 2),
+        ("Response 2 is less accurate than Response 1.", 1),
+        ("Response 1 is wrong.", 2),
+        ("Response 1 is not correct", 2),
+        ("I prefer response 2 over response 1.", 2),
+        ("the second response wins", 2),
+        ("Response 1 is wrong and response 2 is correct.", 2),
+        ("Response 1 and Response 2 are both correct.", BOTH),
+        ("Response 1 and response 2 are equally good", BOTH),
+        ("The square is red.", None),
+    ],
+)
 def test_named_response(sentence, named):
     assert named_response(sentence) == named
 
 
 def test_rule_logic_checker_plus_minus_zero():
     check = RuleLogicChecker(n_sentences=2)
-    reasoning = "response 1 says red, image red, correct. response 2 says blue, image red, wrong. so response 1 is better."
+    reasoning = (
+        "response 1 says red, image red, correct. response 2 says blue, image red, wrong. so response 1 is better."
+    )
     assert check(reasoning, verdict=0) == 1  # verdict Response 1, conclusion Response 1
     assert check(reasoning, verdict=1) == -1  # verdict Response 2, conclusion the other
     assert check("Both look fine. Response 1 and response 2 are equally good.", verdict=0) == -1  # both
@@ -103,8 +111,10 @@ def test_trl_reward_functions_sum_to_the_reward_and_log_logic():
     funcs, weights = judge_reward_functions(0.5, 0.5, RuleLogicChecker())
     assert [f.__name__ for f in funcs] == ["judge_format", "judge_accuracy", "judge_logic"]
     assert weights == [0.5, 1.0, 0.5]
-    completions = [[{"role": "assistant", "content": c}] for c in (
-        GOOD_1, "<think>so response 2 is better.</think><answer>1</answer>", GOOD_1, "nonsense")]
+    completions = [
+        [{"role": "assistant", "content": c}]
+        for c in (GOOD_1, "<think>so response 2 is better.</think><answer>1</answer>", GOOD_1, "nonsense")
+    ]
     columns = dict(preferred=[0, 0, 1, 0], swapped=[False, False, False, True], id=list("abcd"))
     logged = {}
     per_func = [f(prompts=[None] * 4, completions=completions, log_metric=logged.__setitem__, **columns) for f in funcs]
@@ -134,7 +144,15 @@ def test_openai_compatible_logic_checker_against_a_local_server():
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append(body)
-            reply = {"choices": [{"message": {"content": "-1" if "Final answer: Response 2" in body["messages"][0]["content"] else "+1"}}]}
+            reply = {
+                "choices": [
+                    {
+                        "message": {
+                            "content": "-1" if "Final answer: Response 2" in body["messages"][0]["content"] else "+1"
+                        }
+                    }
+                ]
+            }
             data = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))

@@ -40,16 +40,42 @@ def judge_accuracy(prompts, completions, **kwargs):
     return [float(k % 2) for k in range(len(completions))]
 
 
-def make_trainer(small_lab, judge_dir, tmp_path, estimator="grpo", n_pairs=8, reward_funcs=None, curriculum=None,
-                 trainer_cls=JudgeGRPOTrainer, estimator_kwargs=None, dynamic_sampling=False, **overrides):
+def make_trainer(
+    small_lab,
+    judge_dir,
+    tmp_path,
+    estimator="grpo",
+    n_pairs=8,
+    reward_funcs=None,
+    curriculum=None,
+    trainer_cls=JudgeGRPOTrainer,
+    estimator_kwargs=None,
+    dynamic_sampling=False,
+    **overrides,
+):
     pairs = read_pairs(small_lab / "rl_pool.jsonl")[:n_pairs]
     dataset = build_rl_dataset(pairs, presentation_rows(pairs, "random", 0), small_lab, "compact", True)
-    config = GRPOConfig(**{**cpu_rl_defaults(), "output_dir": str(tmp_path / f"out-{estimator}"), "max_steps": 1,
-                           "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 10,
-                           **overrides})
-    return trainer_cls(model=str(judge_dir), reward_funcs=reward_funcs or [judge_accuracy], args=config,
-                       train_dataset=dataset, advantage_estimator=estimator, estimator_kwargs=estimator_kwargs,
-                       curriculum=curriculum, dynamic_sampling=dynamic_sampling)
+    config = GRPOConfig(
+        **{
+            **cpu_rl_defaults(),
+            "output_dir": str(tmp_path / f"out-{estimator}"),
+            "max_steps": 1,
+            "per_device_train_batch_size": 8,
+            "num_generations": 4,
+            "max_completion_length": 10,
+            **overrides,
+        }
+    )
+    return trainer_cls(
+        model=str(judge_dir),
+        reward_funcs=reward_funcs or [judge_accuracy],
+        args=config,
+        train_dataset=dataset,
+        advantage_estimator=estimator,
+        estimator_kwargs=estimator_kwargs,
+        curriculum=curriculum,
+        dynamic_sampling=dynamic_sampling,
+    )
 
 
 class Recording(JudgeGRPOTrainer):
@@ -105,7 +131,9 @@ def test_gtpo_advantages_are_per_token_and_differ_from_grpo(small_lab, tiny_judg
     for run in (grpo, gtpo):  # what the loss received is the same tensor, rows shuffled by TRL
         assert torch.equal(run.loss_advantages[0].flatten().sort().values, run.last_advantages.flatten().sort().values)
     assert not torch.allclose(a_grpo, a_gtpo)
-    varies = [(a_gtpo[i][mask[i]].max() - a_gtpo[i][mask[i]].min()) > 1e-4 for i in range(len(mask)) if mask[i].sum() > 1]
+    varies = [
+        (a_gtpo[i][mask[i]].max() - a_gtpo[i][mask[i]].min()) > 1e-4 for i in range(len(mask)) if mask[i].sum() > 1
+    ]
     assert any(varies)  # GTPO shapes tokens of one response differently
     # our grpo equals TRL's own [B] advantages, broadcast over the tokens
     trl = grpo.last_trl_advantages  # [B]
@@ -131,10 +159,20 @@ def test_rollout_entropies_reuse_trls_old_logprob_pass(small_lab, tiny_judge_dir
     entropies are taken from it (no extra forward) and equal a fresh forward of the same policy through
     egt.entropy.token_entropy_from_hidden (float32 head, logits / τ, suppressed image token)."""
     calls = []
-    monkeypatch.setattr(JudgeGRPOTrainer, "_rollout_entropy_pass",
-                        lambda self, output, mode: calls.append(1) or pytest.fail("extra forward"))
-    trainer = make_trainer(small_lab, tiny_judge_dir, tmp_path, "gtpo", trainer_cls=Recording,
-                           steps_per_generation=2, per_device_train_batch_size=4)
+    monkeypatch.setattr(
+        JudgeGRPOTrainer,
+        "_rollout_entropy_pass",
+        lambda self, output, mode: calls.append(1) or pytest.fail("extra forward"),
+    )
+    trainer = make_trainer(
+        small_lab,
+        tiny_judge_dir,
+        tmp_path,
+        "gtpo",
+        trainer_cls=Recording,
+        steps_per_generation=2,
+        per_device_train_batch_size=4,
+    )
     trainer.train()
     assert not calls and trainer.entropy_checks
     batch, entropies = trainer.batch, trainer.entropy_checks[0]
@@ -145,8 +183,12 @@ def test_rollout_entropies_reuse_trls_old_logprob_pass(small_lab, tiny_judge_dir
 
     rollout = AutoModelForImageTextToText.from_pretrained(str(tiny_judge_dir)).eval()
     with torch.no_grad():
-        hidden = rollout.model(input_ids=ids, attention_mask=attention, pixel_values=batch["pixel_values"],
-                               image_grid_thw=batch["image_grid_thw"]).last_hidden_state  # [B, P + T, h]
+        hidden = rollout.model(
+            input_ids=ids,
+            attention_mask=attention,
+            pixel_values=batch["pixel_values"],
+            image_grid_thw=batch["image_grid_thw"],
+        ).last_hidden_state  # [B, P + T, h]
     length = batch["completion_ids"].size(1)
     expected = sampled_entropy_reference(rollout, hidden[:, -length - 1 : -1], trainer.temperature)  # [B, T]
     mask = batch["completion_mask"] != 0
@@ -159,6 +201,7 @@ def test_recorded_and_forward_rollout_entropies_measure_one_distribution(small_l
     sampled completions, and a fresh forward's entropies of the distribution sampled from (logits / τ
     with TRL's suppressed image token removed), all within 1e-4. Before, the recorder saw the
     suppressed token and the forward sources did not (max difference 1.9e-3 measured here)."""
+
     class Compare(Recording):
         passes = 0
 
@@ -173,8 +216,12 @@ def test_recorded_and_forward_rollout_entropies_measure_one_distribution(small_l
             ids = torch.cat([output["prompt_ids"], output["completion_ids"]], 1)
             attention = torch.cat([output["prompt_mask"], output["completion_mask"]], 1)
             with torch.no_grad():
-                hidden = self.model.model(input_ids=ids, attention_mask=attention, pixel_values=output["pixel_values"],
-                                          image_grid_thw=output["image_grid_thw"]).last_hidden_state
+                hidden = self.model.model(
+                    input_ids=ids,
+                    attention_mask=attention,
+                    pixel_values=output["pixel_values"],
+                    image_grid_thw=output["image_grid_thw"],
+                ).last_hidden_state
             length = output["completion_ids"].size(1)
             hidden = hidden[:, -length - 1 : -1]  # [B, T, h]
             self.sampled_entropies = sampled_entropy_reference(self.model, hidden, self.temperature)
@@ -235,10 +282,12 @@ class HiddenProbe(Recording):
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         if "a" not in self.hidden and model is self.model and not torch.is_grad_enabled():
             with self.capture("a", logits_to_keep):
-                return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
-                                                                  *args, **kwargs)
-        return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
-                                                          *args, **kwargs)
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+                )
+        return super()._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        )
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
@@ -247,8 +296,10 @@ class HiddenProbe(Recording):
         if source == "b":
             with self.capture("c", output["completion_ids"].size(1)):
                 self.source_entropies["c"] = self._rollout_entropy_pass(output, "train")
-        self.references = {name: sampled_entropy_reference(self.model, self.hidden[name], self.temperature)
-                           for name in self.source_entropies}  # the policy has not stepped yet
+        self.references = {
+            name: sampled_entropy_reference(self.model, self.hidden[name], self.temperature)
+            for name in self.source_entropies
+        }  # the policy has not stepped yet
         return output
 
 
@@ -262,8 +313,16 @@ def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_ju
     runs = [dict(), dict(steps_per_generation=2, per_device_train_batch_size=4)]  # sources b + c, then a
     seen = {}
     for overrides in runs:
-        trainer = make_trainer(small_lab, peaked_bf16_judge_dir, tmp_path, "gtpo", trainer_cls=HiddenProbe,
-                               temperature=0.7, model_init_kwargs={"dtype": "bfloat16"}, **overrides)
+        trainer = make_trainer(
+            small_lab,
+            peaked_bf16_judge_dir,
+            tmp_path,
+            "gtpo",
+            trainer_cls=HiddenProbe,
+            temperature=0.7,
+            model_init_kwargs={"dtype": "bfloat16"},
+            **overrides,
+        )
         assert trainer.model.dtype == torch.bfloat16
         trainer.train()
         mask = trainer.batch["completion_mask"] != 0
@@ -287,11 +346,20 @@ def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_ju
 def test_dynamic_sampling_masks_groups_of_equal_rewards(small_lab, tiny_judge_dir, tmp_path):
     """Two groups of G = 4; the first prompt's completions all get reward 1 → that group leaves the loss,
     the second gets 1, 0, 1, 0 and stays."""
+
     def judge_accuracy(prompts, completions, id, **kwargs):
         return [1.0 if i == id[0] else float(k % 2) for k, i in enumerate(id)]
 
-    trainer = make_trainer(small_lab, tiny_judge_dir, tmp_path, "grpo", reward_funcs=[judge_accuracy],
-                           trainer_cls=Recording, dynamic_sampling=True, curriculum=Curriculum("off"))
+    trainer = make_trainer(
+        small_lab,
+        tiny_judge_dir,
+        tmp_path,
+        "grpo",
+        reward_funcs=[judge_accuracy],
+        trainer_cls=Recording,
+        dynamic_sampling=True,
+        curriculum=Curriculum("off"),
+    )
     trainer.train()
     mask = trainer.batch["completion_mask"]  # [8, T], rows 0-3 the first group
     assert mask[:4].sum() == 0 and mask[4:].sum() > 0
@@ -304,8 +372,14 @@ def test_a_nan_reward_stops_training_with_the_ids(small_lab, tiny_judge_dir, tmp
     def judge_format(prompts, completions, id, **kwargs):
         return [float("nan") if i == id[0] else 0.0 for i in id]
 
-    trainer = make_trainer(small_lab, tiny_judge_dir, tmp_path, "grpo", reward_funcs=[judge_accuracy, judge_format],
-                           curriculum=Curriculum("off"))
+    trainer = make_trainer(
+        small_lab,
+        tiny_judge_dir,
+        tmp_path,
+        "grpo",
+        reward_funcs=[judge_accuracy, judge_format],
+        curriculum=Curriculum("off"),
+    )
     first = trainer.train_dataset[trainer._get_train_sampler().order()[0]]["id"]
     with pytest.raises(EgtError, match=rf"step 0: .*'judge_format' for ids \['{first}'\]"):
         trainer.train()
@@ -328,8 +402,10 @@ def _rl_args(small_lab, judge_dir, **kw):
 def test_manifest_ids_missing_from_the_data_fail_before_training(small_lab, tiny_judge_dir, tmp_path):
     manifest = tmp_path / "curated"
     manifest.mkdir()
-    rows = [{"id": "rl_pool-00001", "scores": {"answer": 0.1}, "kept": True},
-            {"id": "ghost-7", "scores": {"answer": 0.2}, "kept": True}]
+    rows = [
+        {"id": "rl_pool-00001", "scores": {"answer": 0.1}, "kept": True},
+        {"id": "ghost-7", "scores": {"answer": 0.2}, "kept": True},
+    ]
     (manifest / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = GRPOConfig(**{**cpu_rl_defaults(), "output_dir": str(tmp_path / "out")})
     with pytest.raises(EgtError, match="not in the training data: 'ghost-7'"):
@@ -342,9 +418,24 @@ def test_manifest_ids_missing_from_the_data_fail_before_training(small_lab, tiny
 def test_a_group_size_that_does_not_divide_the_batch_is_a_clear_cli_error(small_lab, tiny_judge_dir, tmp_path, capsys):
     from egt.cli import main
 
-    code = main(["train", "rl", "--model", str(tiny_judge_dir), "--data", str(small_lab / "rl_pool.jsonl"),
-                 "--curriculum", "off", "--output_dir", str(tmp_path / "out"),
-                 "--per_device_train_batch_size", "6", "--num_generations", "4"])
+    code = main(
+        [
+            "train",
+            "rl",
+            "--model",
+            str(tiny_judge_dir),
+            "--data",
+            str(small_lab / "rl_pool.jsonl"),
+            "--curriculum",
+            "off",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--per_device_train_batch_size",
+            "6",
+            "--num_generations",
+            "4",
+        ]
+    )
     assert code == 2
     assert "generation_batch_size (6) must be divisible by num_generations (4)" in capsys.readouterr().err
 
@@ -363,8 +454,16 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     Interrupted at step 2 (checkpoint-2) and resumed, the run consumes the same ids as an
     uninterrupted one at steps 3 (epoch 0) and 4–6 (epoch 1)."""
     scores = [0.6, 0.1, 0.5, 0.2, 0.4, 0.3]
-    common = dict(n_pairs=6, curriculum=Curriculum("staged", scores, 2), per_device_train_batch_size=4,
-                  num_generations=2, max_completion_length=6, max_steps=6, save_strategy="steps", save_steps=2)
+    common = dict(
+        n_pairs=6,
+        curriculum=Curriculum("staged", scores, 2),
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=6,
+        max_steps=6,
+        save_strategy="steps",
+        save_steps=2,
+    )
     full = make_trainer(small_lab, tiny_judge_dir, tmp_path / "full", "grpo", **common)
     full.train()
     assert len(full.consumed_ids) == 6
@@ -384,18 +483,25 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     assert epochs[0] != epochs[1]  # the staged order is reshuffled in epoch 1, and the resumed run followed it
 
 
-@pytest.mark.parametrize("recipe, overrides", [
-    ("configs/rl/tiny_lab.yaml", []),
-    ("configs/rl/qwen2_5_vl_7b_8gpu.yaml", ["--bf16", "false", "--use_cpu", "true", "--use_vllm", "false"]),  # GPU recipe
-])
+@pytest.mark.parametrize(
+    "recipe, overrides",
+    [
+        ("configs/rl/tiny_lab.yaml", []),
+        (
+            "configs/rl/qwen2_5_vl_7b_8gpu.yaml",
+            ["--bf16", "false", "--use_cpu", "true", "--use_vllm", "false"],
+        ),  # GPU recipe
+    ],
+)
 def test_shipped_recipes_parse(recipe, overrides):
     from pathlib import Path
 
     from egt.config import parse_config
 
     path = Path(__file__).resolve().parents[2] / recipe
-    args, config = parse_config([JudgeRLArgs, GRPOConfig], ["--config", str(path), *overrides], "egt train rl",
-                                defaults=cpu_rl_defaults())
+    args, config = parse_config(
+        [JudgeRLArgs, GRPOConfig], ["--config", str(path), *overrides], "egt train rl", defaults=cpu_rl_defaults()
+    )
     assert args.advantage_estimator == "gtpo" and config.loss_type == "dapo" and config.epsilon_high == 0.28
     assert config.generation_batch_size % config.num_generations == 0
 

@@ -29,8 +29,15 @@ def lab_pairs(lab):
 def text_pairs_file(tmp_path_factory) -> Path:
     """Text-only pairs in the EGT record format (no images)."""
     path = tmp_path_factory.mktemp("rm") / "text.jsonl"
-    rows = [{"id": f"t{i}", "question": f"Is {i} even?", "responses": [f"Yes, {i} is even.", f"No, {i} is odd."],
-             "preferred": i % 2} for i in range(12)]
+    rows = [
+        {
+            "id": f"t{i}",
+            "question": f"Is {i} even?",
+            "responses": [f"Yes, {i} is even.", f"No, {i} is odd."],
+            "preferred": i % 2,
+        }
+        for i in range(12)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 

@@ -9,10 +9,33 @@ from egt.cli import main
 
 def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys):
     out = tmp_path / "rm"
-    rc = main(["train", "rm", "--model", "tiny", "--sources", f"{lab / 'sft.jsonl'},name=lab,n=12",
-               f"{text_pairs_file},name=text,weight=0.5", "--output_dir", str(out), "--max_steps", "2",
-               "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--save_strategy", "no",
-               "--disable_tqdm", "true", "--head", "linear", "--chosen_lm_loss_coefficient", "0.5"])
+    rc = main(
+        [
+            "train",
+            "rm",
+            "--model",
+            "tiny",
+            "--sources",
+            f"{lab / 'sft.jsonl'},name=lab,n=12",
+            f"{text_pairs_file},name=text,weight=0.5",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--learning_rate",
+            "1e-3",
+            "--save_strategy",
+            "no",
+            "--disable_tqdm",
+            "true",
+            "--head",
+            "linear",
+            "--chosen_lm_loss_coefficient",
+            "0.5",
+        ]
+    )
     assert rc == 0
     mix = json.loads((out / "data_mix.json").read_text())
     assert {s["name"]: s["taken"] for s in mix["sources"]} == {"lab": 12, "text": 6}
@@ -21,13 +44,41 @@ def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys
     assert (out / "model.safetensors").is_file() and (out / "backbone-init" / "config.json").is_file()
 
     ens = tmp_path / "ens"
-    assert main(["ensemble", "--members", str(out), "--calibration", str(lab / "rl_pool.jsonl"), "--out", str(ens),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "ensemble",
+                "--members",
+                str(out),
+                "--calibration",
+                str(lab / "rl_pool.jsonl"),
+                "--out",
+                str(ens),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     stored = json.loads((ens / "egt_ensemble.json").read_text())
     assert stored["members"][0]["path"] == "../rm" and stored["members"][0]["std"] > 0
 
-    assert main(["eval", "--judge", str(ens), "--data", str(lab / "test.jsonl"), "--out", str(tmp_path / "ev"),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--judge",
+                str(ens),
+                "--data",
+                str(lab / "test.jsonl"),
+                "--out",
+                str(tmp_path / "ev"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["judge"] == "ens" and report["n_items"] == 16
 
@@ -35,8 +86,20 @@ def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys
 def test_bad_inputs_exit_2_naming_the_source(tmp_path, capsys):
     bad = tmp_path / "pairs.jsonl"
     bad.write_text(json.dumps({"id": "x1", "question": "q", "responses": ["same", "same"], "preferred": 0}) + "\n")
-    rc = main(["train", "rm", "--model", "tiny-text", "--sources", f"{bad},name=mine", "--output_dir",
-               str(tmp_path / "o"), "--max_steps", "1"])
+    rc = main(
+        [
+            "train",
+            "rm",
+            "--model",
+            "tiny-text",
+            "--sources",
+            f"{bad},name=mine",
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--max_steps",
+            "1",
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "source 'mine'" in err and "id='x1'" in err and "identical" in err
@@ -56,7 +119,9 @@ def test_a_fresh_process_judges_with_a_reward_model_checkpoint(tmp_path, vl_back
 
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("linear"), device="cpu")
     model.save_pretrained(tmp_path / "rm", processor)
-    code = ("from egt.judge.factory import JudgeArgs, make_judge; "
-            f"print(type(make_judge(JudgeArgs(judge={str(tmp_path / 'rm')!r}, device='cpu'))).__name__)")
+    code = (
+        "from egt.judge.factory import JudgeArgs, make_judge; "
+        f"print(type(make_judge(JudgeArgs(judge={str(tmp_path / 'rm')!r}, device='cpu'))).__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "RewardModelJudge"

@@ -12,8 +12,12 @@ from egt.rm.model import HeadConfig, RewardModel
 def test_mixed_image_and_text_pairs_in_one_batch(lab, lab_pairs, text_pairs_file, vl_backbone):
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", for_training=False)
     text_pairs = read_pairs(text_pairs_file)
-    examples = [RewardExample(lab_pairs[0], lab), RewardExample(text_pairs[0]), RewardExample(lab_pairs[1], lab),
-                RewardExample(text_pairs[1])]
+    examples = [
+        RewardExample(lab_pairs[0], lab),
+        RewardExample(text_pairs[0]),
+        RewardExample(lab_pairs[1], lab),
+        RewardExample(text_pairs[1]),
+    ]
     batch = RewardCollator(processor, reads_images=True)(examples)
     assert batch["input_ids"].shape[0] == 8  # 2B sequences
     # every image pair appears twice (chosen and rejected): 4 image placeholders, 2 distinct images
@@ -47,8 +51,9 @@ def test_sequences_end_on_the_turn_end_token(vl_backbone, text_backbone):
         is_vision = hasattr(processor, "image_processor")
         text = render_text(processor, ScoreItem("Q?", "A."), reads_images=is_vision)
         assert text.endswith("A.<|im_end|>")
-        enc = encode_items(processor, [ScoreItem("Q?", "A."), ScoreItem("A longer question?", "B.")],
-                           reads_images=is_vision)
+        enc = encode_items(
+            processor, [ScoreItem("Q?", "A."), ScoreItem("A longer question?", "B.")], reads_images=is_vision
+        )
         tok = getattr(processor, "tokenizer", processor)
         last = enc["input_ids"][0, enc["attention_mask"][0].sum() - 1]
         assert last.item() == tok.convert_tokens_to_ids("<|im_end|>")
@@ -88,4 +93,7 @@ def test_keep_differing_span_by_hand():
     mask[1] = torch.tensor([1, 1, 0, 0])
     labels = ids[:2].clone()
     out = keep_differing_span(labels, ids, mask)
-    assert out.tolist() == [[-100, -100, 7, -100], [-100, 9, -100, -100]]  # row 2, a prefix of the rejected: its last token
+    assert out.tolist() == [
+        [-100, -100, 7, -100],
+        [-100, 9, -100, -100],
+    ]  # row 2, a prefix of the rejected: its last token

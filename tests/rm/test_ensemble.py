@@ -62,7 +62,9 @@ def test_calibrate_fits_each_member():
     members = [FakeMember("a", lambda it: float(len(it.response))), FakeMember("b", lambda it: -3.0 * len(it.response))]
     items = [ScoreItem("q", "x" * n) for n in (1, 2, 3, 6)]
     ens = RewardEnsemble.calibrate(members, items)
-    assert [v for s in ens.stats for v in (s.mean, s.std)] == pytest.approx([3.0, math.sqrt(3.5), -9.0, 3 * math.sqrt(3.5)])
+    assert [v for s in ens.stats for v in (s.mean, s.std)] == pytest.approx(
+        [3.0, math.sqrt(3.5), -9.0, 3 * math.sqrt(3.5)]
+    )
     # b is a's mirror image: their z-scores cancel exactly
     assert ens.score(items) == pytest.approx([0.0] * 4)
 
@@ -106,8 +108,9 @@ def test_calibrate_with_a_text_member_and_one_kind_of_item_falls_back_to_all_ite
 def test_saved_ensemble_scores_the_same_and_evaluates(tmp_path, lab, lab_pairs, vl_backbone, text_backbone):
     members = []
     for seed, head in ((0, "mlp"), (1, "linear")):
-        model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig(head), device="cpu", seed=seed,
-                                                     for_training=False)
+        model, processor = RewardModel.from_backbone(
+            vl_backbone, HeadConfig(head), device="cpu", seed=seed, for_training=False
+        )
         model.save_pretrained(tmp_path / f"m{seed}", processor)
         members.append(RewardModelJudge.from_pretrained(tmp_path / f"m{seed}", device="cpu"))
     text_model, tokenizer = RewardModel.from_backbone(text_backbone, device="cpu", for_training=False)

@@ -12,14 +12,7 @@ import torch
 from egt.errors import EgtError
 from egt.records import open_images
 from egt.rm.collate import ScoreItem, encode_items, render_text
-from egt.rm.model import (
-    REWARD_META_FILE,
-    HeadConfig,
-    RewardModel,
-    build_head,
-    last_token_positions,
-    pool_last_token,
-)
+from egt.rm.model import REWARD_META_FILE, HeadConfig, RewardModel, build_head, last_token_positions, pool_last_token
 from egt.rm.scoring import score_items
 
 
@@ -77,13 +70,18 @@ def test_fast_qwen_path_matches_the_stock_transformers_path(lab, lab_pairs, vl_b
     """Distinct images encoded once and vectorised 3-D positions give the rewards and gradients of
     transformers' own path (the processor on every image occurrence, ``get_rope_index``)."""
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", seed=0)
-    items = [ScoreItem(p.question, r, images) for p in lab_pairs[:4] for images in [open_images(p, lab)]
-             for r in p.responses]
+    items = [
+        ScoreItem(p.question, r, images) for p in lab_pairs[:4] for images in [open_images(p, lab)] for r in p.responses
+    ]
     items.append(ScoreItem("A text-only question?", "A text-only answer."))
     enc = encode_items(processor, items, reads_images=True)
     assert enc["image_sources"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
-    stock = processor(text=[render_text(processor, it, True) for it in items],
-                      images=[im for it in items for im in it.images], padding=True, return_tensors="pt")
+    stock = processor(
+        text=[render_text(processor, it, True) for it in items],
+        images=[im for it in items for im in it.images],
+        padding=True,
+        return_tensors="pt",
+    )
     assert "mm_token_type_ids" in stock and 2 * enc["pixel_values"].shape[0] == stock["pixel_values"].shape[0]
     calls = []
     hook = model.base().visual.register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
@@ -102,8 +100,9 @@ def test_fast_qwen_path_matches_the_stock_transformers_path(lab, lab_pairs, vl_b
 
 
 def test_save_and_reload_in_another_process_gives_identical_rewards(tmp_path, lab, lab_pairs, vl_backbone):
-    model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp", hidden_size=48), device="cpu",
-                                                 seed=3, for_training=False)
+    model, processor = RewardModel.from_backbone(
+        vl_backbone, HeadConfig("mlp", hidden_size=48), device="cpu", seed=3, for_training=False
+    )
     out = model.save_pretrained(tmp_path / "rm", processor)
     assert (out / REWARD_META_FILE).is_file() and (out / "reward_head.safetensors").is_file()
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))  # nothing pickled
@@ -115,7 +114,7 @@ from egt.records import read_pairs, open_images
 from egt.rm.collate import ScoreItem
 from egt.rm.model import RewardModel
 from egt.rm.scoring import score_items
-pairs = read_pairs({str(lab / 'sft.jsonl')!r})[:4]
+pairs = read_pairs({str(lab / "sft.jsonl")!r})[:4]
 items = [ScoreItem(p.question, p.responses[i % 2] + " Indeed." * (i % 3), open_images(p, {str(lab)!r}) if i % 2 == 0 else [])
          for i, p in enumerate(pairs)]
 model, processor = RewardModel.from_pretrained({str(out)!r}, device="cpu")

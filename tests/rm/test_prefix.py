@@ -72,8 +72,9 @@ def vl_model(vl_backbone):
 
 
 def lab_items(lab, pairs, n):
-    return [ScoreItem(p.question, r, images) for p in pairs[:n] for images in [open_images(p, lab)]
-            for r in p.responses]
+    return [
+        ScoreItem(p.question, r, images) for p in pairs[:n] for images in [open_images(p, lab)] for r in p.responses
+    ]
 
 
 @pytest.mark.parametrize("layout", ["packed", "cached"])
@@ -145,8 +146,7 @@ def test_sharing_only_when_it_saves_enough(lab, lab_pairs, vl_model, monkeypatch
 
 
 def test_text_backbone_shares_too(text_backbone, text_pairs_file):
-    model, processor = RewardModel.from_backbone(text_backbone, HeadConfig("linear"), device="cpu",
-                                                 for_training=False)
+    model, processor = RewardModel.from_backbone(text_backbone, HeadConfig("linear"), device="cpu", for_training=False)
     items = [ScoreItem(p.question, r) for p in read_pairs(text_pairs_file)[:5] for r in p.responses]
     plain = torch.tensor(score_items(model, processor, items, batch_size=10, share_prefix=False))
     shared = torch.tensor(score_items(model, processor, items, batch_size=10, min_shared_tokens=0))

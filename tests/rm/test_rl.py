@@ -47,7 +47,9 @@ def test_names_colour():
 
 def test_prompt_and_completion_parsing():
     image = object()
-    prompt = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "What colour?"}]}]
+    prompt = [
+        {"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "What colour?"}]}
+    ]
     assert prompt_question_and_images(prompt) == ("What colour?", [image])
     assert prompt_question_and_images("plain") == ("plain", [])
     assert completion_text([{"role": "assistant", "content": "It is red."}]) == "It is red."
@@ -58,10 +60,14 @@ def test_reward_function_matches_the_model_and_applies_the_hybrid_rule(lab, lab_
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", for_training=False)
     pairs = lab_pairs[:3]
     images = [open_images(p, lab) for p in pairs]
-    prompts = [[{"role": "user", "content": [{"type": "image", "image": im[0]}, {"type": "text", "text": p.question}]}]
-               for p, im in zip(pairs, images)]
+    prompts = [
+        [{"role": "user", "content": [{"type": "image", "image": im[0]}, {"type": "text", "text": p.question}]}]
+        for p, im in zip(pairs, images)
+    ]
     completions = [[{"role": "assistant", "content": p.responses[0]}] for p in pairs]
-    expected = score_items(model, processor, [ScoreItem(p.question, p.responses[0], im) for p, im in zip(pairs, images)])
+    expected = score_items(
+        model, processor, [ScoreItem(p.question, p.responses[0], im) for p, im in zip(pairs, images)]
+    )
     reward = RewardModelReward(model, processor)
     assert reward.__name__ == "reward_model"
     assert reward(prompts, completions) == pytest.approx([sigmoid(s) for s in expected], abs=1e-6)

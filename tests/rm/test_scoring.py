@@ -12,8 +12,13 @@ from egt.rm.scoring import length_order, score_items
 
 def test_length_order_sorts_and_keeps_shared_images_together():
     shared, other = object(), object()
-    items = [ScoreItem("q", "a much longer response than the rest", [shared]), ScoreItem("q", "x", []),
-             ScoreItem("q", "short", [shared]), ScoreItem("q", "mid length", [other]), ScoreItem("q", "yy", [])]
+    items = [
+        ScoreItem("q", "a much longer response than the rest", [shared]),
+        ScoreItem("q", "x", []),
+        ScoreItem("q", "short", [shared]),
+        ScoreItem("q", "mid length", [other]),
+        ScoreItem("q", "yy", []),
+    ]
     order = length_order(items)
     assert sorted(order) == list(range(5))
     assert abs(order.index(0) - order.index(2)) == 1  # the pair sharing an image stays adjacent …
@@ -23,8 +28,9 @@ def test_length_order_sorts_and_keeps_shared_images_together():
 
 def test_batched_rewards_come_back_in_input_order(lab, lab_pairs, vl_backbone):
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", for_training=False)
-    items = [ScoreItem(p.question, r, images) for p in lab_pairs[:6] for images in [open_images(p, lab)]
-             for r in p.responses][::-1]  # an order the length sort changes
+    items = [
+        ScoreItem(p.question, r, images) for p in lab_pairs[:6] for images in [open_images(p, lab)] for r in p.responses
+    ][::-1]  # an order the length sort changes
     assert length_order(items) != list(range(len(items)))
     one_by_one = torch.tensor(score_items(model, processor, items, batch_size=1))
     batched = torch.tensor(score_items(model, processor, items, batch_size=5))

@@ -19,8 +19,15 @@ def test_parse_source_strings_and_mappings():
     assert parse_source("x/hh.jsonl.gz").name == "hh"
     hf = parse_source({"path": "hf:org/prefs", "split": "test", "n": 5})
     assert hf.is_hf and hf.name == "org/prefs" and hf.n == 5 and hf.split == "test"
-    for bad in ["a.jsonl,weight", "a.jsonl,colour=red", "a.jsonl,n=2,weight=1", "a.jsonl,n=-1", "a.jsonl,n=x",
-                "a.jsonl,format=csv", ""]:
+    for bad in [
+        "a.jsonl,weight",
+        "a.jsonl,colour=red",
+        "a.jsonl,n=2,weight=1",
+        "a.jsonl,n=-1",
+        "a.jsonl,n=x",
+        "a.jsonl,format=csv",
+        "",
+    ]:
         with pytest.raises(EgtError):
             parse_source(bad)
 
@@ -55,8 +62,10 @@ def _write_jsonl(path: Path, rows) -> Path:
 
 
 def test_identical_responses_error_or_counted_skip(tmp_path):
-    rows = [{"id": "a", "question": "q", "responses": ["x", "y"], "preferred": 0},
-            {"id": "b", "question": "q", "responses": ["same", "same "], "preferred": 0}]
+    rows = [
+        {"id": "a", "question": "q", "responses": ["x", "y"], "preferred": 0},
+        {"id": "b", "question": "q", "responses": ["same", "same "], "preferred": 0},
+    ]
     path = _write_jsonl(tmp_path / "d.jsonl", rows)
     with pytest.raises(EgtError, match=r"source 'mine'.*line 2.*id='b'.*identical"):
         mix_sources([f"{path},name=mine"])
@@ -93,9 +102,13 @@ def test_unreadable_sources_name_the_source(tmp_path):
 
 
 def test_hh_rlhf_and_preference_formats(tmp_path):
-    hh = [{"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: Sure, here.",
-           "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: No."},
-          {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: DIFFERENT\n\nAssistant: c"}]
+    hh = [
+        {
+            "chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: Sure, here.",
+            "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: No.",
+        },
+        {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: DIFFERENT\n\nAssistant: c"},
+    ]
     with gzip.open(tmp_path / "hh.jsonl.gz", "wt") as fh:
         fh.write("".join(json.dumps(r) + "\n" for r in hh))
     with pytest.raises(EgtError, match="different prompts"):

@@ -11,8 +11,7 @@ from transformers import TrainerCallback
 from egt.errors import EgtError
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.model import HeadConfig, RewardModel
-from egt.rm.trainer import (RewardModelConfig, RewardModelTrainer, bradley_terry_loss, cpu_defaults,
-                            train_reward_model)
+from egt.rm.trainer import RewardModelConfig, RewardModelTrainer, bradley_terry_loss, cpu_defaults, train_reward_model
 
 
 def test_bradley_terry_loss_by_hand():
@@ -28,8 +27,17 @@ def test_bradley_terry_loss_by_hand():
 
 
 def _config(tmp_path, **kw):
-    base = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, learning_rate=2e-3, max_steps=8,
-                save_strategy="no", logging_steps=1, seed=0, disable_tqdm=True, lr_scheduler_type="constant")
+    base = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        learning_rate=2e-3,
+        max_steps=8,
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+        disable_tqdm=True,
+        lr_scheduler_type="constant",
+    )
     return RewardModelConfig(**{**base, **cpu_defaults(), **kw})
 
 
@@ -108,10 +116,22 @@ def _accumulated_grads(tmp_path, vl_backbone, examples, batch_size, accumulation
     """Gradients of one optimizer step of the real training loop (lr 0, no clipping)."""
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", seed=0)
     capture = _GradCapture(model)
-    args = _config(tmp_path / f"b{batch_size}x{accumulation}", per_device_train_batch_size=batch_size,
-                   gradient_accumulation_steps=accumulation, max_steps=1, learning_rate=0.0, max_grad_norm=0.0)
-    trainer = RewardModelTrainer(model=model, args=args, train_dataset=examples, callbacks=[capture],
-                                 data_collator=RewardCollator(processor, reads_images=True), processing_class=processor)
+    args = _config(
+        tmp_path / f"b{batch_size}x{accumulation}",
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        learning_rate=0.0,
+        max_grad_norm=0.0,
+    )
+    trainer = RewardModelTrainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        callbacks=[capture],
+        data_collator=RewardCollator(processor, reads_images=True),
+        processing_class=processor,
+    )
     trainer.train()
     return trainer, capture.grads
 
@@ -140,8 +160,12 @@ def test_loss_scaling_does_not_depend_on_num_items_in_batch(lab_examples, vl_bac
     not be, and its accumulated gradients would come out 2× too large)."""
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("linear"), device="cpu", seed=0)
     collator = RewardCollator(processor, reads_images=True)
-    trainer = RewardModelTrainer(model=model, args=_config(tmp_path, gradient_accumulation_steps=2),
-                                 data_collator=collator, processing_class=processor)
+    trainer = RewardModelTrainer(
+        model=model,
+        args=_config(tmp_path, gradient_accumulation_steps=2),
+        data_collator=collator,
+        processing_class=processor,
+    )
     examples = lab_examples[:8]
 
     def grads(batches):

@@ -45,9 +45,17 @@ def test_sft_smoke_parameters_change_and_loss_falls(small_lab, tmp_path):
     from egt.models.tiny import build_model
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
 
-    cfg = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(tmp_path / "judge"), "max_steps": 12,
-                       "per_device_train_batch_size": 16, "logging_steps": 1, "disable_tqdm": True,
-                       "warmup_steps": 0})
+    cfg = SFTConfig(
+        **{
+            **cpu_sft_defaults(),
+            "output_dir": str(tmp_path / "judge"),
+            "max_steps": 12,
+            "per_device_train_batch_size": 16,
+            "logging_steps": 1,
+            "disable_tqdm": True,
+            "warmup_steps": 0,
+        }
+    )
     summary = train_judge_sft(JudgeSFTArgs(data=str(small_lab / "sft.jsonl")), cfg)
     assert summary["steps"] == 12 and summary["last_loss"] < 0.7 * summary["first_loss"]
     trained = load_model(str(tmp_path / "judge"), device="cpu")
@@ -70,8 +78,10 @@ def _tiny_cfg():
 def test_padding_collator_pads_right_and_labels_only_the_completion():
     from egt.train.collate import PaddingCollator
 
-    feats = [{"pixel_values": torch.ones(2, 3), "image_grid_thw": torch.tensor([[1, 1, 2]])},
-             {"pixel_values": torch.zeros(4, 3), "image_grid_thw": torch.tensor([[1, 2, 2]])}]
+    feats = [
+        {"pixel_values": torch.ones(2, 3), "image_grid_thw": torch.tensor([[1, 1, 2]])},
+        {"pixel_values": torch.zeros(4, 3), "image_grid_thw": torch.tensor([[1, 2, 2]])},
+    ]
     examples = [
         {"row": 1, "input_ids": [5, 6, 7, 8], "completion_mask": [0, 0, 1, 1], "mm_token_type_ids": [1, 1, 0, 0]},
         {"row": 0, "input_ids": [5, 9], "completion_mask": [0, 1], "mm_token_type_ids": [1, 0]},
@@ -154,8 +164,13 @@ def test_completion_head_loss_equals_trls_fused_loss(small_lab, tmp_path, monkey
     assert fast.completion_head and isinstance(fast.data_collator, PaddingCollator)
     assert config.remove_unused_columns and not fast.args.remove_unused_columns  # the caller's config is left alone
     new_batch = fast.data_collator([fast.train_dataset[i] for i in range(len(fast.train_dataset))])
-    old_trainer = SFTTrainer(model=model, args=config, train_dataset=fast.train_dataset, processing_class=processor,
-                             data_collator=lambda x: x)
+    old_trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=fast.train_dataset,
+        processing_class=processor,
+        data_collator=lambda x: x,
+    )
     n_items = (batch["labels"][:, 1:] != -100).sum()
     losses, grads = [], []
     for trainer, inputs in ((old_trainer, batch), (fast, new_batch)):
@@ -188,13 +203,25 @@ def test_text_only_model_trains_through_the_same_trainer(small_lab, tmp_path):
     config.output_dir = str(tmp_path)
     tokenizer = processor.tokenizer
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                                         pad_token_id=tokenizer.pad_token_id))
+    model = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     fast = make_sft_trainer(model, tokenizer, False, examples, small_lab, args, config)
     assert fast.completion_head
-    old = SFTTrainer(model=model, args=config, processing_class=tokenizer,
-                     train_dataset=build_sft_dataset(examples, small_lab, "compact", is_vision=False))
+    old = SFTTrainer(
+        model=model,
+        args=config,
+        processing_class=tokenizer,
+        train_dataset=build_sft_dataset(examples, small_lab, "compact", is_vision=False),
+    )
     batch = next(iter(fast.get_train_dataloader()))
     assert ((batch["labels"] != -100).sum(1) > 0).all() and (batch["labels"][:, 0] == -100).all()
     with torch.no_grad():

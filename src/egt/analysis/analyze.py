@@ -14,9 +14,17 @@ from egt.errors import EgtError
 ANALYSIS, HISTOGRAM, BINS_PLOT, REVIEW = "analysis.json", "entropy_histogram.png", "accuracy_by_bin.png", "review.html"
 
 
-def analyze_scores(scores_path: str | Path, out_dir: str | Path, *, data: str | Path | None = None,
-                   images_dir: str | Path | None = None, n_bins: int = 5, review_by: str = "answer",
-                   review_top: int = 50, lam: float = 0.5) -> dict:
+def analyze_scores(
+    scores_path: str | Path,
+    out_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    images_dir: str | Path | None = None,
+    n_bins: int = 5,
+    review_by: str = "answer",
+    review_top: int = 50,
+    lam: float = 0.5,
+) -> dict:
     """Analyse ``scores_path`` into ``out_dir``; returns the analysis dict (with ``files``).
 
     ``data`` (for the review page's questions, responses and images) defaults to the dataset the
@@ -48,14 +56,18 @@ def analyze_scores(scores_path: str | Path, out_dir: str | Path, *, data: str | 
         recorded = header.get("data", {}).get("path")
         data_path = Path(data) if data else Path(recorded) if recorded else None
         if data_path is None or (not data and not data_path.exists()):
-            raise EgtError(f"{scores_path}: the dataset it was scored from ({recorded or 'not recorded'}) is not here; "
-                           "pass --data PATH for the review page, or --review_top 0 to skip it")
+            raise EgtError(
+                f"{scores_path}: the dataset it was scored from ({recorded or 'not recorded'}) is not here; "
+                "pass --data PATH for the review page, or --review_top 0 to skip it"
+            )
         pairs = read_pairs(data_path)
         by_id = {p.id: p for p in pairs}
         extra = [r["id"] for r in records if r["id"] not in by_id]
         if extra:
-            raise EgtError(f"{len(extra)} scored id(s) are not in {data_path}: {show_ids(extra)}; pass the dataset "
-                           "that was scored as --data")
+            raise EgtError(
+                f"{len(extra)} scored id(s) are not in {data_path}: {show_ids(extra)}; pass the dataset "
+                "that was scored as --data"
+            )
         if images_dir:
             root = Path(images_dir)
         elif not data and header.get("data", {}).get("images_root"):
@@ -65,8 +77,10 @@ def analyze_scores(scores_path: str | Path, out_dir: str | Path, *, data: str | 
         page = render_review_page(records, by_id, root, by=review_by, top=review_top, analysis=analysis)
 
     out = Path(out_dir)
-    files = {"histogram": str(plot_entropy_histogram(records, out / HISTOGRAM)),
-             "accuracy_by_bin": str(plot_accuracy_by_bin(analysis, out / BINS_PLOT))}
+    files = {
+        "histogram": str(plot_entropy_histogram(records, out / HISTOGRAM)),
+        "accuracy_by_bin": str(plot_accuracy_by_bin(analysis, out / BINS_PLOT)),
+    }
     if page is not None:
         files["review"] = str(atomic_write_text(out / REVIEW, page))
     analysis["files"] = files

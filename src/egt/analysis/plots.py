@@ -27,8 +27,11 @@ def plot_entropy_histogram(records: Sequence[dict], path: str | Path, bins: int 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     has_truth = all(r.get("flipped") is not None for r in records)
-    for ax, (key, title) in zip(axes, (("answer_entropy", "answer-token entropy"),
-                                       ("sentence_entropy", "reasoning-sentence entropy")), strict=True):
+    for ax, (key, title) in zip(
+        axes,
+        (("answer_entropy", "answer-token entropy"), ("sentence_entropy", "reasoning-sentence entropy")),
+        strict=True,
+    ):
         values = [r[key] for r in records if r.get(key) is not None]
         missing = len(records) - len(values)
         if not values:
@@ -36,8 +39,13 @@ def plot_entropy_histogram(records: Sequence[dict], path: str | Path, bins: int 
         elif has_truth:
             clean = [r[key] for r in records if r.get(key) is not None and not r["flipped"]]
             flipped = [r[key] for r in records if r.get(key) is not None and r["flipped"]]
-            ax.hist([clean, flipped], bins=bins, stacked=True, color=["#4c72b0", "#dd8452"],
-                    label=["label correct", "label flipped"])
+            ax.hist(
+                [clean, flipped],
+                bins=bins,
+                stacked=True,
+                color=["#4c72b0", "#dd8452"],
+                label=["label correct", "label flipped"],
+            )
             ax.legend(frameon=False, fontsize=8)
         else:
             ax.hist(values, bins=bins, color="#4c72b0")
@@ -51,8 +59,11 @@ def plot_entropy_histogram(records: Sequence[dict], path: str | Path, bins: int 
 def plot_accuracy_by_bin(analysis: dict, path: str | Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    names = [n for n in ("answer", "sentence", "mixed", "peak") if n in analysis["bins"]
-             and analysis.get("missing", {}).get(n) != analysis.get("n_items")]  # a signal no record carries: no bars
+    names = [
+        n
+        for n in ("answer", "sentence", "mixed", "peak")
+        if n in analysis["bins"] and analysis.get("missing", {}).get(n) != analysis.get("n_items")
+    ]  # a signal no record carries: no bars
     width = 0.8 / max(1, len(names))
     colours = {"answer": "#4c72b0", "sentence": "#55a868", "mixed": "#8172b2", "peak": "#937860"}
     for j, name in enumerate(names):
@@ -63,8 +74,13 @@ def plot_accuracy_by_bin(analysis: dict, path: str | Path) -> Path:
         ax.bar(xs, [b["mean_accuracy"] for b in bins], width=width, color=colours[name], label=label)
     answer_bins = analysis["bins"].get("answer", [])
     if answer_bins and "flipped_rate" in answer_bins[0]:
-        ax.plot([b["bin"] for b in answer_bins], [b["flipped_rate"] for b in answer_bins], "o-", color="#c44e52",
-                label="flipped-label rate (answer bins)")
+        ax.plot(
+            [b["bin"] for b in answer_bins],
+            [b["flipped_rate"] for b in answer_bins],
+            "o-",
+            color="#c44e52",
+            label="flipped-label rate (answer bins)",
+        )
     ax.set_xticks(range(len(answer_bins or analysis["bins"][names[0]])))
     ax.set_xlabel("entropy quantile bin (low → high)")
     ax.set_ylabel("rollout accuracy vs label")

@@ -86,32 +86,49 @@ def _row_html(rank: int, record: dict, pair, images: list) -> str:
         responses.append(f"<td{cls}>{text}</td>")
     badges = []
     if record.get("flipped") is not None:
-        badges.append('<span class="badge flipped">label flipped</span>' if record["flipped"]
-                      else '<span class="badge clean">label correct</span>')
+        badges.append(
+            '<span class="badge flipped">label flipped</span>'
+            if record["flipped"]
+            else '<span class="badge clean">label correct</span>'
+        )
     if record.get("hard"):
         badges.append('<span class="badge hard">hard</span>')
     texts = record.get("texts") or []
-    reasoning = (f"<details><summary>rollout 1 of {len(texts)}</summary><pre style='white-space:pre-wrap'>"
-                 f"{esc(texts[0])}</pre></details>") if texts else "–"
+    reasoning = (
+        (
+            f"<details><summary>rollout 1 of {len(texts)}</summary><pre style='white-space:pre-wrap'>"
+            f"{esc(texts[0])}</pre></details>"
+        )
+        if texts
+        else "–"
+    )
     question = esc(pair.question) if pair is not None else "–"
     label_text = "–" if label is None else f"Response {label + 1}"
     truth = record.get("true_preferred")
     if truth is not None and truth != label:
-        label_text += f"<div class=\"badge flipped\">true: Response {truth + 1}</div>"
+        label_text += f'<div class="badge flipped">true: Response {truth + 1}</div>'
     return (
         f'<tr class="item" data-id="{esc(record["id"])}"><td class="num">{rank}</td>'
-        f'<td><code>{esc(record["id"])}</code><div>{"".join(badges)}</div></td>'
+        f"<td><code>{esc(record['id'])}</code><div>{''.join(badges)}</div></td>"
         f"<td>{imgs}</td><td>{question}</td>{''.join(responses)}"
         f"<td>{label_text}</td><td>{_verdicts_html(record)}</td>"
         f'<td class="num">answer {_fmt(record.get("answer_entropy"))}<br>sentence {_fmt(record.get("sentence_entropy"))}'
-        f'<br>vote {_fmt(record.get("vote_entropy"))}<br>peak {_fmt(record.get("peak_entropy"))}'
-        f'<br>accuracy {_fmt(record.get("accuracy"), 2)}</td>'
+        f"<br>vote {_fmt(record.get('vote_entropy'))}<br>peak {_fmt(record.get('peak_entropy'))}"
+        f"<br>accuracy {_fmt(record.get('accuracy'), 2)}</td>"
         f"<td>{reasoning}</td></tr>"
     )
 
 
-def render_review_page(records: Sequence[dict], pairs_by_id: dict, images_root: str | Path | None, *, by: str = "answer",
-                       top: int = 50, analysis: dict | None = None, title: str = "EGT review: highest-entropy items") -> str:
+def render_review_page(
+    records: Sequence[dict],
+    pairs_by_id: dict,
+    images_root: str | Path | None,
+    *,
+    by: str = "answer",
+    top: int = 50,
+    analysis: dict | None = None,
+    title: str = "EGT review: highest-entropy items",
+) -> str:
     """The page as one HTML string (see the module doc)."""
     from egt.records import open_images
 
@@ -129,14 +146,16 @@ def render_review_page(records: Sequence[dict], pairs_by_id: dict, images_root: 
             value = analysis.get(f"auroc_{name}", {}).get(by)
             if value is not None:
                 facts.append(f"AUROC {name} = {_fmt(value)}")
-    head = ("<tr><th>#</th><th>item</th><th>image</th><th>question</th><th>response 1</th><th>response 2</th>"
-            "<th>label</th><th>judge verdicts</th><th>scores</th><th>reasoning</th></tr>")
+    head = (
+        "<tr><th>#</th><th>item</th><th>image</th><th>question</th><th>response 1</th><th>response 2</th>"
+        "<th>label</th><th>judge verdicts</th><th>scores</th><th>reasoning</th></tr>"
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class=\"sub\">{' · '.join(facts)}. The labelled-preferred response is "
+        f'<h1>{html.escape(title)}</h1><p class="sub">{" · ".join(facts)}. The labelled-preferred response is '
         "shaded green; verdicts are green when they agree with the label, red when not, ✗ for a format failure.</p>"
-        f"<table id=\"review\"><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></body></html>\n"
+        f'<table id="review"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></body></html>\n'
     )
 
 

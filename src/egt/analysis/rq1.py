@@ -45,6 +45,7 @@ def best_signal(result: dict) -> str | None:
     negative Spearman ρ. Signals missing a number are skipped; ties go to the earlier signal in
     :data:`SIGNALS`; None when no signal has a number.
     """
+
     def mean(values):
         present = [v for v in values if v is not None]
         return sum(present) / len(present) if present else None
@@ -67,17 +68,27 @@ def _targets(result: dict, best: str | None) -> dict[str, bool | None]:
     cur = get("curation", {})
     kept, dropped = cur.get("flip_rate_kept"), cur.get("flip_rate_dropped")
     return {
-        "auroc_flipped_vs_ceiling": at_least(get(f"auroc_flipped_{best}") if best else None,
-                                             get("auroc_flipped_ceiling"), CEILING_SHARE["flipped"]),
-        "auroc_hard_vs_ceiling": at_least(get(f"auroc_hard_{best}") if best else None,
-                                          get("auroc_hard_ceiling"), CEILING_SHARE["hard"]),
+        "auroc_flipped_vs_ceiling": at_least(
+            get(f"auroc_flipped_{best}") if best else None, get("auroc_flipped_ceiling"), CEILING_SHARE["flipped"]
+        ),
+        "auroc_hard_vs_ceiling": at_least(
+            get(f"auroc_hard_{best}") if best else None, get("auroc_hard_ceiling"), CEILING_SHARE["hard"]
+        ),
         "spearman_negative": None if rho is None else rho < 0,
         "curation_flip_rate": None if kept is None or dropped is None else kept < dropped,
     }
 
 
-def rq1_from_scores(scores_path: str | Path, pool_path: str | Path, images_root: str | Path | None,
-                    out_dir: str | Path, *, signal: str = "answer", fraction: float = 0.5, seed: int = 0) -> dict:
+def rq1_from_scores(
+    scores_path: str | Path,
+    pool_path: str | Path,
+    images_root: str | Path | None,
+    out_dir: str | Path,
+    *,
+    signal: str = "answer",
+    fraction: float = 0.5,
+    seed: int = 0,
+) -> dict:
     """Analyse and curate an already scored pool under ``out_dir``; the numbers of :func:`run_rq1`.
 
     Keys (s over :data:`SIGNALS`, t over flipped / hard): ``signal``, ``best_signal``,
@@ -98,8 +109,16 @@ def rq1_from_scores(scores_path: str | Path, pool_path: str | Path, images_root:
     analysis = analyze_scores(scores_path, out / "analysis", data=pool_path, images_dir=images_root, review_by=signal)
     seconds["analyze"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
-    selection = curate_pool(scores_path, pool_path, out / "curation", selector="entropy", by=signal,
-                            fraction=fraction, seed=seed, images_dir=images_root)
+    selection = curate_pool(
+        scores_path,
+        pool_path,
+        out / "curation",
+        selector="entropy",
+        by=signal,
+        fraction=fraction,
+        seed=seed,
+        images_dir=images_root,
+    )
     seconds["curate"] = round(time.perf_counter() - t0, 1)
 
     result: dict = {"signal": signal}
@@ -111,12 +130,18 @@ def rq1_from_scores(scores_path: str | Path, pool_path: str | Path, images_root:
         result[f"auroc_{t}_ceiling"] = analysis.get(f"auroc_{t}_ceiling")
         result.update({f"ceiling_fraction_{t}_{s}": fractions.get(s) for s in SIGNALS})
     result.update(
-        mean_rollout_accuracy=analysis["mean_accuracy"], format_rate=analysis["mean_format_rate"],
-        items_with_format_failures=analysis["items_with_format_failures"], n_items=analysis["n_items"],
+        mean_rollout_accuracy=analysis["mean_accuracy"],
+        format_rate=analysis["mean_format_rate"],
+        items_with_format_failures=analysis["items_with_format_failures"],
+        n_items=analysis["n_items"],
         curation={"selector": selection["selector"], "by": signal, **selection["counts"], **selection.get("lab", {})},
-        paths={"scores": str(scores_path), "analysis": str(out / "analysis" / "analysis.json"),
-               "review": analysis["files"].get("review"), "manifest": str(out / "curation" / "manifest.jsonl"),
-               "selected": str(out / "curation" / selection["files"]["selected"])},
+        paths={
+            "scores": str(scores_path),
+            "analysis": str(out / "analysis" / "analysis.json"),
+            "review": analysis["files"].get("review"),
+            "manifest": str(out / "curation" / "manifest.jsonl"),
+            "selected": str(out / "curation" / selection["files"]["selected"]),
+        },
         seconds=seconds,
     )
     result["best_signal"] = best_signal(result)
@@ -124,10 +149,23 @@ def rq1_from_scores(scores_path: str | Path, pool_path: str | Path, images_root:
     return result
 
 
-def run_rq1(judge_dir: str | Path, pool_path: str | Path, images_root: str | Path | None, out_dir: str | Path,
-            rollouts: int = 4, seed: int = 0, *, batch_size: int = 16, device: str = "cpu", fraction: float = 0.5,
-            max_new_tokens: int = 0, signal: str = "answer", peak_k: int = 3, temperature: float = 1.0,
-            backend: str = "transformers") -> dict:
+def run_rq1(
+    judge_dir: str | Path,
+    pool_path: str | Path,
+    images_root: str | Path | None,
+    out_dir: str | Path,
+    rollouts: int = 4,
+    seed: int = 0,
+    *,
+    batch_size: int = 16,
+    device: str = "cpu",
+    fraction: float = 0.5,
+    max_new_tokens: int = 0,
+    signal: str = "answer",
+    peak_k: int = 3,
+    temperature: float = 1.0,
+    backend: str = "transformers",
+) -> dict:
     """Score → analyse → curate (by ``signal``) under ``out_dir``; the numbers for ``report.json``'s ``rq1``.
 
     ``rollouts``, ``temperature``, ``peak_k``, ``max_new_tokens``, ``batch_size`` and ``backend``
@@ -143,10 +181,22 @@ def run_rq1(judge_dir: str | Path, pool_path: str | Path, images_root: str | Pat
     out = Path(out_dir)
     t0 = time.perf_counter()
     scores_path = out / "scores.jsonl"
-    score_pool(ModelArgs(model=str(judge_dir), device=device), pool_path, scores_path,
-               ScoringConfig(rollouts=rollouts, seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                             temperature=temperature, peak_k=peak_k, backend=backend),
-               images_dir=images_root, overwrite=True)
+    score_pool(
+        ModelArgs(model=str(judge_dir), device=device),
+        pool_path,
+        scores_path,
+        ScoringConfig(
+            rollouts=rollouts,
+            seed=seed,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            peak_k=peak_k,
+            backend=backend,
+        ),
+        images_dir=images_root,
+        overwrite=True,
+    )
     score_seconds = round(time.perf_counter() - t0, 1)
     result = rq1_from_scores(scores_path, pool_path, images_root, out, signal=signal, fraction=fraction, seed=seed)
     result["rollouts"] = rollouts
@@ -156,6 +206,7 @@ def run_rq1(judge_dir: str | Path, pool_path: str | Path, images_root: str | Pat
 
 def rq1_summary_rows(rq1: dict) -> list[list[str]]:
     """Rows for ``egt demo``'s summary table: every signal, the ceiling, the best signal, the curation."""
+
     def num(x, fmt="+.3f"):
         return "–" if x is None else format(x, fmt)
 
@@ -171,17 +222,33 @@ def rq1_summary_rows(rq1: dict) -> list[list[str]]:
     rows = [["RQ1 signal: ρ vs rollout accuracy / AUROC flipped / AUROC hard (share of ceiling)", ""]]
     for s in SIGNALS:
         notes = [n for n, on in (("curated by", s == signal), ("best", s == best)) if on]
-        rows.append([f"  {s} entropy" + (f" ({', '.join(notes)})" if notes else ""),
-                     f"{num(rq1.get(f'spearman_{s}'))} / {num(rq1.get(f'auroc_flipped_{s}'), '.3f')}{share('flipped', s)}"
-                     f" / {num(rq1.get(f'auroc_hard_{s}'), '.3f')}{share('hard', s)}"])
-    rows.append(["  ceiling: the true ambiguity's AUROC flipped / hard",
-                 f"{num(rq1.get('auroc_flipped_ceiling'), '.3f')} / {num(rq1.get('auroc_hard_ceiling'), '.3f')}"])
+        rows.append(
+            [
+                f"  {s} entropy" + (f" ({', '.join(notes)})" if notes else ""),
+                f"{num(rq1.get(f'spearman_{s}'))} / {num(rq1.get(f'auroc_flipped_{s}'), '.3f')}{share('flipped', s)}"
+                f" / {num(rq1.get(f'auroc_hard_{s}'), '.3f')}{share('hard', s)}",
+            ]
+        )
+    rows.append(
+        [
+            "  ceiling: the true ambiguity's AUROC flipped / hard",
+            f"{num(rq1.get('auroc_flipped_ceiling'), '.3f')} / {num(rq1.get('auroc_hard_ceiling'), '.3f')}",
+        ]
+    )
     if best is not None:
-        rows.append([f"RQ1 targets for the best signal ({best})",
-                     f"flipped ≥ 0.85 × ceiling{mark('auroc_flipped_vs_ceiling')} · hard ≥ 0.80 × ceiling"
-                     f"{mark('auroc_hard_vs_ceiling')} · ρ < 0{mark('spearman_negative')}"])
+        rows.append(
+            [
+                f"RQ1 targets for the best signal ({best})",
+                f"flipped ≥ 0.85 × ceiling{mark('auroc_flipped_vs_ceiling')} · hard ≥ 0.80 × ceiling"
+                f"{mark('auroc_hard_vs_ceiling')} · ρ < 0{mark('spearman_negative')}",
+            ]
+        )
     cur = rq1.get("curation", {})
     if cur.get("flip_rate_kept") is not None and cur.get("flip_rate_dropped") is not None:
-        rows.append([f"curated lowest-entropy part by {signal}: flip rate kept / dropped",
-                     f"{100 * cur['flip_rate_kept']:.1f}% / {100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}"])
+        rows.append(
+            [
+                f"curated lowest-entropy part by {signal}: flip rate kept / dropped",
+                f"{100 * cur['flip_rate_kept']:.1f}% / {100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}",
+            ]
+        )
     return rows

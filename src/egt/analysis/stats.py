@@ -30,8 +30,13 @@ import numpy as np
 
 from egt.entropy import mixed_entropy, percentile_rank
 
-ENTROPY_FIELDS = {"answer": "answer_entropy", "sentence": "sentence_entropy", "mixed": "mixed_entropy",
-                  "vote": "vote_entropy", "peak": "peak_entropy"}
+ENTROPY_FIELDS = {
+    "answer": "answer_entropy",
+    "sentence": "sentence_entropy",
+    "mixed": "mixed_entropy",
+    "vote": "vote_entropy",
+    "peak": "peak_entropy",
+}
 """Signal name → scores-record field (the selectors' ``ENTROPY_KINDS``)."""
 TRUTHS = ("flipped", "hard")
 CEILING_FIELD = "ambiguity"
@@ -53,8 +58,9 @@ def _all_missing(values: Sequence[float | None]) -> bool:
     return all(v is None or v != v for v in values)  # None or NaN
 
 
-def spearman(values: Sequence[float | None], accuracy: Sequence[float],
-             failures: Sequence[int] | None = None) -> tuple[float | None, float | None]:
+def spearman(
+    values: Sequence[float | None], accuracy: Sequence[float], failures: Sequence[int] | None = None
+) -> tuple[float | None, float | None]:
     """``(ρ, p)`` of the signal's ranks against rollout accuracy (scipy); None when either is constant."""
     from scipy.stats import spearmanr
 
@@ -69,7 +75,9 @@ def spearman(values: Sequence[float | None], accuracy: Sequence[float],
     return float(result.statistic), float(result.pvalue)
 
 
-def auroc(values: Sequence[float | None], labels: Sequence[bool], failures: Sequence[int] | None = None) -> float | None:
+def auroc(
+    values: Sequence[float | None], labels: Sequence[bool], failures: Sequence[int] | None = None
+) -> float | None:
     """AUROC (sklearn) of higher signal ⇒ positive label; None unless both classes occur and some value does."""
     from sklearn.metrics import roc_auc_score
 
@@ -86,8 +94,13 @@ def ceiling_fraction(value: float | None, ceiling: float | None) -> float | None
     return value / ceiling
 
 
-def accuracy_by_bin(values: Sequence[float | None], accuracy: Sequence[float], ids: Sequence[str], n_bins: int = 5,
-                    truth: dict[str, Sequence[bool]] | None = None) -> list[dict]:
+def accuracy_by_bin(
+    values: Sequence[float | None],
+    accuracy: Sequence[float],
+    ids: Sequence[str],
+    n_bins: int = 5,
+    truth: dict[str, Sequence[bool]] | None = None,
+) -> list[dict]:
     """Equal-count bins of ascending entropy (ties by id): count, entropy range, mean accuracy.
 
     ``truth`` maps a name (``flipped``, ``hard``) to per-item booleans; each bin then also gets
@@ -98,10 +111,14 @@ def accuracy_by_bin(values: Sequence[float | None], accuracy: Sequence[float], i
     bins = []
     for number, members in enumerate(np.array_split(np.asarray(order, dtype=int), min(n_bins, len(order)))):
         present = [values[i] for i in members if values[i] is not None]
-        row = {"bin": number, "n": int(len(members)),
-               "entropy_min": min(present) if present else None, "entropy_max": max(present) if present else None,
-               "missing": int(len(members) - len(present)),
-               "mean_accuracy": float(np.mean([accuracy[i] for i in members]))}
+        row = {
+            "bin": number,
+            "n": int(len(members)),
+            "entropy_min": min(present) if present else None,
+            "entropy_max": max(present) if present else None,
+            "missing": int(len(members) - len(present)),
+            "mean_accuracy": float(np.mean([accuracy[i] for i in members])),
+        }
         for name, flags in (truth or {}).items():
             row[f"{name}_rate"] = float(np.mean([bool(flags[i]) for i in members]))
         bins.append(row)
@@ -127,14 +144,20 @@ def analyze_records(records: Sequence[dict], n_bins: int = 5, lam: float = 0.5) 
     if any("mixed_entropy" not in r for r in records):  # a file from elsewhere: recompute EGT's rank mixture
         values["mixed"] = mixed_entropy(values["answer"], values["sentence"], lam).tolist()
     truth = {name: [r[name] for r in records] for name in TRUTHS if all(r.get(name) is not None for r in records)}
-    ambiguity = ([float(r[CEILING_FIELD]) for r in records]
-                 if all(r.get(CEILING_FIELD) is not None for r in records) else None)
-    out: dict = {"n_items": len(records), "n_bins": n_bins,
-                 "mean_accuracy": float(np.mean(accuracy)),
-                 "mean_format_rate": float(np.mean([r.get("format_rate", 0.0) for r in records])),
-                 "items_with_format_failures": sum(f > 0 for f in failures),
-                 "missing": {name: sum(v is None for v in vals) for name, vals in values.items()},
-                 "spearman": {}, "spearman_p": {}, "bins": {}}
+    ambiguity = (
+        [float(r[CEILING_FIELD]) for r in records] if all(r.get(CEILING_FIELD) is not None for r in records) else None
+    )
+    out: dict = {
+        "n_items": len(records),
+        "n_bins": n_bins,
+        "mean_accuracy": float(np.mean(accuracy)),
+        "mean_format_rate": float(np.mean([r.get("format_rate", 0.0) for r in records])),
+        "items_with_format_failures": sum(f > 0 for f in failures),
+        "missing": {name: sum(v is None for v in vals) for name, vals in values.items()},
+        "spearman": {},
+        "spearman_p": {},
+        "bins": {},
+    }
     for name, vals in values.items():
         out["spearman"][name], out["spearman_p"][name] = spearman(vals, accuracy, failures)
         out["bins"][name] = accuracy_by_bin(vals, accuracy, ids, n_bins, truth)

@@ -27,10 +27,14 @@ def _load_pairs(path: str | Path, images_dir: str | Path | None = None) -> list[
 
 # EGT's own pairs format (egt.records), the default of ``egt eval``: the foundation's metrics.
 PAIRS = Benchmark(
-    name="pairs", title="pairs", load=_load_pairs,
+    name="pairs",
+    title="pairs",
+    load=_load_pairs,
     aggregate=lambda predictions, pairs, tie_policy="wrong": _base_aggregate(predictions, tie_policy=tie_policy),
-    tie_policy="wrong", rule="the project's default: a tie or an unparsable verdict is not a correct preference",
-    headline="{accuracy} accuracy", headline_metrics=("accuracy",),
+    tie_policy="wrong",
+    rule="the project's default: a tie or an unparsable verdict is not a correct preference",
+    headline="{accuracy} accuracy",
+    headline_metrics=("accuracy",),
     repeated_ids="refuse",
     repeated_ids_rule="EGT's own pairs carry unique ids (egt.records.read_pairs refuses a repeat)",
 )
@@ -52,8 +56,10 @@ def normalize_name(name: str) -> str:
 
 def benchmark_names() -> str:
     """Every benchmark once, with the title the papers use: the ``--benchmark`` help."""
-    return "; ".join(f"{key} ({bench.title})" if key != generic.NAME
-                     else f"{key} (your own pairs, mapped by --fields)" for key, bench in BENCHMARKS.items())
+    return "; ".join(
+        f"{key} ({bench.title})" if key != generic.NAME else f"{key} (your own pairs, mapped by --fields)"
+        for key, bench in BENCHMARKS.items()
+    )
 
 
 def get_benchmark(name: str, fields: str = "") -> Benchmark:
@@ -69,8 +75,10 @@ def get_benchmark(name: str, fields: str = "") -> Benchmark:
     try:
         return BENCHMARKS[key]
     except KeyError:
-        raise EgtError(f"--benchmark: unknown benchmark {name!r} (one of {', '.join(BENCHMARKS)}, in any case, "
-                       f"with - or _; none for EGT's own pairs format)") from None
+        raise EgtError(
+            f"--benchmark: unknown benchmark {name!r} (one of {', '.join(BENCHMARKS)}, in any case, "
+            f"with - or _; none for EGT's own pairs format)"
+        ) from None
 
 
 __all__ = ["BENCHMARKS", "PAIRS", "Benchmark", "benchmark_names", "get_benchmark", "normalize_name"]

@@ -54,8 +54,10 @@ class Benchmark:
     def scoring_rule(self, tie_policy: str) -> str:
         if tie_policy == self.tie_policy:
             return f"ties and parse failures score {_policy_words(tie_policy)} (the benchmark's rule: {self.rule})"
-        return (f"ties and parse failures score {_policy_words(tie_policy)} (--tie_policy {tie_policy}; "
-                f"the benchmark's own rule would score {_policy_words(self.tie_policy)}: {self.rule})")
+        return (
+            f"ties and parse failures score {_policy_words(tie_policy)} (--tie_policy {tie_policy}; "
+            f"the benchmark's own rule would score {_policy_words(self.tie_policy)}: {self.rule})"
+        )
 
 
 REPEATED_ID_RULES = ("refuse", "keep", "group")

@@ -168,8 +168,7 @@ def check_unique(pairs: Sequence[PreferencePair], path: object, why: str = "") -
     for p in pairs:
         if p.id in seen:
             rows = sum(q.id == p.id for q in pairs)
-            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id ({rows} rows)"
-                           + (f"; {why}" if why else ""))
+            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id ({rows} rows)" + (f"; {why}" if why else ""))
         seen.add(p.id)
 
 
@@ -221,8 +220,10 @@ def key_rows(pairs: list[PreferencePair], rule: str, path: object, why: str = ""
     keys = Counter(p.id for p in pairs)
     clash = next((k for k, n in keys.items() if n > 1), None)
     if clash is not None:
-        raise EgtError(f"{path}: id={clash!r}: field 'id': the item key {clash!r} given to a repeated id's row "
-                       "is also an id of the file; rename one of them")
+        raise EgtError(
+            f"{path}: id={clash!r}: field 'id': the item key {clash!r} given to a repeated id's row "
+            "is also an id of the file; rename one of them"
+        )
     return pairs
 
 
@@ -252,7 +253,9 @@ def release_summary(pairs: Sequence[PreferencePair], bench) -> dict:
         out["matches_release"] = categories == expected
     groups = repeated_ids(pairs)
     out["repeated_ids"] = {
-        "rule": bench.repeated_ids, "why": bench.repeated_ids_rule, "ids": len(groups),
+        "rule": bench.repeated_ids,
+        "why": bench.repeated_ids_rule,
+        "ids": len(groups),
         "rows": sum(len(v) for v in groups.values()),
         "examples": {rid: keys for rid, keys in list(groups.items())[:SHOW_REPEATED]},
     }
@@ -274,17 +277,20 @@ def release_lines(summary: Mapping[str, Any], title: str = "") -> list[str]:
     expected = summary.get("release_categories")
     if expected:
         full = " / ".join(f"{n:,}" for n in expected.values())
-        head += (f" (the full release: {full} — matches)" if summary.get("matches_release")
-                 else f" (the full release has {', '.join(f'{c} {n:,}' for c, n in expected.items())})")
+        head += (
+            f" (the full release: {full} — matches)"
+            if summary.get("matches_release")
+            else f" (the full release has {', '.join(f'{c} {n:,}' for c, n in expected.items())})"
+        )
     lines = [head]
     rep = summary.get("repeated_ids") or {}
     if rep.get("ids"):
         shown = list(rep["examples"].items())[:3]
-        eg = "; ".join(f"{rid} → " + ", ".join([keys[0]] + ["#" + k.rpartition("#")[2] for k in keys[1:]])
-                       for rid, keys in shown)
+        eg = "; ".join(
+            f"{rid} → " + ", ".join([keys[0]] + ["#" + k.rpartition("#")[2] for k in keys[1:]]) for rid, keys in shown
+        )
         more = f" (and {rep['ids'] - len(shown)} more)" if rep["ids"] > len(shown) else ""
-        kept = ("grouped as the pairs of one question" if rep.get("rule") == "group"
-                else "each row kept as its own item")
+        kept = "grouped as the pairs of one question" if rep.get("rule") == "group" else "each row kept as its own item"
         lines.append(f"repeated ids: {rep['ids']} id(s) on {rep['rows']} rows, {kept} ({rep['why']}): {eg}{more}")
     for reason, n in (summary.get("skipped") or {}).items():
         lines.append(f"skipped {n} row(s): {reason}")
@@ -306,8 +312,9 @@ def frame_paths(folder_ref: str, root: str | Path | None, record_id: str) -> lis
     folder = resolve_image_path(folder_ref, root, record_id=record_id)
     if not folder.is_dir():
         return []
-    names = sorted((f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
-                   key=_natural_key)
+    names = sorted(
+        (f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key
+    )
     return [f"{folder_ref.rstrip('/')}/{name}" for name in names]
 
 
@@ -323,8 +330,9 @@ def scored(predictions: Sequence[Prediction], tie_policy: str) -> list[tuple[Pre
     return [(p, score_prediction(p, tie_policy)) for p in predictions]
 
 
-def grouped_accuracy(items: Sequence[tuple[Prediction, float]], key: Callable[[Prediction], str | None],
-                     order: Sequence[str] = ()) -> dict[str, dict]:
+def grouped_accuracy(
+    items: Sequence[tuple[Prediction, float]], key: Callable[[Prediction], str | None], order: Sequence[str] = ()
+) -> dict[str, dict]:
     """``{group: {"n", "accuracy"}}`` over the groups ``key`` gives (None is left out); groups in
     ``order`` come first in that order, the rest sorted."""
     groups: dict[str, list[float]] = defaultdict(list)
@@ -342,8 +350,10 @@ def split_views(predictions: Sequence[Prediction]) -> dict[str, list[Prediction]
     for p in predictions:
         counts[p.id] += 1
     if predictions and all(c == 2 for c in counts.values()):
-        return {"stored_order": [p for p in predictions if not p.swapped],
-                "swapped_order": [p for p in predictions if p.swapped]}
+        return {
+            "stored_order": [p for p in predictions if not p.swapped],
+            "swapped_order": [p for p in predictions if p.swapped],
+        }
     return {"": list(predictions)}
 
 
@@ -359,8 +369,9 @@ def _merge(values: list[Any], key: str = "") -> Any:
     return round(sum(values) / len(values), 6)
 
 
-def combine_views(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str,
-                  score_view: ViewScorer) -> dict:
+def combine_views(
+    predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str, score_view: ViewScorer
+) -> dict:
     """The report blocks of a benchmark: its own headline metrics (mean over the orders judged,
     with the per-order values), its categories, then the shared counts of
     :func:`egt.evaluation.metrics.aggregate` (accuracy, tie and format-failure rates, order
@@ -376,5 +387,10 @@ def combine_views(predictions: Sequence[Prediction], pairs: Sequence[PreferenceP
     base = base_aggregate(predictions, tie_policy=tie_policy)
     for k, v in base["metrics"].items():
         metrics.setdefault(k, v)
-    return {"metrics": metrics, "categories": combined.pop("categories", {}), **combined,
-            "ties": base["ties"], "parse_failures": base["parse_failures"]}
+    return {
+        "metrics": metrics,
+        "categories": combined.pop("categories", {}),
+        **combined,
+        "ties": base["ties"],
+        "parse_failures": base["parse_failures"],
+    }

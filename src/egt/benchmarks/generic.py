@@ -68,12 +68,18 @@ NAME = "generic"
 TIE_POLICY = "wrong"
 RULE = "the project's default: a tie or an unparsable verdict is not a correct preference"
 REPEATED_IDS_RULE = "people's files repeat an id on purpose, e.g. one question asked of several model pairs"
-OUR_FIELDS = ("id", "question", "chosen", "rejected", "responses", "label", "preferred", "images", "category",
-              "source")
+OUR_FIELDS = ("id", "question", "chosen", "rejected", "responses", "label", "preferred", "images", "category", "source")
 DEFAULTS: dict[str, tuple[str, ...]] = {
-    "id": ("id",), "question": ("question", "prompt", "query", "instruction"), "chosen": ("chosen",),
-    "rejected": ("rejected",), "responses": ("responses",), "preferred": ("preferred",), "label": ("label",),
-    "images": ("images", "image"), "category": ("category",), "source": ("source",),
+    "id": ("id",),
+    "question": ("question", "prompt", "query", "instruction"),
+    "chosen": ("chosen",),
+    "rejected": ("rejected",),
+    "responses": ("responses",),
+    "preferred": ("preferred",),
+    "label": ("label",),
+    "images": ("images", "image"),
+    "category": ("category",),
+    "source": ("source",),
 }
 ASSISTANT_ROLES = ("assistant", "gpt", "model", "bot", "chatbot")
 USER_ROLES = ("user", "human")
@@ -124,8 +130,9 @@ def parse_encoding(text: str) -> Encoding:
     """``"1/2"`` → first ``1``, second ``2``; ``"model_a/model_b/tie"``; values compared lower-case."""
     parts = [p.strip() for p in text.split("/")]
     if len(parts) < 2 or not all(parts):
-        raise EgtError(f"--fields: label encoding {text!r}: expected FIRST/SECOND[/TIE...], e.g. 1/2, A/B, "
-                       "model_a/model_b/tie")
+        raise EgtError(
+            f"--fields: label encoding {text!r}: expected FIRST/SECOND[/TIE...], e.g. 1/2, A/B, model_a/model_b/tie"
+        )
     low = [p.lower() for p in parts]
     if len(set(low)) != len(low):
         raise EgtError(f"--fields: label encoding {text!r} names a value twice")
@@ -144,13 +151,19 @@ def infer_encoding(name: str, values: Sequence[Any]) -> tuple[Encoding, str]:
     fits = [e for e in KNOWN_ENCODINGS if seen and all(e.read(v) is not None for v in seen)]
     shown = ", ".join(seen[:8]) + (", …" if len(seen) > 8 else "")
     if len(fits) != 1:
-        why = (f"its values ({shown}) fit {' and '.join(e.text for e in fits)} alike" if fits
-               else f"its values ({shown or 'none'}) fit none of {', '.join(e.text for e in KNOWN_ENCODINGS)}")
-        raise EgtError(f"--fields: say how label {name!r} names the winner: label={name}:FIRST/SECOND[/TIE...], "
-                       f"e.g. label={name}:1/2 — {why}")
+        why = (
+            f"its values ({shown}) fit {' and '.join(e.text for e in fits)} alike"
+            if fits
+            else f"its values ({shown or 'none'}) fit none of {', '.join(e.text for e in KNOWN_ENCODINGS)}"
+        )
+        raise EgtError(
+            f"--fields: say how label {name!r} names the winner: label={name}:FIRST/SECOND[/TIE...], "
+            f"e.g. label={name}:1/2 — {why}"
+        )
     enc = fits[0]
-    return enc, (f"label {name!r} read as {enc.text} (inferred from its values {shown}; "
-                 f"write label={name}:{enc.text} to say so)")
+    return enc, (
+        f"label {name!r} read as {enc.text} (inferred from its values {shown}; write label={name}:{enc.text} to say so)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,12 +264,16 @@ def suggest_fields(row: Mapping) -> str:
             a, b = sorted(found[0][1].values())
             responses.append(f"responses={a}+{b}")
         elif "responses" not in low:
-            lists = [k for k in keys if isinstance(row[k], list) and len(row[k]) == 2
-                     and all(isinstance(x, str) for x in row[k])]
+            lists = [
+                k
+                for k in keys
+                if isinstance(row[k], list) and len(row[k]) == 2 and all(isinstance(x, str) for x in row[k])
+            ]
             if lists:
                 responses.append(f"responses={lists[0]}")
-        label = next((k for k in keys
-                      if k.lower() in LABEL_HINTS or any(h in k.lower() for h in LABEL_HINTS[:3])), None)
+        label = next(
+            (k for k in keys if k.lower() in LABEL_HINTS or any(h in k.lower() for h in LABEL_HINTS[:3])), None
+        )
         if label and responses:
             responses.append(f"label={label}")
     extra = low.get("input") if question and question.lower() == "instruction" else None
@@ -335,8 +352,9 @@ def _question(loc: str, row: Mapping, mapping: Mapping[str, str], response_names
         elif response_names and _is_conversation(_get(row, response_names[0])):
             return _turn(loc, row, response_names[0], _get(row, response_names[0]), "question")
         else:
-            raise mapping_error(loc, row, f"no question (none of {', '.join(DEFAULTS['question'])}): "
-                                          "map it with question=FIELD")
+            raise mapping_error(
+                loc, row, f"no question (none of {', '.join(DEFAULTS['question'])}): map it with question=FIELD"
+            )
     texts = [_text(loc, row, n, "question") for n in names]
     return "\n\n".join(t for t in texts if t.strip()) if len(texts) > 1 else texts[0]
 
@@ -360,16 +378,21 @@ def layout_of(loc: str, row: Mapping, mapping: Mapping[str, str]) -> Layout:
         names = tuple(mapping["responses"].split("+"))
     elif "label" in mapping or "preferred" in mapping:
         if not _has(row, "responses"):
-            raise mapping_error(loc, row, "a label is mapped but no responses: map responses=A+B (two fields) "
-                                          "or responses=LIST")
+            raise mapping_error(
+                loc, row, "a label is mapped but no responses: map responses=A+B (two fields) or responses=LIST"
+            )
         names = ("responses",)
     elif _has(row, "chosen") or _has(row, "rejected"):
         return Layout("pair", ("chosen", "rejected"))
     elif _has(row, "responses"):
         names = ("responses",)
     else:
-        raise mapping_error(loc, row, "no responses: neither chosen+rejected nor a responses field — map "
-                                      "responses=A+B (two fields) or responses=LIST with label=FIELD")
+        raise mapping_error(
+            loc,
+            row,
+            "no responses: neither chosen+rejected nor a responses field — map "
+            "responses=A+B (two fields) or responses=LIST with label=FIELD",
+        )
     form = "two" if len(names) == 2 else "list"
     if "preferred" in mapping:
         return Layout(form, names, mapping["preferred"], PREFERRED, strict_01=True)
@@ -380,8 +403,11 @@ def layout_of(loc: str, row: Mapping, mapping: Mapping[str, str]) -> Layout:
         return Layout(form, names, "preferred", PREFERRED, strict_01=True)
     if _has(row, "label"):
         return Layout(form, names, "label", None)
-    raise mapping_error(loc, row, "no label saying which response won: map label=FIELD:ENCODING "
-                                  "(e.g. label=winner:A/B) or preferred=FIELD (0/1)")
+    raise mapping_error(
+        loc,
+        row,
+        "no label saying which response won: map label=FIELD:ENCODING (e.g. label=winner:A/B) or preferred=FIELD (0/1)",
+    )
 
 
 def _responses(loc: str, row: Mapping, lay: Layout) -> tuple[str, str]:
@@ -391,8 +417,9 @@ def _responses(loc: str, row: Mapping, lay: Layout) -> tuple[str, str]:
         if value is None:
             raise mapping_error(loc, row, f"field {name!r}: missing")
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise field_error(loc, row, name, "expected 2 strings (or map two fields responses=A+B, "
-                                              "or chosen and rejected)")
+            raise field_error(
+                loc, row, name, "expected 2 strings (or map two fields responses=A+B, or chosen and rejected)"
+            )
         out = []
         for item in value:
             if isinstance(item, str):
@@ -400,8 +427,9 @@ def _responses(loc: str, row: Mapping, lay: Layout) -> tuple[str, str]:
             elif _is_conversation(item):
                 out.append(_turn(loc, row, name, item, "response"))
             else:
-                raise field_error(loc, row, name, "expected 2 strings (or map two fields responses=A+B, "
-                                                  "or chosen and rejected)")
+                raise field_error(
+                    loc, row, name, "expected 2 strings (or map two fields responses=A+B, or chosen and rejected)"
+                )
         return out[0], out[1]
     a, b = lay.responses
     return _text(loc, row, a, "response"), _text(loc, row, b, "response")
@@ -437,9 +465,13 @@ def load(path: str | Path, images_dir: str | Path | None = None, fields: str = "
             if winner is None:
                 if lay.strict_01:
                     raise field_error(loc, row, lay.label, f"must be 0 or 1, got {value!r}")
-                raise field_error(loc, row, lay.label,
-                                  f"{value!r} is not a value of {lay.encoding.text} (a tie value? add it: "
-                                  f"label={lay.label}:{lay.encoding.text}/{value})")
+                raise field_error(
+                    loc,
+                    row,
+                    lay.label,
+                    f"{value!r} is not a value of {lay.encoding.text} (a tie value? add it: "
+                    f"label={lay.label}:{lay.encoding.text}/{value})",
+                )
             if winner == TIE:
                 skipped[f"{lay.label} = {value!r}, a tie: no preferred response"] += 1
                 continue
@@ -458,8 +490,11 @@ def load(path: str | Path, images_dir: str | Path | None = None, fields: str = "
             if value is not None and not isinstance(value, str):
                 raise field_error(loc, row, name, "must be a string")
             extra[key] = value
-        pairs.append(PreferencePair(id=str(rid), question=question, responses=responses, preferred=int(preferred),
-                                    images=images, **extra))
+        pairs.append(
+            PreferencePair(
+                id=str(rid), question=question, responses=responses, preferred=int(preferred), images=images, **extra
+            )
+        )
     pairs.skipped = dict(skipped)
     if not pairs and skipped:
         raise EgtError(f"{path}: every row's label is a tie ({sum(skipped.values())} rows): nothing to evaluate")
@@ -473,8 +508,10 @@ def _responses_pair(loc: str, row: Mapping, lay: Layout) -> tuple[str, str]:
 
 def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, PreferencePair], tie_policy: str) -> dict:
     items = scored(predictions, tie_policy)
-    return {"metrics": {"accuracy": mean([s for _, s in items])},
-            "categories": grouped_accuracy(items, lambda p: pairs[p.id].category)}
+    return {
+        "metrics": {"accuracy": mean([s for _, s in items])},
+        "categories": grouped_accuracy(items, lambda p: pairs[p.id].category),
+    }
 
 
 def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
@@ -485,10 +522,17 @@ def with_fields(fields: str) -> Benchmark:
     """The generic benchmark reading with a field mapping (checked now, before any loading)."""
     parse_fields(fields)
     return Benchmark(
-        name=NAME, title="pairs (generic)", load=partial(load, fields=fields), aggregate=aggregate,
-        tie_policy=TIE_POLICY, rule=RULE, headline="{accuracy} accuracy", headline_metrics=("accuracy",),
+        name=NAME,
+        title="pairs (generic)",
+        load=partial(load, fields=fields),
+        aggregate=aggregate,
+        tie_policy=TIE_POLICY,
+        rule=RULE,
+        headline="{accuracy} accuracy",
+        headline_metrics=("accuracy",),
         columns=(("Accuracy", "metrics.accuracy"),),
-        repeated_ids="keep", repeated_ids_rule=REPEATED_IDS_RULE,
+        repeated_ids="keep",
+        repeated_ids_rule=REPEATED_IDS_RULE,
     )
 
 

@@ -34,26 +34,41 @@ def missing_images(pairs: Sequence[PreferencePair], root: str | Path | None) -> 
     return missing
 
 
-def check_images(pairs: Sequence[PreferencePair], root: str | Path | None, *, reads_images: bool,
-                 skip_missing: bool = False, missing: list | None = None,
-                 reason: str = "the judge reads images") -> tuple[list[PreferencePair], dict]:
+def check_images(
+    pairs: Sequence[PreferencePair],
+    root: str | Path | None,
+    *,
+    reads_images: bool,
+    skip_missing: bool = False,
+    missing: list | None = None,
+    reason: str = "the judge reads images",
+) -> tuple[list[PreferencePair], dict]:
     """The pairs to judge and the report's ``images`` block (see the module docstring).
 
     ``missing`` reuses an earlier :func:`missing_images`; ``reason`` says, in the error, why the
     images are needed (EGT's own pairs format needs them whatever the judge)."""
     missing = missing_images(pairs, root) if missing is None else missing
     with_images = sum(bool(p.images) for p in pairs)
-    info: dict = {"root": str(root) if root is not None else None, "items_with_images": with_images,
-                  "items_missing_images": 0, "missing_files": 0}
+    info: dict = {
+        "root": str(root) if root is not None else None,
+        "items_with_images": with_images,
+        "items_missing_images": 0,
+        "missing_files": 0,
+    }
     if not missing:
         return list(pairs), info
     bad_ids = {p.id for p, _ in missing}
     files = list(dict.fromkeys(path for _, path in missing))  # one file may serve several items
-    info.update(items_missing_images=len(bad_ids), missing_files=len(files),
-                first_missing=[str(path) for path in files[:SHOW_MISSING]])
+    info.update(
+        items_missing_images=len(bad_ids),
+        missing_files=len(files),
+        first_missing=[str(path) for path in files[:SHOW_MISSING]],
+    )
     if not reads_images:
-        info["note"] = (f"images absent for {len(bad_ids)} of {len(pairs)} items; the judge reads no images, "
-                        "so it ran on every item")
+        info["note"] = (
+            f"images absent for {len(bad_ids)} of {len(pairs)} items; the judge reads no images, "
+            "so it ran on every item"
+        )
         return list(pairs), info
     if not skip_missing:
         shown = ", ".join(str(path) for path in files[:SHOW_MISSING])
@@ -65,9 +80,14 @@ def check_images(pairs: Sequence[PreferencePair], root: str | Path | None, *, re
         )
     kept = [p for p in pairs if p.id not in bad_ids]
     if not kept:
-        raise EgtError(f"every one of the {len(pairs)} items has a missing image; nothing left to evaluate "
-                       f"(first missing: {files[0]})")
+        raise EgtError(
+            f"every one of the {len(pairs)} items has a missing image; nothing left to evaluate "
+            f"(first missing: {files[0]})"
+        )
     skipped = Counter(p.category or "(none)" for p in pairs if p.id in bad_ids)
-    info.update(skipped=len(bad_ids), skipped_by_category=dict(sorted(skipped.items())),
-                note=f"skipped {len(bad_ids)} of {len(pairs)} items whose images are missing (--skip_missing_images)")
+    info.update(
+        skipped=len(bad_ids),
+        skipped_by_category=dict(sorted(skipped.items())),
+        note=f"skipped {len(bad_ids)} of {len(pairs)} items whose images are missing (--skip_missing_images)",
+    )
     return kept, info

@@ -79,8 +79,9 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
             raise field_error(loc, row, "image", "missing: each record needs an 'image' path or a 'video' frame folder")
         category = category_of(media)
         if category is None:
-            raise field_error(loc, row, media_field,
-                              f"{media!r} names no category folder (one of {', '.join(CATEGORIES)})")
+            raise field_error(
+                loc, row, media_field, f"{media!r} names no category folder (one of {', '.join(CATEGORIES)})"
+            )
         meta = {}
         if media_field == "video":
             frames = frame_paths(media, images_dir, record_id=qid)
@@ -88,10 +89,17 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
             meta.update(video=media, frames=len(frames))
         else:
             images = [media]
-        pairs.append(PreferencePair(
-            id=qid, question=prompt, responses=(chosen, rejected), preferred=0, images=images,
-            category=category, meta=meta,
-        ))
+        pairs.append(
+            PreferencePair(
+                id=qid,
+                question=prompt,
+                responses=(chosen, rejected),
+                preferred=0,
+                images=images,
+                category=category,
+                meta=meta,
+            )
+        )
     return nonempty(key_rows(pairs, "group", path), path)
 
 
@@ -109,8 +117,12 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     categories = {}
     for c in [c for c in CATEGORIES if c in by_category] + sorted(c for c in by_category if c not in CATEGORIES):
         qids = [q for q, qc in question_category.items() if qc == c]
-        categories[c] = {"n": len(by_category[c]), "n_questions": len(qids), "accuracy": mean(by_category[c]),
-                         "acc_plus": mean([float(question_ok[q]) for q in qids])}
+        categories[c] = {
+            "n": len(by_category[c]),
+            "n_questions": len(qids),
+            "accuracy": mean(by_category[c]),
+            "acc_plus": mean([float(question_ok[q]) for q in qids]),
+        }
     return {
         "metrics": {"acc": mean([s for _, s in items]), "acc_plus": mean([float(v) for v in question_ok.values()])},
         "categories": categories,
@@ -122,12 +134,26 @@ def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]
 
 
 BENCHMARK = Benchmark(
-    name=NAME, title="MM-RLHF-RewardBench", load=load, aggregate=aggregate, tie_policy=TIE_POLICY, rule=RULE,
-    headline="{acc} Acc / {acc_plus} Acc+", headline_metrics=("acc", "acc_plus"),
-    columns=(("Mcq", "categories.mcq"), ("Long", "categories.long"), ("Short", "categories.short"),
-             ("Safety", "categories.safety"), ("Video", "categories.video"), ("Acc", "metrics.acc"),
-             ("Acc+", "metrics.acc_plus")),
+    name=NAME,
+    title="MM-RLHF-RewardBench",
+    load=load,
+    aggregate=aggregate,
+    tie_policy=TIE_POLICY,
+    rule=RULE,
+    headline="{acc} Acc / {acc_plus} Acc+",
+    headline_metrics=("acc", "acc_plus"),
+    columns=(
+        ("Mcq", "categories.mcq"),
+        ("Long", "categories.long"),
+        ("Short", "categories.short"),
+        ("Safety", "categories.safety"),
+        ("Video", "categories.video"),
+        ("Acc", "metrics.acc"),
+        ("Acc+", "metrics.acc_plus"),
+    ),
     category_fields=("accuracy", "acc_plus"),
-    repeated_ids="group", repeated_ids_rule=REPEATED_IDS_RULE, release_counts=RELEASE_COUNTS,
+    repeated_ids="group",
+    repeated_ids_rule=REPEATED_IDS_RULE,
+    release_counts=RELEASE_COUNTS,
     categories=CATEGORIES,
 )

@@ -99,10 +99,17 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         split = split_of(rid, category)
         if split:
             meta["split"] = split
-        pairs.append(PreferencePair(
-            id=rid, question=question, responses=(out1, out2), preferred=0 if better == "Output1" else 1,
-            images=images, category=category, meta=meta,
-        ))
+        pairs.append(
+            PreferencePair(
+                id=rid,
+                question=question,
+                responses=(out1, out2),
+                preferred=0 if better == "Output1" else 1,
+                images=images,
+                category=category,
+                meta=meta,
+            )
+        )
     return nonempty(key_rows(pairs, "keep", path), path)
 
 
@@ -118,12 +125,26 @@ def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]
 
 
 BENCHMARK = Benchmark(
-    name=NAME, title="Multimodal RewardBench", load=load, aggregate=aggregate, tie_policy=TIE_POLICY, rule=RULE,
-    headline="{overall} overall", headline_metrics=("overall",),
-    columns=(("Overall", "metrics.overall"), ("Correctness", "categories.correctness"),
-             ("Preference", "categories.preference"), ("Knowledge", "categories.knowledge"),
-             ("Math", "categories.reasoning/math"), ("Coding", "categories.reasoning/coding"),
-             ("Bias", "categories.safety/bias"), ("Toxicity", "categories.safety/toxicity"),
-             ("VQA", "categories.vqa")),
-    repeated_ids="keep", repeated_ids_rule=REPEATED_IDS_RULE, categories=CATEGORIES,
+    name=NAME,
+    title="Multimodal RewardBench",
+    load=load,
+    aggregate=aggregate,
+    tie_policy=TIE_POLICY,
+    rule=RULE,
+    headline="{overall} overall",
+    headline_metrics=("overall",),
+    columns=(
+        ("Overall", "metrics.overall"),
+        ("Correctness", "categories.correctness"),
+        ("Preference", "categories.preference"),
+        ("Knowledge", "categories.knowledge"),
+        ("Math", "categories.reasoning/math"),
+        ("Coding", "categories.reasoning/coding"),
+        ("Bias", "categories.safety/bias"),
+        ("Toxicity", "categories.safety/toxicity"),
+        ("VQA", "categories.vqa"),
+    ),
+    repeated_ids="keep",
+    repeated_ids_rule=REPEATED_IDS_RULE,
+    categories=CATEGORIES,
 )

@@ -29,16 +29,19 @@ def lookup(report: dict, path: str) -> float | None:
 
 
 def headline_cell(report: dict, bench: Benchmark) -> str:
-    return bench.headline.format(**{k: pct(v) for k, v in report["metrics"].items()
-                                    if isinstance(v, (int, float)) or v is None})
+    return bench.headline.format(
+        **{k: pct(v) for k, v in report["metrics"].items() if isinstance(v, (int, float)) or v is None}
+    )
 
 
 def _order_section(report: dict, bench: Benchmark) -> str:
     m = report["metrics"]
     names = [n for n in bench.headline_metrics if n in m]
     if f"{names[0]}_stored_order" in m:
-        rows = [[label] + [pct(m.get(f"{n}_{suffix}")) for n in names]
-                for label, suffix in (("stored", "stored_order"), ("swapped", "swapped_order"))]
+        rows = [
+            [label] + [pct(m.get(f"{n}_{suffix}")) for n in names]
+            for label, suffix in (("stored", "stored_order"), ("swapped", "swapped_order"))
+        ]
         rows.append(["mean"] + [pct(m.get(n)) for n in names])
         text = markdown_table(["order"] + [f"{n} (%)" for n in names], rows)
         consistency = pct(m.get("order_consistency"))
@@ -62,8 +65,10 @@ def notes(report: dict) -> list[str]:
     """Lines on voting, images and skipped items, shared with the plain-pairs report."""
     out = []
     if report.get("votes", 1) > 1:
-        out.append(f"voting@{report['votes']}: majority of {report['votes']} samples at temperature "
-                   f"{report.get('vote_temperature')}")
+        out.append(
+            f"voting@{report['votes']}: majority of {report['votes']} samples at temperature "
+            f"{report.get('vote_temperature')}"
+        )
     images = report.get("images") or {}
     if images.get("note"):
         out.append(f"images: {images['note']}")
@@ -74,17 +79,25 @@ def notes(report: dict) -> list[str]:
 
 def benchmark_markdown(report: dict, bench: Benchmark) -> str:
     judge = report["judge"]
-    parts = [f"**{judge}** on {bench.title} ({report.get('data', '?')}) — {report['n_items']} items, "
-             f"order `{report['order']}`\n",
-             markdown_table(["model", bench.title], [[judge, headline_cell(report, bench)]])]
+    parts = [
+        f"**{judge}** on {bench.title} ({report.get('data', '?')}) — {report['n_items']} items, "
+        f"order `{report['order']}`\n",
+        markdown_table(["model", bench.title], [[judge, headline_cell(report, bench)]]),
+    ]
     if bench.columns:
-        parts.append(markdown_table(["model"] + [label for label, _ in bench.columns],
-                                    [[judge] + [pct(lookup(report, path)) for _, path in bench.columns]]))
+        parts.append(
+            markdown_table(
+                ["model"] + [label for label, _ in bench.columns],
+                [[judge] + [pct(lookup(report, path)) for _, path in bench.columns]],
+            )
+        )
     parts.append(_order_section(report, bench))
     m = report["metrics"]
-    counts = (f"ties: {report['ties']}, parse failures: {report['parse_failures']} "
-              f"(tie rate {pct(m.get('tie_rate'))}%, format-failure rate {pct(m.get('format_failure_rate'))}%) — "
-              f"{report.get('scoring_rule', '')}")
+    counts = (
+        f"ties: {report['ties']}, parse failures: {report['parse_failures']} "
+        f"(tie rate {pct(m.get('tie_rate'))}%, format-failure rate {pct(m.get('format_failure_rate'))}%) — "
+        f"{report.get('scoring_rule', '')}"
+    )
     if m.get("accuracy_lenient_parse") is not None:
         lenient = pct(m["accuracy_lenient_parse"])
         counts += f"; with a lenient parse of the failures (not counted) accuracy would be {lenient}%"

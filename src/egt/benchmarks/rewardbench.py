@@ -46,8 +46,10 @@ from egt.records import PreferencePair
 
 NAME = "rewardbench"
 TIE_POLICY = "half"
-RULE = ("the official run_generative.py scores an unparsable or tied judgement 0.5 "
-        "(its run_rm.py scores equal rewards 0: use --tie_policy wrong for scalar models)")
+RULE = (
+    "the official run_generative.py scores an unparsable or tied judgement 0.5 "
+    "(its run_rm.py scores equal rewards 0: use --tie_policy wrong for scalar models)"
+)
 
 # allenai/reward-bench, rewardbench/constants.py (commit a32e272), verbatim.
 EXAMPLE_COUNTS = {
@@ -77,14 +79,27 @@ EXAMPLE_COUNTS = {
 }
 SUBSET_MAPPING = {
     "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
-    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"],
+    "Chat Hard": [
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ],
+    "Safety": [
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ],
     "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
 }
-REPEATED_IDS_RULE = ("the filtered split's ids are unique, so a repeat means two splits or copies were joined "
-                     "(--benchmark generic keeps such rows as separate items)")
+REPEATED_IDS_RULE = (
+    "the filtered split's ids are unique, so a repeat means two splits or copies were joined "
+    "(--benchmark generic keeps such rows as separate items)"
+)
 SECTION_KEYS = {"Chat": "chat", "Chat Hard": "chat_hard", "Safety": "safety", "Reasoning": "reasoning"}
 SUBSET_ORDER = tuple(s for subsets in SUBSET_MAPPING.values() for s in subsets)
 
@@ -109,8 +124,11 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         chosen, rejected = require_str(loc, row, "chosen"), require_str(loc, row, "rejected")
         subset = require_str(loc, row, "subset", allow_empty=False)
         meta = {k: row[k] for k in ("chosen_model", "rejected_model") if row.get(k) is not None}
-        pairs.append(PreferencePair(id=rid, question=prompt, responses=(chosen, rejected), preferred=0,
-                                    category=subset, meta=meta))
+        pairs.append(
+            PreferencePair(
+                id=rid, question=prompt, responses=(chosen, rejected), preferred=0, category=subset, meta=meta
+            )
+        )
     return nonempty(key_rows(pairs, "refuse", path, REPEATED_IDS_RULE), path)
 
 
@@ -128,12 +146,26 @@ def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]
 
 
 BENCHMARK = Benchmark(
-    name=NAME, title="RewardBench", load=load, aggregate=aggregate, tie_policy=TIE_POLICY, rule=RULE,
-    headline="{score} score", headline_metrics=("score", "chat", "chat_hard", "safety", "reasoning"),
-    columns=(("Score", "metrics.score"), ("Chat", "metrics.chat"), ("Chat Hard", "metrics.chat_hard"),
-             ("Safety", "metrics.safety"), ("Reasoning", "metrics.reasoning")),
-    notes=("score = mean of the section scores present; a section = EXAMPLE_COUNTS-weighted mean of its "
-           "subsets (official table: math-prm weighs 984 for 447 rows; xstest-should-refuse/respond "
-           "weigh 250/154).",),
-    repeated_ids="refuse", repeated_ids_rule=REPEATED_IDS_RULE,
+    name=NAME,
+    title="RewardBench",
+    load=load,
+    aggregate=aggregate,
+    tie_policy=TIE_POLICY,
+    rule=RULE,
+    headline="{score} score",
+    headline_metrics=("score", "chat", "chat_hard", "safety", "reasoning"),
+    columns=(
+        ("Score", "metrics.score"),
+        ("Chat", "metrics.chat"),
+        ("Chat Hard", "metrics.chat_hard"),
+        ("Safety", "metrics.safety"),
+        ("Reasoning", "metrics.reasoning"),
+    ),
+    notes=(
+        "score = mean of the section scores present; a section = EXAMPLE_COUNTS-weighted mean of its "
+        "subsets (official table: math-prm weighs 984 for 447 rows; xstest-should-refuse/respond "
+        "weigh 250/154).",
+    ),
+    repeated_ids="refuse",
+    repeated_ids_rule=REPEATED_IDS_RULE,
 )

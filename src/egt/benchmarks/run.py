@@ -40,19 +40,37 @@ class ItemPrediction(Prediction):
 
 def with_original_ids(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]) -> list[ItemPrediction]:
     original = {p.id: p.meta.get("original_id") for p in pairs}
-    return [ItemPrediction(**{f.name: getattr(p, f.name) for f in fields(Prediction)},
-                           original_id=original.get(p.id)) for p in predictions]
+    return [
+        ItemPrediction(**{f.name: getattr(p, f.name) for f in fields(Prediction)}, original_id=original.get(p.id))
+        for p in predictions
+    ]
 
 
-def report_head(judge_name: str, bench: Benchmark, pairs: Sequence[PreferencePair], order: str, seed: int,
-                tie_policy: str) -> dict:
-    return {"judge": judge_name, "benchmark": bench.name, "n_items": len(pairs), "order": order, "seed": seed,
-            "tie_policy": tie_policy, "scoring_rule": bench.scoring_rule(tie_policy)}
+def report_head(
+    judge_name: str, bench: Benchmark, pairs: Sequence[PreferencePair], order: str, seed: int, tie_policy: str
+) -> dict:
+    return {
+        "judge": judge_name,
+        "benchmark": bench.name,
+        "n_items": len(pairs),
+        "order": order,
+        "seed": seed,
+        "tie_policy": tie_policy,
+        "scoring_rule": bench.scoring_rule(tie_policy),
+    }
 
 
-def evaluate_benchmark(judge: Judge, bench: Benchmark, pairs: Sequence[PreferencePair], *, order: str = "both",
-                       seed: int = 0, images_root: str | Path | None = None, batch_size: int = 32,
-                       tie_policy: str | None = None) -> tuple[dict, list[Prediction]]:
+def evaluate_benchmark(
+    judge: Judge,
+    bench: Benchmark,
+    pairs: Sequence[PreferencePair],
+    *,
+    order: str = "both",
+    seed: int = 0,
+    images_root: str | Path | None = None,
+    batch_size: int = 32,
+    tie_policy: str | None = None,
+) -> tuple[dict, list[Prediction]]:
     """Judge ``pairs`` in the chosen order(s) and aggregate with the benchmark's own metrics."""
     tie_policy = tie_policy or bench.tie_policy
     start = time.perf_counter()
@@ -67,9 +85,11 @@ def evaluate_benchmark(judge: Judge, bench: Benchmark, pairs: Sequence[Preferenc
 
         judged = run_judge_sharded(judge, requests, batch_size, dist)
     predictions = with_original_ids(judged, pairs)
-    report = {**report_head(judge.name, bench, pairs, order, seed, tie_policy),
-              **bench.aggregate(predictions, pairs, tie_policy),
-              "wall_seconds": round(time.perf_counter() - start, 2)}
+    report = {
+        **report_head(judge.name, bench, pairs, order, seed, tie_policy),
+        **bench.aggregate(predictions, pairs, tie_policy),
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
     return report, predictions
 
 
@@ -97,8 +117,13 @@ def infer_order(predictions: Sequence[Prediction]) -> str:
     return "stored" if not any(p.swapped for p in predictions) else "random"
 
 
-def reaggregate(bench: Benchmark, pairs: Sequence[PreferencePair], predictions: Sequence[Prediction],
-                tie_policy: str | None = None, source: str = "predictions") -> dict:
+def reaggregate(
+    bench: Benchmark,
+    pairs: Sequence[PreferencePair],
+    predictions: Sequence[Prediction],
+    tie_policy: str | None = None,
+    source: str = "predictions",
+) -> dict:
     """The report of saved ``predictions`` against ``pairs``; every prediction must match a pair."""
     tie_policy = tie_policy or bench.tie_policy
     by_id = {p.id: p for p in pairs}
@@ -109,16 +134,20 @@ def reaggregate(bench: Benchmark, pairs: Sequence[PreferencePair], predictions: 
             keys_of.setdefault(p.meta.get("original_id"), []).append(p.id)
         hint = ""
         if len(keys_of.get(unknown[0], [])) > 1:
-            hint = (f"; {unknown[0]!r} names {len(keys_of[unknown[0]])} rows of the data, whose items are "
-                    f"{', '.join(keys_of[unknown[0]])}: predictions name items by these keys")
+            hint = (
+                f"; {unknown[0]!r} names {len(keys_of[unknown[0]])} rows of the data, whose items are "
+                f"{', '.join(keys_of[unknown[0]])}: predictions name items by these keys"
+            )
         raise EgtError(f"{source}: {len(unknown)} prediction(s) name items not in the data, e.g. {unknown[0]!r}{hint}")
     judged = {p.id for p in predictions}
     kept = [p for p in pairs if p.id in judged]
     for p in predictions:
         if p.preferred != by_id[p.id].preferred:
             raise EgtError(f"{source}: id={p.id!r}: the saved label differs from the data's; wrong data file?")
-    return {**report_head(f"saved predictions ({source})", bench, kept, infer_order(predictions), 0, tie_policy),
-            **bench.aggregate(predictions, kept, tie_policy)}
+    return {
+        **report_head(f"saved predictions ({source})", bench, kept, infer_order(predictions), 0, tie_policy),
+        **bench.aggregate(predictions, kept, tie_policy),
+    }
 
 
 def predictions_jsonl(predictions: Sequence[Prediction]) -> str:

@@ -67,14 +67,21 @@ CATEGORIES = ("general", "hallucination", "reasoning")
 REASONING_KEYS = ("mmmu", "mathverse")
 HALLUCINATION_KEYS = ("hallucination", "povid", "rlhf", "rlaif")
 TIE_POLICY = "wrong"
-RULE = ("VLMEvalKit scores an unparsable verdict 0 and R1-Reward's get_acc.py needs the chosen reward "
-        "strictly greater")
+RULE = "VLMEvalKit scores an unparsable verdict 0 and R1-Reward's get_acc.py needs the chosen reward strictly greater"
 # the official cal.py's group_mapping: image subset folder → category
-SUBSET_CATEGORIES = {"vlfeedback": "general", "wildvision-battle": "general", "povid": "hallucination",
-                     "rlhf-v": "hallucination", "rlaif-v": "hallucination", "reasoning_tasks": "reasoning"}
+SUBSET_CATEGORIES = {
+    "vlfeedback": "general",
+    "wildvision-battle": "general",
+    "povid": "hallucination",
+    "rlhf-v": "hallucination",
+    "rlaif-v": "hallucination",
+    "reasoning_tasks": "reasoning",
+}
 RELEASE_COUNTS = (("general", 183), ("hallucination", 749), ("reasoning", 318))
-REPEATED_IDS_RULE = ("the release asks one WildVision question of two model pairs under one id; "
-                     "the official cal.py keys items by id + query + responses")
+REPEATED_IDS_RULE = (
+    "the release asks one WildVision question of two model pairs under one id; "
+    "the official cal.py keys items by id + query + responses"
+)
 
 
 def subset_of(image_ref: object) -> str | None:
@@ -110,8 +117,11 @@ def preferred_from_ranking(loc: str, row: Mapping) -> int:
             ranking = json.loads(ranking)
         except ValueError:
             raise field_error(loc, row, "human_ranking", f"not a list: {ranking!r}") from None
-    if (not isinstance(ranking, (list, tuple)) or len(ranking) != 2
-            or not all(isinstance(r, int) and not isinstance(r, bool) for r in ranking)):
+    if (
+        not isinstance(ranking, (list, tuple))
+        or len(ranking) != 2
+        or not all(isinstance(r, int) and not isinstance(r, bool) for r in ranking)
+    ):
         raise field_error(loc, row, "human_ranking", f"expected 2 integer ranks, got {ranking!r}")
     if ranking[0] == ranking[1]:
         raise field_error(loc, row, "human_ranking", f"equal ranks {list(ranking)}: no preferred response")
@@ -126,8 +136,11 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         rid = require_id(loc, row)
         question = require_str(loc, row, "query")
         responses = row.get("response")
-        if (not isinstance(responses, (list, tuple)) or len(responses) != 2
-                or not all(isinstance(r, str) for r in responses)):
+        if (
+            not isinstance(responses, (list, tuple))
+            or len(responses) != 2
+            or not all(isinstance(r, str) for r in responses)
+        ):
             raise field_error(loc, row, "response", f"expected a list of 2 strings, got {responses!r:.80}")
         preferred = preferred_from_ranking(loc, row)
         if row.get("image") is not None:
@@ -137,17 +150,28 @@ def load(path: str | Path, images_dir: str | Path | None = None) -> list[Prefere
         else:
             raise field_error(loc, row, "image_path", "missing (neither 'image_path' nor an embedded 'image')")
         source = optional_str(loc, row, "query_source")
-        meta = {"human_ranking": list(row["human_ranking"]) if not isinstance(row["human_ranking"], str)
-                else row["human_ranking"]}
+        meta = {
+            "human_ranking": list(row["human_ranking"])
+            if not isinstance(row["human_ranking"], str)
+            else row["human_ranking"]
+        }
         for key in ("models", "ground_truth"):
             if row.get(key) is not None:
                 meta[key] = row[key]
         if subset_of(image_ref) is not None:
             meta["subset"] = subset_of(image_ref)
-        pairs.append(PreferencePair(
-            id=rid, question=question, responses=(responses[0], responses[1]), preferred=preferred,
-            images=images, category=category_of(rid, source, image_ref), source=source, meta=meta,
-        ))
+        pairs.append(
+            PreferencePair(
+                id=rid,
+                question=question,
+                responses=(responses[0], responses[1]),
+                preferred=preferred,
+                images=images,
+                category=category_of(rid, source, image_ref),
+                source=source,
+                meta=meta,
+            )
+        )
     return nonempty(key_rows(pairs, "keep", path), path)
 
 
@@ -157,8 +181,10 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     sources = grouped_accuracy(items, lambda p: (pairs[p.id].source or "").lower() or None)  # "POVID" = "povid"
     subsets = grouped_accuracy(items, lambda p: pairs[p.id].meta.get("subset"), order=tuple(SUBSET_CATEGORIES))
     return {
-        "metrics": {"overall": mean([s for _, s in items]),
-                    "macro": mean([c["accuracy"] for c in categories.values()])},
+        "metrics": {
+            "overall": mean([s for _, s in items]),
+            "macro": mean([c["accuracy"] for c in categories.values()]),
+        },
         "categories": categories,
         "subsets": subsets,
         "sources": sources,
@@ -170,12 +196,24 @@ def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair]
 
 
 BENCHMARK = Benchmark(
-    name=NAME, title="VL-RewardBench", load=load, aggregate=aggregate, tie_policy=TIE_POLICY, rule=RULE,
-    headline="{overall} overall / {macro} macro", headline_metrics=("overall", "macro"),
-    columns=(("General", "categories.general"), ("Hallucination", "categories.hallucination"),
-             ("Reasoning", "categories.reasoning"), ("Overall Accuracy", "metrics.overall"),
-             ("Macro Average Accuracy", "metrics.macro")),
+    name=NAME,
+    title="VL-RewardBench",
+    load=load,
+    aggregate=aggregate,
+    tie_policy=TIE_POLICY,
+    rule=RULE,
+    headline="{overall} overall / {macro} macro",
+    headline_metrics=("overall", "macro"),
+    columns=(
+        ("General", "categories.general"),
+        ("Hallucination", "categories.hallucination"),
+        ("Reasoning", "categories.reasoning"),
+        ("Overall Accuracy", "metrics.overall"),
+        ("Macro Average Accuracy", "metrics.macro"),
+    ),
     extra_tables=("subsets", "sources"),
-    repeated_ids="keep", repeated_ids_rule=REPEATED_IDS_RULE, release_counts=RELEASE_COUNTS,
+    repeated_ids="keep",
+    repeated_ids_rule=REPEATED_IDS_RULE,
+    release_counts=RELEASE_COUNTS,
     categories=CATEGORIES,
 )

@@ -71,16 +71,16 @@ class VotingJudge:
         loaded = self.inner.loaded
         enc = encode_batch(loaded, requests, self.inner.style)
         out = loaded.model.generate(**enc, **generation_kwargs(loaded, self.settings, num_return_sequences=self.k))
-        texts = loaded.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        texts = loaded.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         # generate repeats each input k times in a row: request i owns texts[i·k : (i+1)·k]
-        return [texts[i * self.k:(i + 1) * self.k] for i in range(len(requests))]
+        return [texts[i * self.k : (i + 1) * self.k] for i in range(len(requests))]
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         torch.manual_seed(self.seed + self._calls)  # reproducible for a given seed and batching
         self._calls += 1
         out: list[Judgement] = []
         for start in range(0, len(requests), self.inner.batch_size):
-            for texts in self.sample(requests[start:start + self.inner.batch_size]):
+            for texts in self.sample(requests[start : start + self.inner.batch_size]):
                 votes = [v.choice if (v := parse_verdict(t)) is not None else None for t in texts]
                 out.append(majority(votes, texts))
         return out

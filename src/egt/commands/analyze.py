@@ -12,12 +12,21 @@ from egt.report import console, print_table
 class AnalyzeArgs:
     scores: str = field(default="", metadata={"help": "Scores file written by 'egt score' (.jsonl or .parquet)."})
     out: str = field(default="", metadata={"help": "Output folder: analysis.json, PNG plots, review.html."})
-    data: str = field(default="", metadata={"help": "The scored dataset (for the review page); default: the one the scores name."})
-    images_dir: str = field(default="", metadata={"help": "Images root; default: the one used for scoring / the dataset's folder."})
+    data: str = field(
+        default="", metadata={"help": "The scored dataset (for the review page); default: the one the scores name."}
+    )
+    images_dir: str = field(
+        default="", metadata={"help": "Images root; default: the one used for scoring / the dataset's folder."}
+    )
     bins: int = field(default=5, metadata={"help": "Equal-count entropy quantile bins."})
-    review_by: str = field(default="answer", metadata={"help": "Entropy that ranks the review page: answer | sentence | mixed | vote | peak."})
+    review_by: str = field(
+        default="answer",
+        metadata={"help": "Entropy that ranks the review page: answer | sentence | mixed | vote | peak."},
+    )
     review_top: int = field(default=50, metadata={"help": "Items on the review page (0 = no page)."})
-    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score when the file lacks it (docs/methods.md §2: 0.5)."})
+    lam: float = field(
+        default=0.5, metadata={"help": "λ of the mixed score when the file lacks it (docs/methods.md §2: 0.5)."}
+    )
 
 
 def main(argv: list[str], prog: str) -> int:
@@ -29,8 +38,16 @@ def main(argv: list[str], prog: str) -> int:
         raise EgtError("--scores is required")
     if not args.out:
         raise EgtError("--out is required")
-    a = analyze_scores(args.scores, args.out, data=args.data or None, images_dir=args.images_dir or None,
-                       n_bins=args.bins, review_by=args.review_by, review_top=args.review_top, lam=args.lam)
+    a = analyze_scores(
+        args.scores,
+        args.out,
+        data=args.data or None,
+        images_dir=args.images_dir or None,
+        n_bins=args.bins,
+        review_by=args.review_by,
+        review_top=args.review_top,
+        lam=args.lam,
+    )
 
     def fmt(x, spec="+.3f"):
         return "–" if x is None else format(x, spec)
@@ -43,7 +60,8 @@ def main(argv: list[str], prog: str) -> int:
         return fmt(a[f"auroc_{t}"][name], ".3f") + ("" if frac is None else f" ({frac:.0%})")
 
     columns = ["entropy", "Spearman ρ vs accuracy"] + [
-        f"AUROC {t}" + (" (share of ceiling)" if a.get(f"auroc_{t}_ceiling") is not None else "") for t in truths]
+        f"AUROC {t}" + (" (share of ceiling)" if a.get(f"auroc_{t}_ceiling") is not None else "") for t in truths
+    ]
     rows = [[name, fmt(a["spearman"][name])] + [detector(t, name) for t in truths] for name in a["spearman"]]
     if truths:
         rows.append(["(1 − rollout accuracy)", "–"] + [detector(t, "rollout_error") for t in truths])

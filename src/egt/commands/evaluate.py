@@ -30,37 +30,79 @@ from egt.report import console
 class EvalArgs:
     # ---- what to evaluate on
     data: str = field(default="", metadata={"help": "Dataset or benchmark release: .jsonl, .json, .parquet, a folder."})
-    benchmark: str = field(default="", metadata={"help": (
-        f"One of: {benchmark_names()}. Names are read in any case, with '-' or '_' "
-        "(VL-RewardBench, vl-rewardbench); empty = EGT's own pairs format.")})
-    fields: str = field(default="", metadata={"help": (
-        "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=instruction, responses=output_1+output_2, "
-        "label=preference:1/2' or 'chosen=good, rejected=bad, images=img' (label encodings 0/1, 1/2, A/B, "
-        "model_a/model_b, /tie...; docs/benchmarks.md).")})
+    benchmark: str = field(
+        default="",
+        metadata={
+            "help": (
+                f"One of: {benchmark_names()}. Names are read in any case, with '-' or '_' "
+                "(VL-RewardBench, vl-rewardbench); empty = EGT's own pairs format."
+            )
+        },
+    )
+    fields: str = field(
+        default="",
+        metadata={
+            "help": (
+                "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=instruction, responses=output_1+output_2, "
+                "label=preference:1/2' or 'chosen=good, rejected=bad, images=img' (label encodings 0/1, 1/2, A/B, "
+                "model_a/model_b, /tie...; docs/benchmarks.md)."
+            )
+        },
+    )
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
-    skip_missing_images: bool = field(default=False, metadata={"help": (
-        "Skip items whose images are missing (the report counts them, per category) instead of failing; "
-        "missing images stop a judge that reads images, and any judge on EGT's own pairs format.")})
+    skip_missing_images: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "Skip items whose images are missing (the report counts them, per category) instead of failing; "
+                "missing images stop a judge that reads images, and any judge on EGT's own pairs format."
+            )
+        },
+    )
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N items (0 = all)."})
     # ---- how to judge
-    order: str = field(default="both", metadata={"help": (
-        "both (default: accuracy per order, mean, consistency) | random (seeded, one order per item) | stored.")})
-    allow_stored_order: bool = field(default=False, metadata={"help": (
-        "Allow --order stored on a benchmark (its stored order puts the winner first: docs/methods.md §8).")})
-    votes: int = field(default=1, metadata={"help": (
-        "Voting@k for a generative judge: majority over k samples (R1-Reward); temperature 0 becomes 1.0.")})
+    order: str = field(
+        default="both",
+        metadata={
+            "help": (
+                "both (default: accuracy per order, mean, consistency) | random (seeded, one order per item) | stored."
+            )
+        },
+    )
+    allow_stored_order: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "Allow --order stored on a benchmark (its stored order puts the winner first: docs/methods.md §8)."
+            )
+        },
+    )
+    votes: int = field(
+        default=1,
+        metadata={
+            "help": ("Voting@k for a generative judge: majority over k samples (R1-Reward); temperature 0 becomes 1.0.")
+        },
+    )
     # ---- how to score and where to write
-    tie_policy: str = field(default="", metadata={"help": (
-        "How ties and parse failures score: wrong (0) | half (0.5); empty = the benchmark's own rule.")})
-    predictions: str = field(default="", metadata={"help": (
-        "Re-aggregate a saved predictions.jsonl against --data instead of running the judge.")})
-    out: str = field(default="runs/eval",
-                     metadata={"help": "Output folder for report.json, report.md, predictions.jsonl."})
+    tie_policy: str = field(
+        default="",
+        metadata={
+            "help": ("How ties and parse failures score: wrong (0) | half (0.5); empty = the benchmark's own rule.")
+        },
+    )
+    predictions: str = field(
+        default="",
+        metadata={"help": ("Re-aggregate a saved predictions.jsonl against --data instead of running the judge.")},
+    )
+    out: str = field(
+        default="runs/eval", metadata={"help": "Output folder for report.json, report.md, predictions.jsonl."}
+    )
 
 
 def main(argv: list[str], prog: str) -> int:
-    args, judge_args, vllm_args = parse_config([EvalArgs, JudgeArgs, VllmArgs], argv, prog,
-                                               "Evaluate a judge on a pairs dataset or a reward benchmark.")
+    args, judge_args, vllm_args = parse_config(
+        [EvalArgs, JudgeArgs, VllmArgs], argv, prog, "Evaluate a judge on a pairs dataset or a reward benchmark."
+    )
     from egt.benchmarks import PAIRS, get_benchmark
     from egt.benchmarks.common import release_lines, release_summary
     from egt.benchmarks.images import check_images, missing_images
@@ -80,9 +122,11 @@ def main(argv: list[str], prog: str) -> int:
     if args.order not in ORDERS:
         raise EgtError(f"--order: unknown order {args.order!r} (one of {', '.join(ORDERS)})")
     if args.order == "stored" and bench is not PAIRS and not args.allow_stored_order:
-        raise EgtError(f"--order stored: {bench.title} is never judged in the stored order alone (a judge that "
-                       "always picks one position would score the share of winners stored there); use --order "
-                       "both or random, or pass --allow_stored_order")
+        raise EgtError(
+            f"--order stored: {bench.title} is never judged in the stored order alone (a judge that "
+            "always picks one position would score the share of winners stored there); use --order "
+            "both or random, or pass --allow_stored_order"
+        )
     if args.tie_policy and args.tie_policy not in TIE_POLICIES:
         raise EgtError(f"--tie_policy: unknown policy {args.tie_policy!r} (one of {', '.join(TIE_POLICIES)})")
     if args.votes < 1:
@@ -111,23 +155,43 @@ def main(argv: list[str], prog: str) -> int:
     else:
         missing = missing_images(pairs, images_root)  # a path escaping its root fails here, before any model loads
         if bench is PAIRS:  # EGT's own data names only images it has: a missing one is a broken dataset
-            pairs, images = check_images(pairs, images_root, reads_images=True, skip_missing=args.skip_missing_images,
-                                         missing=missing, reason="EGT's pairs format needs every image it names")
+            pairs, images = check_images(
+                pairs,
+                images_root,
+                reads_images=True,
+                skip_missing=args.skip_missing_images,
+                missing=missing,
+                reason="EGT's pairs format needs every image it names",
+            )
         from egt.entropy.sharded import distributed_state
 
         dist = distributed_state()  # several processes under accelerate launch: egt.evaluation.sharded
         if dist is not None and judge_args.backend == "vllm":
-            raise EgtError("--backend vllm runs as one process (one engine; several GPUs through "
-                           "--vllm_tensor_parallel_size), not under accelerate launch")
+            raise EgtError(
+                "--backend vllm runs as one process (one engine; several GPUs through "
+                "--vllm_tensor_parallel_size), not under accelerate launch"
+            )
         if dist is not None and judge_args.device in ("auto", "cuda"):
             judge_args = dataclasses.replace(judge_args, device=str(dist.state.device))  # each rank its own GPU
         judge = with_votes(make_judge(judge_args, vllm_args), args.votes, seed=judge_args.seed)
         if bench is not PAIRS:  # a benchmark release often ships without its images: it depends on the judge
-            pairs, images = check_images(pairs, images_root, reads_images=judge.reads_images,
-                                         skip_missing=args.skip_missing_images, missing=missing)
-        report, predictions = evaluate_benchmark(judge, bench, pairs, order=args.order, seed=judge_args.seed,
-                                                 images_root=images_root, batch_size=judge_args.batch_size,
-                                                 tie_policy=tie_policy)
+            pairs, images = check_images(
+                pairs,
+                images_root,
+                reads_images=judge.reads_images,
+                skip_missing=args.skip_missing_images,
+                missing=missing,
+            )
+        report, predictions = evaluate_benchmark(
+            judge,
+            bench,
+            pairs,
+            order=args.order,
+            seed=judge_args.seed,
+            images_root=images_root,
+            batch_size=judge_args.batch_size,
+            tie_policy=tie_policy,
+        )
         report["images"] = images
         if args.votes > 1:
             report.update(votes=args.votes, vote_temperature=judge.temperature)

@@ -10,8 +10,12 @@ from egt.report import console, print_table
 def make(argv: list[str], prog: str) -> int:
     (cfg,) = parse_config([LabConfig], argv, prog, "Generate the shapes lab.")
     summary = make_lab(cfg)
-    rows = [[name, s["n"], s["n_hard"], f"{s['flip_rate']:.1%}", f"{s['flip_rate_easy']:.1%}", f"{s['flip_rate_hard']:.1%}"]
-            for name, s in summary["splits"].items()]
-    print_table(f"shapes lab → {cfg.out}", ["split", "items", "hard", "flipped", "flipped (easy)", "flipped (hard)"], rows)
+    rows = [
+        [name, s["n"], s["n_hard"], f"{s['flip_rate']:.1%}", f"{s['flip_rate_easy']:.1%}", f"{s['flip_rate_hard']:.1%}"]
+        for name, s in summary["splits"].items()
+    ]
+    print_table(
+        f"shapes lab → {cfg.out}", ["split", "items", "hard", "flipped", "flipped (easy)", "flipped (hard)"], rows
+    )
     console.print(f"wrote {cfg.out}/{{sft,rl_pool,test}}.jsonl, images/ and lab.json")
     return 0

@@ -14,16 +14,26 @@ from egt.report import console, print_table
 class RewardDataArgs:
     """What to train the reward model on, and on which backbone."""
 
-    model: str = field(default="tiny", metadata={
-        "help": "Backbone: a model folder or hub id, or 'tiny' (Qwen2.5-VL) / 'tiny-text' (Qwen2) built offline "
-                "with a tokenizer trained on the training texts."})
-    sources: list[str] = field(default_factory=list, metadata={
-        "help": "Preference sources 'PATH[,name=..,n=..,weight=..,images_root=..,split=..,format=..]'; "
-                "'hf:NAME' loads an HF dataset (see egt.rm.sources)."})
+    model: str = field(
+        default="tiny",
+        metadata={
+            "help": "Backbone: a model folder or hub id, or 'tiny' (Qwen2.5-VL) / 'tiny-text' (Qwen2) built offline "
+            "with a tokenizer trained on the training texts."
+        },
+    )
+    sources: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Preference sources 'PATH[,name=..,n=..,weight=..,images_root=..,split=..,format=..]'; "
+            "'hf:NAME' loads an HF dataset (see egt.rm.sources)."
+        },
+    )
     mix_size: int = field(default=0, metadata={"help": "With weights: total pairs of the weighted sources (0 = off)."})
     mix_seed: int = field(default=0, metadata={"help": "Seed of the data mix."})
-    skip_bad: bool = field(default=False, metadata={
-        "help": "Skip and count bad records (identical responses, undecodable images) instead of stopping."})
+    skip_bad: bool = field(
+        default=False,
+        metadata={"help": "Skip and count bad records (identical responses, undecodable images) instead of stopping."},
+    )
     check_images: bool = field(default=True, metadata={"help": "Decode every image before training."})
     eval_data: str = field(default="", metadata={"help": "Optional pairs file to evaluate on after training."})
     dtype: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 | float16."})
@@ -36,31 +46,53 @@ def train(argv: list[str], prog: str) -> int:
     from egt.rm.sources import mix_sources
     from egt.rm.trainer import RewardModelConfig, cpu_defaults, train_reward_model
 
-    data, args = parse_config([RewardDataArgs, RewardModelConfig], argv, prog,
-                              "Train a scalar reward model (Bradley–Terry) on image + text preference pairs.")
+    data, args = parse_config(
+        [RewardDataArgs, RewardModelConfig],
+        argv,
+        prog,
+        "Train a scalar reward model (Bradley–Terry) on image + text preference pairs.",
+    )
     if not args.output_dir:
         raise EgtError("--output_dir is required")
     for key, value in cpu_defaults().items():  # no accelerator: a CPU run whatever the recipe says
         setattr(args, key, value)
     reads_images = data.model != "tiny-text"
-    mix = mix_sources(data.sources, seed=data.mix_seed, mix_size=data.mix_size, skip_bad=data.skip_bad,
-                      check_images=data.check_images, reads_images=reads_images)
+    mix = mix_sources(
+        data.sources,
+        seed=data.mix_seed,
+        mix_size=data.mix_size,
+        skip_bad=data.skip_bad,
+        check_images=data.check_images,
+        reads_images=reads_images,
+    )
     out = Path(args.output_dir)
-    print_table("data mix", ["source", "available", "taken", "unique", "with images", "skipped"],
-                [[s["name"], s["available"], s["taken"], s["unique"], s["with_images"], s["skipped"] or "-"]
-                 for s in mix.report["sources"]])
+    print_table(
+        "data mix",
+        ["source", "available", "taken", "unique", "with images", "skipped"],
+        [
+            [s["name"], s["available"], s["taken"], s["unique"], s["with_images"], s["skipped"] or "-"]
+            for s in mix.report["sources"]
+        ],
+    )
     backbone = data.model
     if data.model in TINY_KINDS:
-        backbone = str(build_tiny_backbone(data.model, pair_texts(e.pair for e in mix.examples),
-                                           out / "backbone-init", seed=args.seed))
-    model, processor = RewardModel.from_backbone(backbone, args.head_config(), dtype=data.dtype,
-                                                 device="cpu" if args.use_cpu else "auto", seed=args.seed)
-    trainer = train_reward_model(model, processor, mix.examples, args,
-                                 reward_meta={"backbone": data.model, "data_mix": mix.report})
+        backbone = str(
+            build_tiny_backbone(
+                data.model, pair_texts(e.pair for e in mix.examples), out / "backbone-init", seed=args.seed
+            )
+        )
+    model, processor = RewardModel.from_backbone(
+        backbone, args.head_config(), dtype=data.dtype, device="cpu" if args.use_cpu else "auto", seed=args.seed
+    )
+    trainer = train_reward_model(
+        model, processor, mix.examples, args, reward_meta={"backbone": data.model, "data_mix": mix.report}
+    )
     atomic_write_json(out / "data_mix.json", mix.report)
     last = next((row for row in reversed(trainer.state.log_history) if "accuracy" in row), {})
-    console.print(f"final train accuracy {last.get('accuracy', float('nan')):.3f}, "
-                  f"margin {last.get('margin', float('nan')):.3f}; wrote {out}")
+    console.print(
+        f"final train accuracy {last.get('accuracy', float('nan')):.3f}, "
+        f"margin {last.get('margin', float('nan')):.3f}; wrote {out}"
+    )
     if data.eval_data:
         _evaluate(out, data.eval_data)
     return 0
@@ -73,8 +105,9 @@ def _evaluate(model_dir: Path, data_path: str) -> None:
     from egt.rm.scoring import RewardModelJudge
 
     judge = RewardModelJudge.from_pretrained(model_dir)
-    report, predictions = evaluate(judge, read_pairs(data_path), order="stored",
-                                   images_root=default_images_root(data_path), batch_size=64)
+    report, predictions = evaluate(
+        judge, read_pairs(data_path), order="stored", images_root=default_images_root(data_path), batch_size=64
+    )
     report["data"] = data_path
     write_eval_outputs(model_dir / "eval", report, predictions)
     console.print(f"{data_path}: accuracy {report.get('accuracy')}")
@@ -86,8 +119,9 @@ class EnsembleArgs:
 
     members: list[str] = field(default_factory=list, metadata={"help": "Reward model folders (egt train rm outputs)."})
     text_member: str = field(default="", metadata={"help": "Optional text reward model for inputs without images."})
-    calibration: str = field(default="", metadata={
-        "help": "Pairs file whose responses fit each member's mean and std (labels unused)."})
+    calibration: str = field(
+        default="", metadata={"help": "Pairs file whose responses fit each member's mean and std (labels unused)."}
+    )
     calibration_limit: int = field(default=0, metadata={"help": "Use only the first N calibration pairs (0 = all)."})
     out: str = field(default="runs/ensemble", metadata={"help": "Output folder (egt_ensemble.json)."})
     batch_size: int = field(default=16, metadata={"help": "Responses per forward."})

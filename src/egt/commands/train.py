@@ -11,8 +11,9 @@ def sft(argv: list[str], prog: str) -> int:
 
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
 
-    args, config = parse_config([JudgeSFTArgs, SFTConfig], argv, prog, "SFT a judge on reasoning traces.",
-                                defaults=cpu_sft_defaults())
+    args, config = parse_config(
+        [JudgeSFTArgs, SFTConfig], argv, prog, "SFT a judge on reasoning traces.", defaults=cpu_sft_defaults()
+    )
     summary = train_judge_sft(args, config)
     print_table(f"judge SFT → {config.output_dir}", ["", "value"], [[k, v] for k, v in summary.items()])
     console.print(f"fidelity filter dropped {summary['dropped_fidelity']} of {summary['n_pairs']} traces")

@@ -15,12 +15,18 @@ def rl(argv: list[str], prog: str) -> int:
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
     from egt.rl.trainer import train_judge_rl
 
-    args, config = parse_config([JudgeRLArgs, GRPOConfig], argv, prog,
-                                "RL of a judge: GRPO / DAPO / GTPO / GRPO-S with the judge reward and the entropy curriculum.",
-                                defaults=cpu_rl_defaults())
+    args, config = parse_config(
+        [JudgeRLArgs, GRPOConfig],
+        argv,
+        prog,
+        "RL of a judge: GRPO / DAPO / GTPO / GRPO-S with the judge reward and the entropy curriculum.",
+        defaults=cpu_rl_defaults(),
+    )
     summary = train_judge_rl(args, config)
     if config.process_index == 0:
         print_table(f"judge RL → {config.output_dir}", ["", "value"], [[k, v] for k, v in summary.items()])
-        console.print(f"reward {summary['reward_first']} → {summary['reward_last']}, "
-                      f"accuracy {summary['accuracy_first']} → {summary['accuracy_last']} (first → last logged steps)")
+        console.print(
+            f"reward {summary['reward_first']} → {summary['reward_last']}, "
+            f"accuracy {summary['accuracy_first']} → {summary['accuracy_last']} (first → last logged steps)"
+        )
     return 0

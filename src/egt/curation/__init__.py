@@ -19,6 +19,16 @@ from egt.curation.selectors import (
 )
 
 __all__ = [
-    "ENTROPY_KINDS", "SELECTORS", "check_same_ids", "curate_pool", "curriculum_order", "item_scores", "keep_count",
-    "order_by_accuracy", "order_by_entropy", "order_random", "read_manifest", "select",
+    "ENTROPY_KINDS",
+    "SELECTORS",
+    "check_same_ids",
+    "curate_pool",
+    "curriculum_order",
+    "item_scores",
+    "keep_count",
+    "order_by_accuracy",
+    "order_by_entropy",
+    "order_random",
+    "read_manifest",
+    "select",
 ]

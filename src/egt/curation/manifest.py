@@ -56,8 +56,11 @@ def check_same_ids(score_ids: Sequence[str], data_ids: Sequence[str], scores_pat
     if missing:
         problems.append(f"{len(missing)} id(s) of {data_path} have no scores in {scores_path}: {show_ids(missing)}")
     if problems:
-        raise EgtError("scores and data do not match: " + "; ".join(problems)
-                       + " — score this dataset with 'egt score' first, or pass the matching --data")
+        raise EgtError(
+            "scores and data do not match: "
+            + "; ".join(problems)
+            + " — score this dataset with 'egt score' first, or pass the matching --data"
+        )
 
 
 def curriculum_order(rows: Sequence[dict]) -> list[dict]:
@@ -109,9 +112,20 @@ def _rate(pairs: Sequence, key: str) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def curate_pool(scores_path: str | Path, data_path: str | Path, out_dir: str | Path, *, selector: str = "entropy",
-                by: str = "answer", n: int = 0, fraction: float = 0.0, seed: int = 0, lam: float = 0.5,
-                images_dir: str | Path | None = None, link_images: bool = True) -> dict:
+def curate_pool(
+    scores_path: str | Path,
+    data_path: str | Path,
+    out_dir: str | Path,
+    *,
+    selector: str = "entropy",
+    by: str = "answer",
+    n: int = 0,
+    fraction: float = 0.0,
+    seed: int = 0,
+    lam: float = 0.5,
+    images_dir: str | Path | None = None,
+    link_images: bool = True,
+) -> dict:
     """Select from a scored pool and write the manifest, the selected data and ``selection.json``.
 
     Everything is checked (scores vs data ids, the keep count, image files) before any file is
@@ -139,8 +153,10 @@ def curate_pool(scores_path: str | Path, data_path: str | Path, out_dir: str | P
 
         missing = missing_images(kept, root)
         if missing:
-            raise EgtError(f"{len(missing)} image file(s) of kept items are missing under {root.resolve()} "
-                           f"(first: {missing[0][1]}); pass --images_dir, or --link_images false")
+            raise EgtError(
+                f"{len(missing)} image file(s) of kept items are missing under {root.resolve()} "
+                f"(first: {missing[0][1]}); pass --images_dir, or --link_images false"
+            )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,23 +164,41 @@ def curate_pool(scores_path: str | Path, data_path: str | Path, out_dir: str | P
     selected_path = out / ("selected.parquet" if embedded else SELECTED)
     write_pairs(kept, selected_path, images_root=root)
     atomic_write_text(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    accuracy = {"kept": _mean([r["scores"]["accuracy"] for r in rows if r["kept"]]),
-                "dropped": _mean([r["scores"]["accuracy"] for r in rows if not r["kept"]])}
+    accuracy = {
+        "kept": _mean([r["scores"]["accuracy"] for r in rows if r["kept"]]),
+        "dropped": _mean([r["scores"]["accuracy"] for r in rows if not r["kept"]]),
+    }
     selection = {
-        "selector": rows[0]["selector"], "by": by, "seed": seed, "lam": lam, "n": n, "fraction": fraction,
-        "scores": str(Path(scores_path).resolve()), "data": str(Path(data_path).resolve()),
+        "selector": rows[0]["selector"],
+        "by": by,
+        "seed": seed,
+        "lam": lam,
+        "n": n,
+        "fraction": fraction,
+        "scores": str(Path(scores_path).resolve()),
+        "data": str(Path(data_path).resolve()),
         "images_root": str(out.resolve()) if link_images and not embedded else str(root.resolve()),
-        "counts": {"pool": len(rows), "kept": len(kept), "dropped": len(dropped),
-                   "missing_" + by: sum(r["scores"][by] is None for r in rows),
-                   "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows)},
+        "counts": {
+            "pool": len(rows),
+            "kept": len(kept),
+            "dropped": len(dropped),
+            "missing_" + by: sum(r["scores"][by] is None for r in rows),
+            "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows),
+        },
         "mean_rollout_accuracy": accuracy,
         "files": {"manifest": MANIFEST, "selected": selected_path.name, "linked_images": linked},
-        "curriculum": ("kept manifest rows ordered by scores.format_failures, then scores[by] ascending, null last, "
-                       "vote ties by scores.sentence, ties by id"),
+        "curriculum": (
+            "kept manifest rows ordered by scores.format_failures, then scores[by] ascending, null last, "
+            "vote ties by scores.sentence, ties by id"
+        ),
     }
     if any("flipped" in p.meta for p in pairs):
-        selection["lab"] = {"flip_rate_kept": _rate(kept, "flipped"), "flip_rate_dropped": _rate(dropped, "flipped"),
-                            "hard_rate_kept": _rate(kept, "hard"), "hard_rate_dropped": _rate(dropped, "hard")}
+        selection["lab"] = {
+            "flip_rate_kept": _rate(kept, "flipped"),
+            "flip_rate_dropped": _rate(dropped, "flipped"),
+            "hard_rate_kept": _rate(kept, "hard"),
+            "hard_rate_dropped": _rate(dropped, "hard"),
+        }
     atomic_write_json(out / SELECTION, selection)
     return selection
 
@@ -175,4 +209,3 @@ def _mean(values: Sequence) -> float | None:
 
 
 __all__ = ["MANIFEST", "SELECTED", "SELECTION", "check_same_ids", "curate_pool", "curriculum_order", "read_manifest"]
-

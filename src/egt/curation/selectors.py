@@ -47,10 +47,18 @@ def item_scores(records: Sequence[dict], lam: float = 0.5) -> dict[str, dict]:
     from egt.entropy.score_store import format_failures
 
     mixed = mixed_entropy([r.get("answer_entropy") for r in records], [r.get("sentence_entropy") for r in records], lam)
-    return {r["id"]: {"answer": r.get("answer_entropy"), "sentence": r.get("sentence_entropy"),
-                      "mixed": round(float(m), 6), "vote": r.get("vote_entropy"), "peak": r.get("peak_entropy"),
-                      "accuracy": r.get("accuracy"), "format_failures": format_failures(r)}
-            for r, m in zip(records, mixed.tolist(), strict=True)}
+    return {
+        r["id"]: {
+            "answer": r.get("answer_entropy"),
+            "sentence": r.get("sentence_entropy"),
+            "mixed": round(float(m), 6),
+            "vote": r.get("vote_entropy"),
+            "peak": r.get("peak_entropy"),
+            "accuracy": r.get("accuracy"),
+            "format_failures": format_failures(r),
+        }
+        for r, m in zip(records, mixed.tolist(), strict=True)
+    }
 
 
 def _missing(value) -> bool:
@@ -94,6 +102,7 @@ def order_random(scores: dict[str, dict], seed: int) -> list[str]:
 
 def order_by_accuracy(scores: dict[str, dict], seed: int) -> list[str]:
     """Ids by descending rollout accuracy; ties in seeded random order; missing accuracy last."""
+
     def key(i: str):
         acc = scores[i]["accuracy"]
         return (_missing(acc), 0.0 if _missing(acc) else -acc, stable_unit(i, seed), i)
@@ -130,8 +139,9 @@ def _fmt(x) -> str:
     return "none" if _missing(x) else f"{x:.4g}"
 
 
-def select(scores: dict[str, dict], selector: str, by: str = "answer", n: int = 0, fraction: float = 0.0,
-           seed: int = 0) -> list[dict]:
+def select(
+    scores: dict[str, dict], selector: str, by: str = "answer", n: int = 0, fraction: float = 0.0, seed: int = 0
+) -> list[dict]:
     """Manifest rows in the selector's order: ``{"id", "scores", "kept", "rank", "selector", "by", "reason"}``.
 
     ``rank`` is the position in the ordering (0 = first kept); the first ``keep_count`` are kept.
@@ -152,11 +162,15 @@ def select(scores: dict[str, dict], selector: str, by: str = "answer", n: int = 
         if selector == "entropy":
             value, failures = s.get(by), int(s.get("format_failures") or 0)
             if failures:
-                why = (f"{failures} rollout(s) failed the strict format, so it ranks after every item without "
-                       f"format failures as less certain ({by} entropy {_fmt(value)}): #{rank + 1} of {total}")
+                why = (
+                    f"{failures} rollout(s) failed the strict format, so it ranks after every item without "
+                    f"format failures as less certain ({by} entropy {_fmt(value)}): #{rank + 1} of {total}"
+                )
             elif _missing(value):
-                why = (f"no {by} entropy (no parsable block in any rollout): #{rank + 1} of {total}, "
-                       "missing values rank last as the most uncertain")
+                why = (
+                    f"no {by} entropy (no parsable block in any rollout): #{rank + 1} of {total}, "
+                    "missing values rank last as the most uncertain"
+                )
             else:
                 why = f"{by} entropy {_fmt(value)} is #{rank + 1} lowest of {total}"
             if by in TIE_BREAK:
@@ -165,8 +179,19 @@ def select(scores: dict[str, dict], selector: str, by: str = "answer", n: int = 
         elif selector == "random":
             why = f"seeded random order (seed {seed}): #{rank + 1} of {total}; the first {keep} are kept"
         else:
-            why = (f"rollout accuracy {_fmt(s['accuracy'])} is #{rank + 1} highest of {total} "
-                   f"(ties in seeded random order, seed {seed}); the top {keep} are kept")
-        rows.append({"id": item, "scores": dict(s), "kept": kept, "rank": rank, "selector": name, "by": by,
-                     "reason": ("kept: " if kept else "dropped: ") + why})
+            why = (
+                f"rollout accuracy {_fmt(s['accuracy'])} is #{rank + 1} highest of {total} "
+                f"(ties in seeded random order, seed {seed}); the top {keep} are kept"
+            )
+        rows.append(
+            {
+                "id": item,
+                "scores": dict(s),
+                "kept": kept,
+                "rank": rank,
+                "selector": name,
+                "by": by,
+                "reason": ("kept: " if kept else "dropped: ") + why,
+            }
+        )
     return rows

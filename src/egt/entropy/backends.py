@@ -48,8 +48,10 @@ import torch
 from egt.errors import EgtError
 
 BACKENDS = ("transformers", "vllm")
-VLLM_MISSING = ("--backend vllm needs vLLM, which is not installed here: pip install 'egt[vllm]' on a machine "
-                "with a GPU (vLLM does not run on CPU); or use --backend transformers")
+VLLM_MISSING = (
+    "--backend vllm needs vLLM, which is not installed here: pip install 'egt[vllm]' on a machine "
+    "with a GPU (vLLM does not run on CPU); or use --backend transformers"
+)
 
 __all__ = ["BACKENDS", "RolloutBackend", "TransformersBackend", "VllmBackend", "VllmArgs", "make_backend"]
 
@@ -65,8 +67,16 @@ class RolloutBackend:
     name: str = ""
     records_entropy: bool = False  # whether it can return generation-time entropies
 
-    def generate(self, requests: Sequence, seeds: Sequence[int], *, temperature: float, max_new_tokens: int,
-                 style: str, record_entropy: bool = True):  # pragma: no cover - interface
+    def generate(
+        self,
+        requests: Sequence,
+        seeds: Sequence[int],
+        *,
+        temperature: float,
+        max_new_tokens: int,
+        style: str,
+        record_entropy: bool = True,
+    ):  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -82,8 +92,15 @@ class TransformersBackend(RolloutBackend):
     def generate(self, requests, seeds, *, temperature, max_new_tokens, style, record_entropy=True):
         from egt.entropy.scoring import generate_rollouts
 
-        gen = generate_rollouts(self.loaded, requests, seeds, temperature=temperature, max_new_tokens=max_new_tokens,
-                                style=style, record_entropy=record_entropy)
+        gen = generate_rollouts(
+            self.loaded,
+            requests,
+            seeds,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            style=style,
+            record_entropy=record_entropy,
+        )
         if not record_entropy:
             gen.entropies = None
         return gen
@@ -93,17 +110,27 @@ class TransformersBackend(RolloutBackend):
 class VllmArgs:
     """How to start vLLM's engine (``--backend vllm`` only)."""
 
-    vllm_gpu_memory_utilization: float = field(default=0.5, metadata={"help": (
-        "Fraction of the GPU vLLM may take; the transformers copy of the weights (for the float32 entropy pass) "
-        "needs the rest.")})
+    vllm_gpu_memory_utilization: float = field(
+        default=0.5,
+        metadata={
+            "help": (
+                "Fraction of the GPU vLLM may take; the transformers copy of the weights (for the float32 entropy pass) "
+                "needs the rest."
+            )
+        },
+    )
     vllm_tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs one vLLM engine spans."})
     vllm_max_model_len: int = field(default=0, metadata={"help": "vLLM's context length (0 = the model's own)."})
-    vllm_max_images: int = field(default=4, metadata={"help": "Images per prompt vLLM reserves room for (limit_mm_per_prompt)."})
+    vllm_max_images: int = field(
+        default=4, metadata={"help": "Images per prompt vLLM reserves room for (limit_mm_per_prompt)."}
+    )
 
     def engine_kwargs(self) -> dict:
-        out = {"gpu_memory_utilization": self.vllm_gpu_memory_utilization,
-               "tensor_parallel_size": self.vllm_tensor_parallel_size,
-               "limit_mm_per_prompt": {"image": self.vllm_max_images}}
+        out = {
+            "gpu_memory_utilization": self.vllm_gpu_memory_utilization,
+            "tensor_parallel_size": self.vllm_tensor_parallel_size,
+            "limit_mm_per_prompt": {"image": self.vllm_max_images},
+        }
         if self.vllm_max_model_len:
             out["max_model_len"] = self.vllm_max_model_len
         return out
@@ -156,17 +183,29 @@ class VllmBackend(RolloutBackend):
     def params(self, seeds: Sequence[int], temperature: float, max_new_tokens: int) -> list:
         eos = self.eos_ids(max_new_tokens)
         penalty = getattr(self.loaded.model.generation_config, "repetition_penalty", None) or 1.0
-        return [self.sampling_params(n=1, seed=int(s), temperature=float(temperature), max_tokens=int(max_new_tokens),
-                                     stop_token_ids=eos, repetition_penalty=float(penalty), skip_special_tokens=True)
-                for s in seeds]
+        return [
+            self.sampling_params(
+                n=1,
+                seed=int(s),
+                temperature=float(temperature),
+                max_tokens=int(max_new_tokens),
+                stop_token_ids=eos,
+                repetition_penalty=float(penalty),
+                skip_special_tokens=True,
+            )
+            for s in seeds
+        ]
 
     def generate(self, requests, seeds, *, temperature, max_new_tokens, style, record_entropy=True):
         from egt.entropy.scoring import Rollouts
 
         if len(seeds) != len(requests):
             raise ValueError(f"{len(seeds)} seeds for {len(requests)} requests")
-        outputs = self.llm.generate(self.inputs(requests, style),
-                                    sampling_params=self.params(seeds, temperature, max_new_tokens), use_tqdm=False)
+        outputs = self.llm.generate(
+            self.inputs(requests, style),
+            sampling_params=self.params(seeds, temperature, max_new_tokens),
+            use_tqdm=False,
+        )
         if len(outputs) != len(requests):
             raise EgtError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
         rows = [[int(t) for t in o.outputs[0].token_ids][:max_new_tokens] for o in outputs]
@@ -186,11 +225,18 @@ def start_vllm(model_args, seed: int, vllm_args: VllmArgs | None = None):
         raise EgtError(VLLM_MISSING) from None
     vllm_args = vllm_args or VllmArgs()
     dtype = model_args.dtype if model_args.dtype in ("auto", "float32", "bfloat16", "float16") else "auto"
-    return LLM(model=model_args.model, dtype=dtype, seed=seed, trust_remote_code=model_args.trust_remote_code,
-               **vllm_args.engine_kwargs())
+    return LLM(
+        model=model_args.model,
+        dtype=dtype,
+        seed=seed,
+        trust_remote_code=model_args.trust_remote_code,
+        **vllm_args.engine_kwargs(),
+    )
 
 
-def make_backend(name: str, loaded, model_args=None, *, seed: int = 0, vllm_args: VllmArgs | None = None) -> RolloutBackend:
+def make_backend(
+    name: str, loaded, model_args=None, *, seed: int = 0, vllm_args: VllmArgs | None = None
+) -> RolloutBackend:
     """The backend ``--backend name`` asks for (vLLM started here, imported only now)."""
     if name == "transformers":
         return TransformersBackend(loaded)

@@ -308,8 +308,11 @@ def _reasoning_tokens(starts: list[int], tokens: Sequence[str], span: tuple[int,
     """Indices of the tokens whose characters start inside the reasoning span (a token straddling
     the opening tag counts; empty pieces and tokens wholly outside do not)."""
     begin, end = span
-    return [i for i, (start, piece) in enumerate(zip(starts, tokens, strict=True))
-            if piece and start + len(piece) > begin and start < end]
+    return [
+        i
+        for i, (start, piece) in enumerate(zip(starts, tokens, strict=True))
+        if piece and start + len(piece) > begin and start < end
+    ]
 
 
 def reasoning_peak_entropy(entropies: Tensor, tokens: Sequence[str], k: int = 3) -> float | None:
@@ -381,9 +384,7 @@ def percentile_rank(values: Tensor | Sequence[float | None]) -> Tensor:
 
 
 def mixed_entropy(
-    answer: Tensor | Sequence[float | None],
-    sentence: Tensor | Sequence[float | None],
-    lam: float = 0.5,
+    answer: Tensor | Sequence[float | None], sentence: Tensor | Sequence[float | None], lam: float = 0.5
 ) -> Tensor:
     """EGT's mixed score ``λ·rank(H_ans) + (1 − λ)·rank(H_sent)`` (EGT arXiv 2602.01884; docs/methods.md §2).
 

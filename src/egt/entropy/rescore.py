@@ -31,13 +31,24 @@ from egt.errors import EgtError
 __all__ = ["rescore_pool"]
 
 
-def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str | Path | None = None,
-                 images_dir: str | Path | None = None, batch_size: int = 8, overwrite: bool = False,
-                 parquet: bool = False, loaded=None, on_batch: Callable[[int], None] | None = None) -> dict:
+def rescore_pool(
+    model_args,
+    scores: str | Path,
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    images_dir: str | Path | None = None,
+    batch_size: int = 8,
+    overwrite: bool = False,
+    parquet: bool = False,
+    loaded=None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict:
     """Write ``out``: ``scores``' rollouts with entropies re-measured under ``model_args`` (module doc)."""
     import torch
 
     from egt import __version__
+    from egt.entropy.maths import answer_token_entropy, reasoning_peak_entropy, reasoning_sentence_entropy
     from egt.entropy.score_store import (
         PartialScores,
         check_existing_output,
@@ -46,7 +57,6 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
         read_partial,
         read_scores,
     )
-    from egt.entropy.maths import answer_token_entropy, reasoning_peak_entropy, reasoning_sentence_entropy
     from egt.entropy.scoring import ENTROPY_DESCRIPTIONS, PieceDecoder, fill_store, summarise_item, write_pool
     from egt.entropy.teacher_forced import rollout_entropies
     from egt.judge.base import JudgeRequest
@@ -72,12 +82,16 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
     elif all("texts" in r for r in old_records):
         tokens = "retokenised_texts"
     else:
-        raise EgtError(f"--rescore: {scores}: its records keep neither rollout texts nor token ids "
-                       "(it was scored with --keep_texts false); nothing to re-measure")
+        raise EgtError(
+            f"--rescore: {scores}: its records keep neither rollout texts nor token ids "
+            "(it was scored with --keep_texts false); nothing to re-measure"
+        )
     data = Path(data or old_header["data"]["path"])
     if fingerprint(data) != old_header["data"]["fingerprint"]:
-        raise EgtError(f"--data: {data}: not the dataset {scores} was scored on (fingerprint "
-                       f"{fingerprint(data)} vs {old_header['data']['fingerprint']})")
+        raise EgtError(
+            f"--data: {data}: not the dataset {scores} was scored on (fingerprint "
+            f"{fingerprint(data)} vs {old_header['data']['fingerprint']})"
+        )
     by_id = {p.id: p for p in read_pairs(data)}
     missing = [r["id"] for r in old_records if r["id"] not in by_id]
     if missing:
@@ -87,18 +101,31 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
     loaded = loaded or load_from_args(model_args)
     model_path = Path(model_args.model)
     param = next(loaded.model.parameters())
-    scoring = {**sc, "entropy_source": "teacher_forced", "entropy": ENTROPY_DESCRIPTIONS["teacher_forced"],
-               "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type,
-               "rescore_of": {"path": str(scores.resolve()), "fingerprint": fingerprint(scores),
-                              "model": old_header["model"], "entropy_source": sc.get("entropy_source", "generation"),
-                              "tokens": tokens}}
-    header = {"format": old_header["format"],
-              "model": {"path": str(model_path.resolve()) if model_path.exists() else model_args.model,
-                        "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
-                        "reads_images": loaded.is_vision},
-              "data": {**old_header["data"], "path": str(data.resolve()), "images_root": str(root.resolve())},
-              "scoring": scoring,
-              "runtime": {"batch_size": batch_size, "egt": __version__, "torch": torch.__version__}}
+    scoring = {
+        **sc,
+        "entropy_source": "teacher_forced",
+        "entropy": ENTROPY_DESCRIPTIONS["teacher_forced"],
+        "dtype": str(param.dtype).removeprefix("torch."),
+        "device": param.device.type,
+        "rescore_of": {
+            "path": str(scores.resolve()),
+            "fingerprint": fingerprint(scores),
+            "model": old_header["model"],
+            "entropy_source": sc.get("entropy_source", "generation"),
+            "tokens": tokens,
+        },
+    }
+    header = {
+        "format": old_header["format"],
+        "model": {
+            "path": str(model_path.resolve()) if model_path.exists() else model_args.model,
+            "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
+            "reads_images": loaded.is_vision,
+        },
+        "data": {**old_header["data"], "path": str(data.resolve()), "images_root": str(root.resolve())},
+        "scoring": scoring,
+        "runtime": {"batch_size": batch_size, "egt": __version__, "torch": torch.__version__},
+    }
     ids = [r["id"] for r in old_records]
     if check_existing_output(out, header, overwrite):
         return {"out": str(out), "n_items": len(ids), "scored_now": 0, "resumed": len(ids), "complete_already": True}
@@ -117,39 +144,64 @@ def rescore_pool(model_args, scores: str | Path, out: str | Path, *, data: str |
                 requests.append(JudgeRequest(pair=pair, swapped=swapped, images=images))
                 if tokens == "token_ids":
                     completions.append(r["token_ids"][k])
-                    texts.append(r["texts"][k] if "texts" in r else tokenizer.decode(r["token_ids"][k], skip_special_tokens=True))
+                    texts.append(
+                        r["texts"][k] if "texts" in r else tokenizer.decode(r["token_ids"][k], skip_special_tokens=True)
+                    )
                 else:
                     texts.append(r["texts"][k])
                     completions.append(tokenizer(r["texts"][k], add_special_tokens=False)["input_ids"])
-        entropies = rollout_entropies(loaded, requests, completions, temperature=sc["temperature"],
-                                      style=sc["prompt_style"], max_new_tokens=sc["max_new_tokens"])  # [R, T]
+        entropies = rollout_entropies(
+            loaded,
+            requests,
+            completions,
+            temperature=sc["temperature"],
+            style=sc["prompt_style"],
+            max_new_tokens=sc["max_new_tokens"],
+        )  # [R, T]
         records, row = [], 0
         for r in chunk:
             rollouts = []
             for k, swapped in enumerate(r["swapped"]):
                 ids_k, text = completions[row], texts[row]
-                pieces, h = decoder(ids_k), entropies[row, :len(ids_k)]
+                pieces, h = decoder(ids_k), entropies[row, : len(ids_k)]
                 verdict = parse_verdict(text)
-                rollouts.append({"swapped": swapped, "text": text, "n_tokens": r["n_tokens"][k],
-                                 "answer_entropy": answer_token_entropy(h, pieces),
-                                 "sentence_entropy": reasoning_sentence_entropy(h, pieces),
-                                 "peak_entropy": reasoning_peak_entropy(h, pieces, sc.get("peak_k", 3)),
-                                 "choice": None if verdict is None else verdict.choice})
+                rollouts.append(
+                    {
+                        "swapped": swapped,
+                        "text": text,
+                        "n_tokens": r["n_tokens"][k],
+                        "answer_entropy": answer_token_entropy(h, pieces),
+                        "sentence_entropy": reasoning_sentence_entropy(h, pieces),
+                        "peak_entropy": reasoning_peak_entropy(h, pieces, sc.get("peak_k", 3)),
+                        "choice": None if verdict is None else verdict.choice,
+                    }
+                )
                 row += 1
             record = summarise_item(by_id[r["id"]], r["index"], rollouts, "texts" in r)
             if record["verdicts"] != r["verdicts"]:
-                raise EgtError(f"--rescore: id {r['id']!r}: verdicts {record['verdicts']} differ from the file's "
-                               f"{r['verdicts']} (another tokenizer?)")
+                raise EgtError(
+                    f"--rescore: id {r['id']!r}: verdicts {record['verdicts']} differ from the file's "
+                    f"{r['verdicts']} (another tokenizer?)"
+                )
             if "token_ids" in r:
                 record["token_ids"] = r["token_ids"]
             records.append(jsonable(record))
         return records
 
-    batches = [[r for r in old_records[b:b + batch_size] if r["id"] not in store.done]
-               for b in range(0, len(old_records), batch_size)]
+    batches = [
+        [r for r in old_records[b : b + batch_size] if r["id"] not in store.done]
+        for b in range(0, len(old_records), batch_size)
+    ]
     pending = [(number, chunk) for number, chunk in enumerate(batches) if chunk]
     fill_store(store, pending, score, desc="rescoring", total=len(ids) - resumed, on_batch=on_batch)
     _, done, _ = read_partial(store.path, set(ids))
     written, summary = write_pool(out, store.header, done, ids, sc.get("lam", 0.5), parquet)
-    return {"out": str(out), "files": [str(p) for p in written], "n_items": len(ids), "scored_now": len(ids) - resumed,
-            "resumed": resumed, **summary, "wall_seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "out": str(out),
+        "files": [str(p) for p in written],
+        "n_items": len(ids),
+        "scored_now": len(ids) - resumed,
+        "resumed": resumed,
+        **summary,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }

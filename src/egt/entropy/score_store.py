@@ -67,7 +67,7 @@ _SAMPLE_BYTES = 4 << 20  # files larger than 2 × this are fingerprinted by size
 # ----------------------------------------------------------------------------------------------
 
 
-def _hash_file(h: "hashlib._Hash", path: Path) -> None:
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
     size = path.stat().st_size
     h.update(f"{path.name}:{size}:".encode())
     with open(path, "rb") as fh:
@@ -109,21 +109,32 @@ def header_key(header: dict) -> dict:
     scoring = header.get("scoring")
     if isinstance(scoring, dict):
         scoring = {**SCORING_DEFAULTS, **scoring}
-    return {"format": header.get("format"), "model": (header.get("model") or {}).get("fingerprint"),
-            "data": (header.get("data") or {}).get("fingerprint"), "scoring": scoring}
+    return {
+        "format": header.get("format"),
+        "model": (header.get("model") or {}).get("fingerprint"),
+        "data": (header.get("data") or {}).get("fingerprint"),
+        "scoring": scoring,
+    }
 
 
 def describe_mismatch(old: dict, new: dict) -> str:
     a, b = header_key(old), header_key(new)
     parts = []
     if a["model"] != b["model"]:
-        parts.append(f"model {old.get('model', {}).get('path')!r} (fingerprint {a['model']}) vs "
-                     f"{new['model']['path']!r} ({b['model']})")
+        parts.append(
+            f"model {old.get('model', {}).get('path')!r} (fingerprint {a['model']}) vs "
+            f"{new['model']['path']!r} ({b['model']})"
+        )
     if a["data"] != b["data"]:
-        parts.append(f"data {old.get('data', {}).get('path')!r} (fingerprint {a['data']}) vs {new['data']['path']!r} ({b['data']})")
+        parts.append(
+            f"data {old.get('data', {}).get('path')!r} (fingerprint {a['data']}) vs {new['data']['path']!r} ({b['data']})"
+        )
     if a["scoring"] != b["scoring"] and isinstance(a["scoring"], dict):
-        diffs = [f"{k}={a['scoring'].get(k)!r}→{b['scoring'].get(k)!r}" for k in sorted(set(a["scoring"]) | set(b["scoring"]))
-                 if a["scoring"].get(k) != b["scoring"].get(k)]
+        diffs = [
+            f"{k}={a['scoring'].get(k)!r}→{b['scoring'].get(k)!r}"
+            for k in sorted(set(a["scoring"]) | set(b["scoring"]))
+            if a["scoring"].get(k) != b["scoring"].get(k)
+        ]
         parts.append("scoring " + ", ".join(diffs))
     if a["format"] != b["format"]:
         parts.append(f"format {a['format']!r} vs {b['format']!r}")
@@ -144,8 +155,9 @@ def meta_path(out: str | Path) -> Path:
 
 
 def _corrupt(path: Path, lineno: int, why: str) -> EgtError:
-    return EgtError(f"{path}: line {lineno}: corrupt resume file ({why}); delete it to start over, "
-                    "or rerun with --overwrite")
+    return EgtError(
+        f"{path}: line {lineno}: corrupt resume file ({why}); delete it to start over, or rerun with --overwrite"
+    )
 
 
 def read_partial(path: Path, valid_ids: set[str] | None = None) -> tuple[dict, dict[str, dict], int]:
@@ -203,8 +215,10 @@ class PartialScores:
                     os.truncate(path, intact)  # drop the line cut mid-write
                 return cls(path, old, done)
             if old is not None and not overwrite:
-                raise EgtError(f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
-                               "rerun that command to finish it, or pass --overwrite to start over")
+                raise EgtError(
+                    f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
+                    "rerun that command to finish it, or pass --overwrite to start over"
+                )
         atomic_write_text(path, json.dumps(header, ensure_ascii=False) + "\n")
         return cls(path, header, {})
 
@@ -246,12 +260,17 @@ def check_existing_output(out: str | Path, header: dict, overwrite: bool) -> boo
         return not partial_path(out).exists()
     if overwrite:
         return False
-    why = (f"it was written for another configuration ({describe_mismatch(old, header)})" if old is not None
-           else f"it has no readable sidecar {meta.name}, so it was not written by this scoring run")
+    why = (
+        f"it was written for another configuration ({describe_mismatch(old, header)})"
+        if old is not None
+        else f"it has no readable sidecar {meta.name}, so it was not written by this scoring run"
+    )
     raise EgtError(f"{out}: output exists and {why}; pass --overwrite to replace it")
 
 
-def write_final(out: str | Path, header: dict, records: Sequence[dict], summary: dict, parquet: bool = False) -> list[Path]:
+def write_final(
+    out: str | Path, header: dict, records: Sequence[dict], summary: dict, parquet: bool = False
+) -> list[Path]:
     """Sidecar first, then FILE (and ``FILE``'s ``.parquet`` twin), each atomically; then drop the partial."""
     out = Path(out)
     atomic_write_json(meta_path(out), {"header": header, "summary": summary})

@@ -86,35 +86,77 @@ class ScoringConfig:
     """How ``egt score`` samples and summarises rollouts (EGT arXiv 2602.01884; docs/methods.md §2)."""
 
     rollouts: int = field(default=4, metadata={"help": "K rollouts per item (docs/methods.md §2: K = 4, our choice)."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature τ; the entropies are of softmax(logits/τ) (docs/methods.md §2: 1.0)."})
-    seed: int = field(default=0, metadata={"help": "Seed; each item's rollouts are seeded by (seed, item id, rollout)."})
-    max_new_tokens: int = field(default=0, metadata={"help": "Generation budget; 0 = the checkpoint's saved default (or 256)."})
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "Sampling temperature τ; the entropies are of softmax(logits/τ) (docs/methods.md §2: 1.0)."},
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Seed; each item's rollouts are seeded by (seed, item id, rollout)."}
+    )
+    max_new_tokens: int = field(
+        default=0, metadata={"help": "Generation budget; 0 = the checkpoint's saved default (or 256)."}
+    )
     prompt_style: str = field(default="", metadata={"help": "r1_reward | compact; empty = the checkpoint's own."})
-    order: str = field(default="stored", metadata={"help": (
-        "Presentation order of the two responses: stored | random (a seeded coin per item and rollout). "
-        "Verdicts are always written as stored indices.")})
+    order: str = field(
+        default="stored",
+        metadata={
+            "help": (
+                "Presentation order of the two responses: stored | random (a seeded coin per item and rollout). "
+                "Verdicts are always written as stored indices."
+            )
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "Items per generate call (× rollouts rows)."})
     keep_texts: bool = field(default=True, metadata={"help": "Keep every rollout's text (the review page shows them)."})
-    lam: float = field(default=0.5, metadata={"help": "λ of the mixed score λ·rank(H_ans) + (1−λ)·rank(H_sent) (docs/methods.md §2: 0.5)."})
-    peak_k: int = field(default=3, metadata={"help": (
-        "k of the peak entropy: the mean of the k highest token entropies in the reasoning. A reasoning "
-        "judge's doubt sits in a few forking tokens, which the sentence mean dilutes.")})
+    lam: float = field(
+        default=0.5,
+        metadata={"help": "λ of the mixed score λ·rank(H_ans) + (1−λ)·rank(H_sent) (docs/methods.md §2: 0.5)."},
+    )
+    peak_k: int = field(
+        default=3,
+        metadata={
+            "help": (
+                "k of the peak entropy: the mean of the k highest token entropies in the reasoning. A reasoning "
+                "judge's doubt sits in a few forking tokens, which the sentence mean dilutes."
+            )
+        },
+    )
 
-    entropy_source: str = field(default="generation", metadata={"help": (
-        "generation (recorded inside generate, the default) | teacher_forced (one batched forward over prompt + "
-        "sampled completion after generating: egt.entropy.teacher_forced). Recorded in the scores header.")})
-    keep_token_ids: bool = field(default=False, metadata={"help": (
-        "Also keep every rollout's token ids (``token_ids``), so 'egt score --rescore' re-measures exactly the "
-        "sampled tokens instead of re-tokenising the texts.")})
-    backend: str = field(default="transformers", metadata={"help": (
-        "transformers (model.generate, the default) | vllm (vLLM's offline engine on a GPU: pip install 'egt[vllm]'; "
-        "entropies then always come from the teacher-forced pass). egt.entropy.backends.")})
+    entropy_source: str = field(
+        default="generation",
+        metadata={
+            "help": (
+                "generation (recorded inside generate, the default) | teacher_forced (one batched forward over prompt + "
+                "sampled completion after generating: egt.entropy.teacher_forced). Recorded in the scores header."
+            )
+        },
+    )
+    keep_token_ids: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "Also keep every rollout's token ids (``token_ids``), so 'egt score --rescore' re-measures exactly the "
+                "sampled tokens instead of re-tokenising the texts."
+            )
+        },
+    )
+    backend: str = field(
+        default="transformers",
+        metadata={
+            "help": (
+                "transformers (model.generate, the default) | vllm (vLLM's offline engine on a GPU: pip install 'egt[vllm]'; "
+                "entropies then always come from the teacher-forced pass). egt.entropy.backends."
+            )
+        },
+    )
 
     def check(self) -> None:
         if self.backend not in ("transformers", "vllm"):
             raise EgtError(f"--backend: unknown backend {self.backend!r} (one of transformers, vllm)")
         if self.entropy_source not in ENTROPY_SOURCES:
-            raise EgtError(f"--entropy_source: unknown source {self.entropy_source!r} (one of {', '.join(ENTROPY_SOURCES)})")
+            raise EgtError(
+                f"--entropy_source: unknown source {self.entropy_source!r} (one of {', '.join(ENTROPY_SOURCES)})"
+            )
         if self.rollouts < 1:
             raise EgtError(f"--rollouts: must be ≥ 1, got {self.rollouts}")
         if not self.temperature > 0:
@@ -163,8 +205,13 @@ class RolloutSampler(LogitsProcessor):
         record_entropy: False gives the same tokens without the entropy work (the bench's baseline).
     """
 
-    def __init__(self, seeds: Sequence[int], temperature: float = 1.0, record_entropy: bool = True,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        temperature: float = 1.0,
+        record_entropy: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ):
         self.seeds = list(seeds)
         self.temperature = float(temperature)
         self.record_entropy = record_entropy
@@ -224,8 +271,16 @@ def _eos_ids(kwargs: dict) -> set[int]:
 
 
 @torch.no_grad()
-def generate_rollouts(loaded, requests: Sequence, seeds: Sequence[int], *, temperature: float, max_new_tokens: int,
-                      style: str, record_entropy: bool = True) -> Rollouts:
+def generate_rollouts(
+    loaded,
+    requests: Sequence,
+    seeds: Sequence[int],
+    *,
+    temperature: float,
+    max_new_tokens: int,
+    style: str,
+    record_entropy: bool = True,
+) -> Rollouts:
     """One ``generate`` call over ``requests`` (one row each), sampled per row by :class:`RolloutSampler`."""
     from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
 
@@ -233,7 +288,7 @@ def generate_rollouts(loaded, requests: Sequence, seeds: Sequence[int], *, tempe
     sampler = RolloutSampler(seeds, temperature, record_entropy)
     kwargs = generation_kwargs(loaded, GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0))
     out = loaded.model.generate(**enc, **kwargs, logits_processor=LogitsProcessorList([sampler]))
-    ids = out[:, enc["input_ids"].shape[1]:].cpu()  # [R, T]
+    ids = out[:, enc["input_ids"].shape[1] :].cpu()  # [R, T]
     eos = torch.tensor(sorted(_eos_ids(kwargs)), dtype=ids.dtype)
     is_eos = torch.isin(ids, eos)  # [R, T]
     steps = ids.shape[1]
@@ -269,7 +324,9 @@ def summarise_item(pair, index: int, rollouts: Sequence[dict], keep_texts: bool 
     peaks = [r.get("peak_entropy") for r in rollouts]  # [K]
     failures = sum(r["choice"] is None for r in rollouts)
     record = {
-        "id": pair.id, "index": index, "preferred": pair.preferred,
+        "id": pair.id,
+        "index": index,
+        "preferred": pair.preferred,
         "answer_entropy": _mean(answers),
         "sentence_entropy": _mean([r["sentence_entropy"] for r in rollouts]),
         "peak_entropy": _mean(peaks),
@@ -292,8 +349,18 @@ def summarise_item(pair, index: int, rollouts: Sequence[dict], keep_texts: bool 
     return record
 
 
-def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequence[list], cfg: ScoringConfig, *,
-                style: str, max_new_tokens: int, decoder: PieceDecoder | None = None, backend=None) -> list[dict]:
+def score_batch(
+    loaded,
+    pairs: Sequence,
+    indices: Sequence[int],
+    images: Sequence[list],
+    cfg: ScoringConfig,
+    *,
+    style: str,
+    max_new_tokens: int,
+    decoder: PieceDecoder | None = None,
+    backend=None,
+) -> list[dict]:
     """Score ``pairs`` (their data indices and opened images given) with K rollouts each.
 
     ``backend`` (:mod:`egt.entropy.backends`) generates the rows; default: transformers on ``loaded``.
@@ -308,20 +375,35 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
     requests, seeds = [], []
     for pair, imgs in zip(pairs, images, strict=True):
         for r in range(k):
-            requests.append(JudgeRequest(pair=pair, swapped=presented_swapped(cfg.seed, pair.id, r, cfg.order), images=imgs))
+            requests.append(
+                JudgeRequest(pair=pair, swapped=presented_swapped(cfg.seed, pair.id, r, cfg.order), images=imgs)
+            )
             seeds.append(rollout_seed(cfg.seed, pair.id, r))
     if backend is None:
         from egt.entropy.backends import TransformersBackend
 
         backend = TransformersBackend(loaded)
     teacher_forced = cfg.entropy_source == "teacher_forced" or not backend.records_entropy
-    gen = backend.generate(requests, seeds, temperature=cfg.temperature, max_new_tokens=max_new_tokens, style=style,
-                           record_entropy=not teacher_forced)
+    gen = backend.generate(
+        requests,
+        seeds,
+        temperature=cfg.temperature,
+        max_new_tokens=max_new_tokens,
+        style=style,
+        record_entropy=not teacher_forced,
+    )
     if teacher_forced:
         from egt.entropy.teacher_forced import rollout_entropies
 
-        gen.entropies = rollout_entropies(loaded, requests, gen.ids, lengths=gen.lengths, temperature=cfg.temperature,
-                                          style=style, max_new_tokens=max_new_tokens)  # [R, T] float32
+        gen.entropies = rollout_entropies(
+            loaded,
+            requests,
+            gen.ids,
+            lengths=gen.lengths,
+            temperature=cfg.temperature,
+            style=style,
+            max_new_tokens=max_new_tokens,
+        )  # [R, T] float32
     records = []
     for i, (pair, index) in enumerate(zip(pairs, indices, strict=True)):
         rollouts = []
@@ -331,16 +413,20 @@ def score_batch(loaded, pairs: Sequence, indices: Sequence[int], images: Sequenc
             pieces, entropies = decoder(ids), gen.entropies[row, :n]  # [n]
             text = loaded.tokenizer.decode(ids, skip_special_tokens=True)
             verdict = parse_verdict(text)
-            rollouts.append({
-                "swapped": requests[row].swapped, "text": text, "n_tokens": n,
-                "answer_entropy": answer_token_entropy(entropies, pieces),
-                "sentence_entropy": reasoning_sentence_entropy(entropies, pieces),
-                "peak_entropy": reasoning_peak_entropy(entropies, pieces, cfg.peak_k),
-                "choice": None if verdict is None else verdict.choice,
-            })
+            rollouts.append(
+                {
+                    "swapped": requests[row].swapped,
+                    "text": text,
+                    "n_tokens": n,
+                    "answer_entropy": answer_token_entropy(entropies, pieces),
+                    "sentence_entropy": reasoning_sentence_entropy(entropies, pieces),
+                    "peak_entropy": reasoning_peak_entropy(entropies, pieces, cfg.peak_k),
+                    "choice": None if verdict is None else verdict.choice,
+                }
+            )
         record = summarise_item(pair, index, rollouts, cfg.keep_texts)
         if cfg.keep_token_ids:
-            record["token_ids"] = [gen.ids[row, :gen.lengths[row]].tolist() for row in range(i * k, (i + 1) * k)]
+            record["token_ids"] = [gen.ids[row, : gen.lengths[row]].tolist() for row in range(i * k, (i + 1) * k)]
         records.append(jsonable(record))
     return records
 
@@ -367,17 +453,34 @@ def _check_images(pairs: Sequence, root: Path, reads_images: bool, allow_text_on
     missing = missing_images(pairs, root)
     if missing:
         ids = list(dict.fromkeys(p.id for p, _ in missing))
-        raise EgtError(f"{len(ids)} item(s) have image files missing under {root.resolve()} (first: {missing[0][1]}); "
-                       f"ids {show_ids(ids)}; the judge reads images — pass --images_dir DIR where they are")
+        raise EgtError(
+            f"{len(ids)} item(s) have image files missing under {root.resolve()} (first: {missing[0][1]}); "
+            f"ids {show_ids(ids)}; the judge reads images — pass --images_dir DIR where they are"
+        )
     text_only = [p.id for p in pairs if not p.images]
     if text_only and not allow_text_only:
-        raise EgtError(f"{len(text_only)} of {len(pairs)} item(s) have no images but the judge is a vision-language "
-                       f"model: ids {show_ids(text_only)}; pass --allow_text_only to score them from text alone")
+        raise EgtError(
+            f"{len(text_only)} of {len(pairs)} item(s) have no images but the judge is a vision-language "
+            f"model: ids {show_ids(text_only)}; pass --allow_text_only to score them from text alone"
+        )
 
 
-def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig, *, images_dir: str | Path | None = None,
-               overwrite: bool = False, parquet: bool = False, limit: int = 0, allow_text_only: bool = False,
-               on_batch: Callable[[int], None] | None = None, loaded=None, backend=None, vllm_args=None) -> dict:
+def score_pool(
+    model_args,
+    data: str | Path,
+    out: str | Path,
+    cfg: ScoringConfig,
+    *,
+    images_dir: str | Path | None = None,
+    overwrite: bool = False,
+    parquet: bool = False,
+    limit: int = 0,
+    allow_text_only: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+    loaded=None,
+    backend=None,
+    vllm_args=None,
+) -> dict:
     """Score a pool into ``out`` (resumable; see the module doc); returns a summary dict.
 
     Args:
@@ -413,8 +516,10 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     dist = distributed_state()  # None unless launched with several processes (accelerate launch)
     backend_name = backend.name if backend is not None else cfg.backend
     if backend_name == "vllm" and dist is not None:
-        raise EgtError("--backend vllm runs as one process (one engine; several GPUs through "
-                       "--vllm_tensor_parallel_size), not under a multi-process accelerate launch")
+        raise EgtError(
+            "--backend vllm runs as one process (one engine; several GPUs through "
+            "--vllm_tensor_parallel_size), not under a multi-process accelerate launch"
+        )
     if backend_name == "vllm" and backend is None:
         try:
             import vllm  # noqa: F401  (fail before loading any weights)
@@ -433,40 +538,80 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     style = cfg.prompt_style or judge_meta.get("prompt_style", "r1_reward")
     param = next(loaded.model.parameters())
     entropy_source = "teacher_forced" if backend_name == "vllm" else cfg.entropy_source
-    scoring = {"rollouts": cfg.rollouts, "temperature": cfg.temperature, "seed": cfg.seed,
-               "max_new_tokens": max_new_tokens, "prompt_style": style, "order": cfg.order,
-               "keep_texts": cfg.keep_texts, "lam": cfg.lam, "peak_k": cfg.peak_k, "limit": limit,
-               "dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type,
-               "entropy": ENTROPY_DESCRIPTIONS[entropy_source],
-               "sampler": "gumbel-max, one generator per (seed, item id, rollout)", "entropy_source": entropy_source}
+    scoring = {
+        "rollouts": cfg.rollouts,
+        "temperature": cfg.temperature,
+        "seed": cfg.seed,
+        "max_new_tokens": max_new_tokens,
+        "prompt_style": style,
+        "order": cfg.order,
+        "keep_texts": cfg.keep_texts,
+        "lam": cfg.lam,
+        "peak_k": cfg.peak_k,
+        "limit": limit,
+        "dtype": str(param.dtype).removeprefix("torch."),
+        "device": param.device.type,
+        "entropy": ENTROPY_DESCRIPTIONS[entropy_source],
+        "sampler": "gumbel-max, one generator per (seed, item id, rollout)",
+        "entropy_source": entropy_source,
+    }
     if cfg.keep_token_ids:
         scoring["keep_token_ids"] = True
     if backend_name == "vllm":  # recorded only when not the default, so older files still resume
         scoring["backend"] = "vllm"
         scoring["sampler"] = "vllm, one SamplingParams seed per (seed, item id, rollout)"
-    header = {"format": "egt-scores/1",
-              "model": {"path": str(model_path.resolve()) if model_path.exists() else model_args.model,
-                        "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
-                        "reads_images": loaded.is_vision},
-              "data": {"path": str(Path(data).resolve()), "fingerprint": fingerprint(data), "n_items": len(pairs),
-                       "images_root": str(root.resolve())},
-              "scoring": scoring,
-              "runtime": {"batch_size": cfg.batch_size, "egt": __version__, "torch": torch.__version__}}
+    header = {
+        "format": "egt-scores/1",
+        "model": {
+            "path": str(model_path.resolve()) if model_path.exists() else model_args.model,
+            "fingerprint": fingerprint(model_path if model_path.exists() else model_args.model),
+            "reads_images": loaded.is_vision,
+        },
+        "data": {
+            "path": str(Path(data).resolve()),
+            "fingerprint": fingerprint(data),
+            "n_items": len(pairs),
+            "images_root": str(root.resolve()),
+        },
+        "scoring": scoring,
+        "runtime": {"batch_size": cfg.batch_size, "egt": __version__, "torch": torch.__version__},
+    }
 
     if check_existing_output(out, header, overwrite) and not rank_parts(out):
-        return {"out": str(out), "n_items": len(pairs), "scored_now": 0, "resumed": len(pairs), "complete_already": True,
-                "wall_seconds": round(time.perf_counter() - start, 1)}
+        return {
+            "out": str(out),
+            "n_items": len(pairs),
+            "scored_now": 0,
+            "resumed": len(pairs),
+            "complete_already": True,
+            "wall_seconds": round(time.perf_counter() - start, 1),
+        }
     if backend_name == "vllm" and rank_parts(out):  # a data-parallel transformers run's parts
         if not overwrite:
-            raise EgtError(f"{out}: rank part files of a data-parallel run are present; finish it with the backend "
-                           "it started with (--backend transformers), or pass --overwrite")
+            raise EgtError(
+                f"{out}: rank part files of a data-parallel run are present; finish it with the backend "
+                "it started with (--backend transformers), or pass --overwrite"
+            )
         for part in rank_parts(out):
             part.unlink()
     if dist is not None or rank_parts(out):  # several processes, or parts one left behind
         from egt.entropy.sharded import score_sharded
 
-        return score_sharded(loaded, pairs, root, out, header, cfg, dist, style=style, max_new_tokens=max_new_tokens,
-                             overwrite=overwrite, parquet=parquet, on_batch=on_batch, start=start)
+        return score_sharded(
+            loaded,
+            pairs,
+            root,
+            out,
+            header,
+            cfg,
+            dist,
+            style=style,
+            max_new_tokens=max_new_tokens,
+            overwrite=overwrite,
+            parquet=parquet,
+            on_batch=on_batch,
+            start=start,
+        )
     store = PartialScores.open(out, header, {p.id for p in pairs}, overwrite)
     resumed = len(store.done)
     batch_size = store.header["runtime"]["batch_size"]  # a resumed run keeps its batches: bit-equal values
@@ -483,18 +628,41 @@ def score_pool(model_args, data: str | Path, out: str | Path, cfg: ScoringConfig
     def score(batch: range) -> list[dict]:
         chunk = [pairs[i] for i in batch]
         images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
-        return score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
-                           decoder=decoder, backend=backend)
+        return score_batch(
+            loaded,
+            chunk,
+            list(batch),
+            images,
+            cfg,
+            style=style,
+            max_new_tokens=max_new_tokens,
+            decoder=decoder,
+            backend=backend,
+        )
 
     fill_store(store, pending, score, desc=desc, total=todo, on_batch=on_batch)
     _, done, _ = read_partial(store.path, {p.id for p in pairs})  # what is on disk is what we assemble
     written, summary = write_pool(out, store.header, done, [p.id for p in pairs], cfg.lam, parquet)
-    return {"out": str(out), "files": [str(p) for p in written], "n_items": len(pairs), "scored_now": len(pairs) - resumed,
-            "resumed": resumed, **summary, "wall_seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "out": str(out),
+        "files": [str(p) for p in written],
+        "n_items": len(pairs),
+        "scored_now": len(pairs) - resumed,
+        "resumed": resumed,
+        **summary,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
 
 
-def fill_store(store, pending: Sequence[tuple[int, object]], score: Callable[[object], list[dict]], *, desc: str,
-               total: int, on_batch: Callable[[int], None] | None = None) -> int:
+def fill_store(
+    store,
+    pending: Sequence[tuple[int, object]],
+    score: Callable[[object], list[dict]],
+    *,
+    desc: str,
+    total: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
     """Append ``score(batch)`` to ``store`` for each ``(number, batch)`` of ``pending``, one progress bar.
 
     Each batch is on disk before the next starts (the resume unit); ``on_batch(number)`` follows it.
@@ -518,8 +686,9 @@ def fill_store(store, pending: Sequence[tuple[int, object]], score: Callable[[ob
     return added
 
 
-def write_pool(out: str | Path, header: dict, done: dict[str, dict], ids: Sequence[str], lam: float,
-               parquet: bool) -> tuple[list[Path], dict]:
+def write_pool(
+    out: str | Path, header: dict, done: dict[str, dict], ids: Sequence[str], lam: float, parquet: bool
+) -> tuple[list[Path], dict]:
     """The finished scores file from ``done`` records in ``ids`` order: mixed entropy, summary, atomic write."""
     from egt.entropy.score_store import write_final
 
@@ -538,13 +707,31 @@ def pool_summary(records: Sequence[dict]) -> dict:
 
     missing = sum(r["answer_entropy"] is None for r in records)
     failed = sum(bool(r.get("format_failures")) for r in records)
-    return {"n_items": n, "mean_accuracy": mean("accuracy"), "mean_format_rate": mean("format_rate"),
-            "mean_answer_entropy": mean("answer_entropy"), "mean_sentence_entropy": mean("sentence_entropy"),
-            "mean_peak_entropy": mean("peak_entropy"), "items_without_answer_entropy": missing,
-            "items_with_format_failures": failed}
+    return {
+        "n_items": n,
+        "mean_accuracy": mean("accuracy"),
+        "mean_format_rate": mean("format_rate"),
+        "mean_answer_entropy": mean("answer_entropy"),
+        "mean_sentence_entropy": mean("sentence_entropy"),
+        "mean_peak_entropy": mean("peak_entropy"),
+        "items_without_answer_entropy": missing,
+        "items_with_format_failures": failed,
+    }
 
 
 __all__ = [
-    "ENTROPY_SOURCES", "ORDERS", "PieceDecoder", "RolloutSampler", "Rollouts", "ScoringConfig", "add_mixed_entropy", "generate_rollouts",
-    "pool_summary", "presented_swapped", "rollout_seed", "score_batch", "score_pool", "summarise_item",
+    "ENTROPY_SOURCES",
+    "ORDERS",
+    "PieceDecoder",
+    "RolloutSampler",
+    "Rollouts",
+    "ScoringConfig",
+    "add_mixed_entropy",
+    "generate_rollouts",
+    "pool_summary",
+    "presented_swapped",
+    "rollout_seed",
+    "score_batch",
+    "score_pool",
+    "summarise_item",
 ]

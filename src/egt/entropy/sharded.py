@@ -87,8 +87,9 @@ def part_paths(out: str | Path) -> list[Path]:
     return rank_parts(out) + ([single] if single.exists() else [])
 
 
-def _read_parts(out: Path, header: dict, valid_ids: set[str], overwrite: bool, dist: Distributed | None
-                ) -> tuple[dict[str, dict], int | None]:
+def _read_parts(
+    out: Path, header: dict, valid_ids: set[str], overwrite: bool, dist: Distributed | None
+) -> tuple[dict[str, dict], int | None]:
     """Items finished in any part, and the batch size the parts were written with (None: no parts)."""
     from egt.entropy.score_store import describe_mismatch, header_key, read_partial
 
@@ -103,8 +104,10 @@ def _read_parts(out: Path, header: dict, valid_ids: set[str], overwrite: bool, d
             continue
         if header_key(old) != header_key(header):
             if not overwrite:
-                raise EgtError(f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
-                               "rerun that command to finish it, or pass --overwrite to start over")
+                raise EgtError(
+                    f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
+                    "rerun that command to finish it, or pass --overwrite to start over"
+                )
             stale.append(path)
     if dist is not None:
         dist.barrier()  # everyone has checked before anything is deleted
@@ -123,9 +126,22 @@ def _read_parts(out: Path, header: dict, valid_ids: set[str], overwrite: bool, d
     return done, batch_size
 
 
-def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, cfg, dist: Distributed | None, *,
-                  style: str, max_new_tokens: int, overwrite: bool, parquet: bool,
-                  on_batch: Callable[[int], None] | None, start: float) -> dict:
+def score_sharded(
+    loaded,
+    pairs: Sequence,
+    root: Path,
+    out: Path,
+    header: dict,
+    cfg,
+    dist: Distributed | None,
+    *,
+    style: str,
+    max_new_tokens: int,
+    overwrite: bool,
+    parquet: bool,
+    on_batch: Callable[[int], None] | None,
+    start: float,
+) -> dict:
     """Score this rank's share of the pool into its part file; rank 0 merges (module doc)."""
     from egt.entropy.score_store import PartialScores, read_partial
     from egt.entropy.scoring import PieceDecoder, fill_store, score_batch, write_pool
@@ -151,15 +167,23 @@ def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, 
     def score(batch: range) -> list[dict]:
         chunk = [pairs[i] for i in batch]
         images = [open_images(p, root) if loaded.is_vision else [] for p in chunk]
-        return score_batch(loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens,
-                           decoder=decoder)
+        return score_batch(
+            loaded, chunk, list(batch), images, cfg, style=style, max_new_tokens=max_new_tokens, decoder=decoder
+        )
 
     scored = fill_store(store, mine, score, desc=desc, total=todo, on_batch=on_batch)
 
     if dist is not None:
         dist.barrier()  # every part is complete on disk
-    result = {"out": str(out), "n_items": len(pairs), "scored_now": len(pairs) - resumed, "resumed": resumed,
-              "rank": rank, "processes": world, "scored_by_this_rank": scored}
+    result = {
+        "out": str(out),
+        "n_items": len(pairs),
+        "scored_now": len(pairs) - resumed,
+        "resumed": resumed,
+        "rank": rank,
+        "processes": world,
+        "scored_by_this_rank": scored,
+    }
     if dist is None or dist.is_main:
         merged: dict[str, dict] = {}
         for path in part_paths(out):
@@ -167,8 +191,10 @@ def score_sharded(loaded, pairs: Sequence, root: Path, out: Path, header: dict, 
                 merged.setdefault(rid, record)
         missing = [p.id for p in pairs if p.id not in merged]
         if missing:
-            raise EgtError(f"{out}: {len(missing)} item(s) missing after every rank finished (first {missing[0]!r}); "
-                           "rerun the same command to complete them")
+            raise EgtError(
+                f"{out}: {len(missing)} item(s) missing after every rank finished (first {missing[0]!r}); "
+                "rerun the same command to complete them"
+            )
         written, summary = write_pool(out, header, merged, [p.id for p in pairs], cfg.lam, parquet)
         for path in part_paths(out):
             path.unlink(missing_ok=True)

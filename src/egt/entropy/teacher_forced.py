@@ -59,15 +59,23 @@ def generation_processors(loaded, kwargs: dict, input_ids: Tensor):
     model = loaded.model
     try:
         config, _ = model._prepare_generation_config(None, **kwargs)
-        return model._get_logits_processor(config, input_ids_seq_length=input_ids.shape[1], encoder_input_ids=input_ids,
-                                           device=input_ids.device, model_kwargs={})
+        return model._get_logits_processor(
+            config,
+            input_ids_seq_length=input_ids.shape[1],
+            encoder_input_ids=input_ids,
+            device=input_ids.device,
+            model_kwargs={},
+        )
     except (AttributeError, TypeError) as e:  # pragma: no cover - a transformers API change
-        raise EgtError(f"teacher-forced entropies: cannot read generate's logits processors from this transformers "
-                       f"version ({e}); the entropies would not be of the sampled distribution") from None
+        raise EgtError(
+            f"teacher-forced entropies: cannot read generate's logits processors from this transformers "
+            f"version ({e}); the entropies would not be of the sampled distribution"
+        ) from None
 
 
-def pad_completions(completions: Sequence[Sequence[int]] | Tensor, pad_id: int,
-                    lengths: Sequence[int] | None = None) -> tuple[Tensor, list[int]]:
+def pad_completions(
+    completions: Sequence[Sequence[int]] | Tensor, pad_id: int, lengths: Sequence[int] | None = None
+) -> tuple[Tensor, list[int]]:
     """``[R, T]`` int64 ids (right-padded with ``pad_id``) and each row's length."""
     if isinstance(completions, Tensor):
         ids = completions.to(torch.long).cpu()
@@ -119,16 +127,30 @@ def completion_hidden(model, enc: dict, ids: Tensor, keep: Tensor) -> Tensor:
     step = torch.arange(1, steps, device=positions.device, dtype=positions.dtype)  # [T−1]
     next_positions = positions[..., -1:] + step  # [..., R, T−1]
     mask = torch.cat([extra["attention_mask"], keep[:, : steps - 1].to(extra["attention_mask"].dtype)], 1)
-    rest = backbone(input_ids=ids[:, : steps - 1], attention_mask=mask, position_ids=next_positions,
-                    past_key_values=first.past_key_values, use_cache=True).last_hidden_state  # [R, T−1, h]
+    rest = backbone(
+        input_ids=ids[:, : steps - 1],
+        attention_mask=mask,
+        position_ids=next_positions,
+        past_key_values=first.past_key_values,
+        use_cache=True,
+    ).last_hidden_state  # [R, T−1, h]
     return torch.cat([last, rest], 1)
 
 
 @torch.no_grad()
-def rollout_entropies(loaded, requests: Sequence, completions: Sequence[Sequence[int]] | Tensor, *, temperature: float,
-                      style: str, lengths: Sequence[int] | None = None, max_new_tokens: int = 0,
-                      chunk_size: int = DEFAULT_CHUNK_SIZE, head_dtype: torch.dtype | None = torch.float32,
-                      encoded: dict | None = None) -> Tensor:
+def rollout_entropies(
+    loaded,
+    requests: Sequence,
+    completions: Sequence[Sequence[int]] | Tensor,
+    *,
+    temperature: float,
+    style: str,
+    lengths: Sequence[int] | None = None,
+    max_new_tokens: int = 0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    head_dtype: torch.dtype | None = torch.float32,
+    encoded: dict | None = None,
+) -> Tensor:
     """Float32 token entropies ``[R, T]`` of completion tokens under ``softmax(z / τ)`` (module doc).
 
     Args:
@@ -167,11 +189,14 @@ def rollout_entropies(loaded, requests: Sequence, completions: Sequence[Sequence
     full_ids = torch.cat([prompt_ids, ids], 1)  # [R, P+T]: the prefixes the processors see
     weight, bias = _float_head(model, head_dtype)
 
-    kwargs = generation_kwargs(loaded, GenerationSettings(max_new_tokens=max_new_tokens or max(steps, 1), temperature=0.0))
+    kwargs = generation_kwargs(
+        loaded, GenerationSettings(max_new_tokens=max_new_tokens or max(steps, 1), temperature=0.0)
+    )
     processors = generation_processors(loaded, kwargs, prompt_ids)
     if len(processors) == 0:
-        return token_entropy_from_hidden(rows_h, weight, chunk_size, mask=keep, lm_head_bias=bias,
-                                         temperature=temperature).cpu()
+        return token_entropy_from_hidden(
+            rows_h, weight, chunk_size, mask=keep, lm_head_bias=bias, temperature=temperature
+        ).cpu()
     out = torch.zeros(rows, steps, dtype=torch.float32, device=device)  # [R, T]
     for t in range(steps):  # one position at a time: processors see the prefix generate would give them
         z = (rows_h[:, t].to(weight.dtype) @ weight.t()).float()  # [R, V] float32

@@ -37,7 +37,9 @@ def order_consistency(predictions: Sequence[Prediction]) -> float | None:
     both = [d for d in by_id.values() if len(d) == 2]
     if not both:
         return None
-    same = [d[False].status == "ok" and d[True].status == "ok" and d[False].predicted == d[True].predicted for d in both]
+    same = [
+        d[False].status == "ok" and d[True].status == "ok" and d[False].predicted == d[True].predicted for d in both
+    ]
     return _mean([float(s) for s in same])
 
 
@@ -60,8 +62,9 @@ def aggregate(predictions: Sequence[Prediction], tie_policy: str = "wrong") -> d
     if consistency is not None:
         metrics["order_consistency"] = consistency
     if failures:  # the fallback parse is shown separately, never folded into accuracy
-        lenient = [float(p.correct) if p.status == "ok" else float(p.lenient_predicted == p.preferred)
-                   for p in predictions]
+        lenient = [
+            float(p.correct) if p.status == "ok" else float(p.lenient_predicted == p.preferred) for p in predictions
+        ]
         metrics["accuracy_lenient_parse"] = _mean(lenient)
 
     by_category: dict[str, list[float]] = defaultdict(list)

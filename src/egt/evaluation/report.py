@@ -17,14 +17,19 @@ def _pct(x: float | None) -> str:
 
 def eval_markdown(report: dict) -> str:
     m = report["metrics"]
-    head = f"**{report['judge']}** on {report.get('data', '?')} — {report['n_items']} items, order `{report['order']}`\n\n"
-    rows = [[name, _pct(v) if "rate" in name or "accuracy" in name or "consistency" in name else v]
-            for name, v in m.items()]
+    head = (
+        f"**{report['judge']}** on {report.get('data', '?')} — {report['n_items']} items, order `{report['order']}`\n\n"
+    )
+    rows = [
+        [name, _pct(v) if "rate" in name or "accuracy" in name or "consistency" in name else v] for name, v in m.items()
+    ]
     rows += [["ties", report["ties"]], ["parse failures", report["parse_failures"]]]
     text = head + markdown_table(["metric", "value (%)"], rows)
     if report.get("categories"):
-        text += "\n" + markdown_table(["category", "n", "accuracy (%)"],
-                                      [[c, v["n"], _pct(v["accuracy"])] for c, v in report["categories"].items()])
+        text += "\n" + markdown_table(
+            ["category", "n", "accuracy (%)"],
+            [[c, v["n"], _pct(v["accuracy"])] for c, v in report["categories"].items()],
+        )
     return text
 
 

@@ -55,8 +55,9 @@ def presentations(pairs: Sequence[PreferencePair], order: str, seed: int = 0) ->
     raise EgtError(f"field 'order': unknown order {order!r} (one of {', '.join(ORDERS)})")
 
 
-def build_requests(pairs: Sequence[PreferencePair], order: str, seed: int, images_root: str | Path | None,
-                   load_images: bool) -> list[JudgeRequest]:
+def build_requests(
+    pairs: Sequence[PreferencePair], order: str, seed: int, images_root: str | Path | None, load_images: bool
+) -> list[JudgeRequest]:
     requests = []
     cache: dict[int, list] = {}
     for i, swapped in presentations(pairs, order, seed):
@@ -66,12 +67,14 @@ def build_requests(pairs: Sequence[PreferencePair], order: str, seed: int, image
     return requests
 
 
-def run_judge(judge: Judge, requests: Sequence[JudgeRequest], batch_size: int = 32, desc: str = "judging") -> list[Prediction]:
+def run_judge(
+    judge: Judge, requests: Sequence[JudgeRequest], batch_size: int = 32, desc: str = "judging"
+) -> list[Prediction]:
     """Judge all requests in batches (with a progress bar) and map verdicts back."""
     predictions: list[Prediction] = []
     bar = progress(range(0, len(requests), batch_size), desc=desc, unit="batch")
     for start in bar:
-        batch = requests[start:start + batch_size]
+        batch = requests[start : start + batch_size]
         for req, j in zip(batch, judge.judge(batch), strict=True):
             scores = None
             status, choice = j.status, j.choice
@@ -83,17 +86,33 @@ def run_judge(judge: Judge, requests: Sequence[JudgeRequest], batch_size: int = 
             if status == "parse_failure" and j.text is not None:
                 lenient = original_choice(lenient_verdict(j.text), req.swapped)
             votes = getattr(j, "votes", None)
-            predictions.append(Prediction(
-                id=req.pair.id, swapped=req.swapped, status=status,
-                predicted=original_choice(choice, req.swapped), preferred=req.pair.preferred,
-                category=req.pair.category, text=j.text, lenient_predicted=lenient, scores=scores,
-                votes=[original_choice(v, req.swapped) for v in votes] if votes else None,
-            ))
+            predictions.append(
+                Prediction(
+                    id=req.pair.id,
+                    swapped=req.swapped,
+                    status=status,
+                    predicted=original_choice(choice, req.swapped),
+                    preferred=req.pair.preferred,
+                    category=req.pair.category,
+                    text=j.text,
+                    lenient_predicted=lenient,
+                    scores=scores,
+                    votes=[original_choice(v, req.swapped) for v in votes] if votes else None,
+                )
+            )
     return predictions
 
 
-def evaluate(judge: Judge, pairs: Sequence[PreferencePair], *, order: str = "both", seed: int = 0,
-             images_root: str | Path | None = None, batch_size: int = 32, tie_policy: str = "wrong") -> tuple[dict, list[Prediction]]:
+def evaluate(
+    judge: Judge,
+    pairs: Sequence[PreferencePair],
+    *,
+    order: str = "both",
+    seed: int = 0,
+    images_root: str | Path | None = None,
+    batch_size: int = 32,
+    tie_policy: str = "wrong",
+) -> tuple[dict, list[Prediction]]:
     """Evaluate ``judge`` on ``pairs``; returns the report dict and the per-item predictions."""
     from egt.evaluation.metrics import aggregate
 
@@ -101,7 +120,11 @@ def evaluate(judge: Judge, pairs: Sequence[PreferencePair], *, order: str = "bot
     requests = build_requests(pairs, order, seed, images_root, load_images=judge.reads_images)
     predictions = run_judge(judge, requests, batch_size=batch_size)
     report = {
-        "judge": judge.name, "n_items": len(pairs), "order": order, "seed": seed, "tie_policy": tie_policy,
+        "judge": judge.name,
+        "n_items": len(pairs),
+        "order": order,
+        "seed": seed,
+        "tie_policy": tie_policy,
         **aggregate(predictions, tie_policy=tie_policy),
         "wall_seconds": round(time.perf_counter() - start, 2),
     }

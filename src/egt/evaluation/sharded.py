@@ -39,7 +39,7 @@ def run_judge_sharded(judge, requests: Sequence, batch_size: int, dist) -> list:
     for number in range(dist.rank, len(starts), dist.world):
         if isinstance(judge, VotingJudge):
             judge._calls = number  # the seed one process gives its batch `number`
-        batch = requests[starts[number]:starts[number] + batch_size]
+        batch = requests[starts[number] : starts[number] + batch_size]
         mine.append((number, run_judge(judge, batch, batch_size=batch_size, desc=f"judging (rank {dist.rank})")))
     gathered: list = [None] * dist.world
     td.all_gather_object(gathered, mine)

@@ -104,4 +104,3 @@ def original_choice(choice: int | None, swapped: bool) -> int | None:
     if choice is None:
         return None
     return 1 - choice if swapped else choice
-

@@ -23,13 +23,21 @@ class JudgeArgs(LoadingArgs):
 
     judge: str = field(default="random", metadata={"help": "random | first | longer | a model folder or hub id."})
     batch_size: int = field(default=32, metadata={"help": "Requests per forward / generate call."})
-    max_new_tokens: int = field(default=0, metadata={"help": "Generation budget; 0 = the checkpoint's default (or 256)."})
+    max_new_tokens: int = field(
+        default=0, metadata={"help": "Generation budget; 0 = the checkpoint's default (or 256)."}
+    )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy decoding."})
     prompt_style: str = field(default="", metadata={"help": "r1_reward | compact; empty = the checkpoint's own."})
     seed: int = field(default=0, metadata={"help": "Seed for the random judge, random order and sampling."})
-    backend: str = field(default="transformers", metadata={"help": (
-        "Generation backend of a generative judge: transformers | vllm (vLLM's offline engine, one request per "
-        "judgement seeded by (seed, id, order); GPU only, pip install 'egt[vllm]').")})
+    backend: str = field(
+        default="transformers",
+        metadata={
+            "help": (
+                "Generation backend of a generative judge: transformers | vllm (vLLM's offline engine, one request per "
+                "judgement seeded by (seed, id, order); GPU only, pip install 'egt[vllm]')."
+            )
+        },
+    )
 
 
 JUDGE_BACKENDS = ("transformers", "vllm")  # egt.entropy.backends.BACKENDS, without importing torch here
@@ -72,18 +80,35 @@ def make_generative_judge(args: JudgeArgs, vllm_args=None, *, backend=None) -> J
             from egt.entropy.backends import VLLM_MISSING
 
             raise EgtError(VLLM_MISSING) from None
-    loaded = load_model(args.judge, dtype=args.dtype, device=args.device,
-                        attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
+    loaded = load_model(
+        args.judge,
+        dtype=args.dtype,
+        device=args.device,
+        attn_implementation=args.attn_implementation,
+        trust_remote_code=args.trust_remote_code,
+    )
     meta = read_judge_meta(args.judge) if Path(args.judge).is_dir() else {}
     settings = GenerationSettings(
-        max_new_tokens=args.max_new_tokens or meta.get("max_new_tokens", 256), temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens or meta.get("max_new_tokens", 256), temperature=args.temperature
     )
     style = args.prompt_style or meta.get("prompt_style", "r1_reward")
     if backend is None and args.backend == "vllm":
         from egt.entropy.backends import make_backend
 
-        model_args = ModelArgs(model=args.judge, dtype=args.dtype, device=args.device,
-                               attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
+        model_args = ModelArgs(
+            model=args.judge,
+            dtype=args.dtype,
+            device=args.device,
+            attn_implementation=args.attn_implementation,
+            trust_remote_code=args.trust_remote_code,
+        )
         backend = make_backend("vllm", loaded, model_args, seed=args.seed, vllm_args=vllm_args)
-    return GenerativeJudge(loaded, name=Path(args.judge).name or args.judge, style=style, settings=settings,
-                           batch_size=args.batch_size, backend=backend, seed=args.seed)
+    return GenerativeJudge(
+        loaded,
+        name=Path(args.judge).name or args.judge,
+        style=style,
+        settings=settings,
+        batch_size=args.batch_size,
+        backend=backend,
+        seed=args.seed,
+    )

@@ -62,7 +62,8 @@ class GenerationSettings:
 def generation_kwargs(loaded: LoadedModel, settings: GenerationSettings, num_return_sequences: int = 1) -> dict:
     tok = loaded.tokenizer
     kwargs = dict(
-        max_new_tokens=settings.max_new_tokens, pad_token_id=tok.pad_token_id,
+        max_new_tokens=settings.max_new_tokens,
+        pad_token_id=tok.pad_token_id,
         eos_token_id=loaded.model.generation_config.eos_token_id or tok.eos_token_id,
         num_return_sequences=num_return_sequences,
     )
@@ -82,8 +83,16 @@ class GenerativeJudge:
     the completions are decoded and parsed exactly as on the transformers path.
     """
 
-    def __init__(self, loaded: LoadedModel, name: str, style: str = "r1_reward",
-                 settings: GenerationSettings | None = None, batch_size: int = 32, backend=None, seed: int = 0):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        name: str,
+        style: str = "r1_reward",
+        settings: GenerationSettings | None = None,
+        batch_size: int = 32,
+        backend=None,
+        seed: int = 0,
+    ):
         self.loaded = loaded
         self.name = name
         self.style = style
@@ -99,20 +108,27 @@ class GenerativeJudge:
             from egt.entropy.scoring import rollout_seed
 
             seeds = [rollout_seed(self.seed, r.pair.id, int(r.swapped)) for r in requests]
-            gen = self.backend.generate(requests, seeds, temperature=self.settings.temperature,
-                                        max_new_tokens=self.settings.max_new_tokens, style=self.style,
-                                        record_entropy=False)
-            return [self.loaded.tokenizer.decode(gen.ids[i, :n].tolist(), skip_special_tokens=True)
-                    for i, n in enumerate(gen.lengths)]
+            gen = self.backend.generate(
+                requests,
+                seeds,
+                temperature=self.settings.temperature,
+                max_new_tokens=self.settings.max_new_tokens,
+                style=self.style,
+                record_entropy=False,
+            )
+            return [
+                self.loaded.tokenizer.decode(gen.ids[i, :n].tolist(), skip_special_tokens=True)
+                for i, n in enumerate(gen.lengths)
+            ]
         enc = encode_batch(self.loaded, requests, self.style)
         out = self.loaded.model.generate(**enc, **generation_kwargs(self.loaded, self.settings))
-        completions = out[:, enc["input_ids"].shape[1]:]
+        completions = out[:, enc["input_ids"].shape[1] :]
         return self.loaded.tokenizer.batch_decode(completions, skip_special_tokens=True)
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         out = []
         for start in range(0, len(requests), self.batch_size):
-            for text in self.generate(requests[start:start + self.batch_size]):
+            for text in self.generate(requests[start : start + self.batch_size]):
                 verdict = parse_verdict(text)
                 if verdict is None:
                     out.append(Judgement(choice=None, status=PARSE_FAILURE, text=text))

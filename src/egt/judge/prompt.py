@@ -34,12 +34,7 @@ def judge_instruction(style: str = "r1_reward") -> str:
 
 
 def judge_user_text(question: str, response_1: str, response_2: str, style: str = "r1_reward") -> str:
-    return (
-        f"{judge_instruction(style)}\n\n"
-        f"Question: {question}\n"
-        f"Response 1: {response_1}\n"
-        f"Response 2: {response_2}"
-    )
+    return f"{judge_instruction(style)}\n\nQuestion: {question}\nResponse 1: {response_1}\nResponse 2: {response_2}"
 
 
 def build_judge_messages(
@@ -51,8 +46,9 @@ def build_judge_messages(
     return [{"role": "user", "content": content}]
 
 
-def judge_prompt(question: str, responses: tuple[str, str], swapped: bool, style: str,
-                 n_images: int | None) -> list[dict[str, Any]]:
+def judge_prompt(
+    question: str, responses: tuple[str, str], swapped: bool, style: str, n_images: int | None
+) -> list[dict[str, Any]]:
     """The user turn of one judgement as a TRL conversational ``prompt`` (SFT and GRPO datasets).
 
     ``responses`` in stored order, shown swapped when ``swapped``. With ``n_images`` (a VLM) the

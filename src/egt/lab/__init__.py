@@ -48,22 +48,38 @@ class LabConfig:
     n_rl_pool: int = field(default=2000, metadata={"help": "Noisy-label pool to score, curate and train RL on."})
     n_test: int = field(default=500, metadata={"help": "Clean-label test items."})
     image_size: int = field(default=56, metadata={"help": "Image side in pixels (56 → 4 tokens in the tiny VLM)."})
-    noise_easy: float = field(default=0.05, metadata={
-        "help": "Label-flip rate of the easiest items (ambiguity ≤ 0.4); the annotator teacher misperceives at it."})
-    noise_hard: float = field(default=0.30, metadata={
-        "help": "Label-flip rate of the hardest items (ambiguity ≥ 0.9); the annotator teacher misperceives at it."})
-    teacher_error_hard: float = field(default=0.3, metadata={
-        "help": "Rate at which the scripted trace teacher misnames the most ambiguous colours (unused by the "
-                "annotator teacher)."})
+    noise_easy: float = field(
+        default=0.05,
+        metadata={
+            "help": "Label-flip rate of the easiest items (ambiguity ≤ 0.4); the annotator teacher misperceives at it."
+        },
+    )
+    noise_hard: float = field(
+        default=0.30,
+        metadata={
+            "help": "Label-flip rate of the hardest items (ambiguity ≥ 0.9); the annotator teacher misperceives at it."
+        },
+    )
+    teacher_error_hard: float = field(
+        default=0.3,
+        metadata={
+            "help": "Rate at which the scripted trace teacher misnames the most ambiguous colours (unused by the "
+            "annotator teacher)."
+        },
+    )
     hard_threshold: float = field(default=0.5, metadata={"help": "Items with difficulty ≥ this are 'hard'."})
-    teacher: str = field(default="scripted", metadata={
-        "choices": list(TEACHERS),
-        "help": "Trace teacher. scripted: misnames a colour as its confusable neighbour with probability "
-                "teacher_error_hard·max(0, (a−0.5)/0.5) at ambiguity a. annotator: perceives like the "
-                "annotators, the neighbour with probability noise_easy up to a = 0.4, rising linearly to "
-                "noise_hard at a = 0.9 (the label-flip curve); its traces reason from what it saw, and "
-                "sft meta records teacher_colour and teacher_erred. Items, images and labels are the same "
-                "for both."})
+    teacher: str = field(
+        default="scripted",
+        metadata={
+            "choices": list(TEACHERS),
+            "help": "Trace teacher. scripted: misnames a colour as its confusable neighbour with probability "
+            "teacher_error_hard·max(0, (a−0.5)/0.5) at ambiguity a. annotator: perceives like the "
+            "annotators, the neighbour with probability noise_easy up to a = 0.4, rising linearly to "
+            "noise_hard at a = 0.9 (the label-flip curve); its traces reason from what it saw, and "
+            "sft meta records teacher_colour and teacher_erred. Items, images and labels are the same "
+            "for both.",
+        },
+    )
 
 
 def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[PreferencePair]:
@@ -76,9 +92,13 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
         # the annotator teacher's perception has its own stream: the item's stream stays the scripted lab's
         teacher_rng = np.random.default_rng([cfg.seed, split_key, i, 1]) if cfg.teacher == "annotator" else None
         spec = sample_item(
-            rng, noise_easy=cfg.noise_easy, noise_hard=cfg.noise_hard,
-            teacher_error_hard=cfg.teacher_error_hard, apply_noise=split != "test",
-            teacher=cfg.teacher, teacher_rng=teacher_rng,
+            rng,
+            noise_easy=cfg.noise_easy,
+            noise_hard=cfg.noise_hard,
+            teacher_error_hard=cfg.teacher_error_hard,
+            apply_noise=split != "test",
+            teacher=cfg.teacher,
+            teacher_rng=teacher_rng,
         )
         item_id = f"{split}-{i:05d}"
         image = render(list(spec.squares), cfg.image_size, rng)
@@ -86,20 +106,33 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
         image.save(buf, format="PNG", optimize=False)
         (images_dir / f"{item_id}.png").write_bytes(buf.getvalue())
         meta = {
-            "true_preferred": spec.true_preferred, "flipped": spec.flipped, "difficulty": spec.difficulty,
-            "hard": spec.difficulty >= cfg.hard_threshold, "ambiguity": spec.ambiguity, "flaw": spec.flaw,
-            "position": spec.position, "colour": spec.correct, "n_squares": len(spec.squares),
+            "true_preferred": spec.true_preferred,
+            "flipped": spec.flipped,
+            "difficulty": spec.difficulty,
+            "hard": spec.difficulty >= cfg.hard_threshold,
+            "ambiguity": spec.ambiguity,
+            "flaw": spec.flaw,
+            "position": spec.position,
+            "colour": spec.correct,
+            "n_squares": len(spec.squares),
         }
         if split == "sft":
             meta["traces"] = [teacher_trace(spec, swapped=False), teacher_trace(spec, swapped=True)]
             if cfg.teacher != "scripted":  # (absent by default: the default lab's files stay as they were)
                 meta["teacher_colour"] = spec.teacher_colour
                 meta["teacher_erred"] = spec.teacher_colour != spec.correct
-        pairs.append(PreferencePair(
-            id=item_id, question=spec.question, responses=spec.responses, preferred=spec.preferred,
-            images=[f"images/{item_id}.png"], category="hard" if meta["hard"] else "easy",
-            source="shapes-lab", meta=meta,
-        ))
+        pairs.append(
+            PreferencePair(
+                id=item_id,
+                question=spec.question,
+                responses=spec.responses,
+                preferred=spec.preferred,
+                images=[f"images/{item_id}.png"],
+                category="hard" if meta["hard"] else "easy",
+                source="shapes-lab",
+                meta=meta,
+            )
+        )
     return pairs
 
 
@@ -133,8 +166,11 @@ def split_stats(pairs: list[PreferencePair]) -> dict:
         return round(sum(p.meta["flipped"] for p in ps) / len(ps), 4) if ps else 0.0
 
     stats = {
-        "n": n, "n_hard": len(hard), "flip_rate": flip_rate(pairs),
-        "flip_rate_easy": flip_rate(easy), "flip_rate_hard": flip_rate(hard),
+        "n": n,
+        "n_hard": len(hard),
+        "flip_rate": flip_rate(pairs),
+        "flip_rate_easy": flip_rate(easy),
+        "flip_rate_hard": flip_rate(hard),
     }
     if pairs and "teacher_erred" in pairs[0].meta:  # the annotator teacher's realised misperception rate
         stats["teacher_error_rate"] = round(sum(p.meta["teacher_erred"] for p in pairs) / n, 4)

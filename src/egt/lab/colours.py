@@ -10,9 +10,7 @@ from __future__ import annotations
 import colorsys
 
 # name -> prototype hue in degrees. Uneven gaps on purpose: some boundaries are tighter.
-PALETTE: dict[str, float] = {
-    "red": 0.0, "orange": 30.0, "yellow": 58.0, "green": 120.0, "blue": 225.0, "purple": 285.0,
-}
+PALETTE: dict[str, float] = {"red": 0.0, "orange": 30.0, "yellow": 58.0, "green": 120.0, "blue": 225.0, "purple": 285.0}
 NAMES = list(PALETTE)
 
 

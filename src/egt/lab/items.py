@@ -43,15 +43,8 @@ import numpy as np
 from egt.lab.colours import NAMES, PALETTE, ambiguous_hue
 from egt.lab.scenes import POSITIONS, Square
 
-QUESTION_TEMPLATES = (
-    "What colour is the square at the {pos}?",
-    "Which colour does the {pos} square have?",
-)
-ANSWER_TEMPLATES = (
-    "The square at the {pos} is {colour}.",
-    "It is {colour}.",
-    "The {pos} square is {colour}.",
-)
+QUESTION_TEMPLATES = ("What colour is the square at the {pos}?", "Which colour does the {pos} square have?")
+ANSWER_TEMPLATES = ("The square at the {pos} is {colour}.", "It is {colour}.", "The {pos} square is {colour}.")
 
 
 @dataclass(frozen=True)
@@ -150,9 +143,19 @@ def sample_item(
         misperceives = teacher_rng.random() < confusion_probability(ambiguity, noise_easy, noise_hard)
         teacher_colour = confusable if misperceives else target.name
     return ItemSpec(
-        squares=tuple(squares), position=asked, question=question, correct=target.name, wrong=wrong,
-        responses=responses, true_preferred=true_preferred, preferred=preferred, flipped=flipped,
-        ambiguity=round(ambiguity, 4), flaw=flaw, difficulty=round(difficulty, 4), teacher_colour=teacher_colour,
+        squares=tuple(squares),
+        position=asked,
+        question=question,
+        correct=target.name,
+        wrong=wrong,
+        responses=responses,
+        true_preferred=true_preferred,
+        preferred=preferred,
+        flipped=flipped,
+        ambiguity=round(ambiguity, 4),
+        flaw=flaw,
+        difficulty=round(difficulty, 4),
+        teacher_colour=teacher_colour,
     )
 
 

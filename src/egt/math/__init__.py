@@ -18,6 +18,14 @@ from egt.math.answers import (
 from egt.math.metrics import pass_at_k
 
 __all__ = [
-    "CORRECT", "WRONG", "UNANSWERED", "Grade", "answers_match", "extract_answer", "grade",
-    "reference_answer", "verify", "pass_at_k",
+    "CORRECT",
+    "WRONG",
+    "UNANSWERED",
+    "Grade",
+    "answers_match",
+    "extract_answer",
+    "grade",
+    "reference_answer",
+    "verify",
+    "pass_at_k",
 ]

@@ -53,8 +53,10 @@ for _name in ("math_verify.parser", "math_verify.grader"):
 # extraction
 
 _HASH_LINE = re.compile(r"^[ \t]*####[ \t]*(?P<ans>[^\n]*)$", re.MULTILINE)
-_ANSWER_LINE = re.compile(r"^[ \t]*(?:\*\*)?(?:A|Answer|Final answer)(?:\*\*)?[ \t]*[:：](?:\*\*)?[ \t]*(?P<ans>[^\n]*)$",
-                          re.MULTILINE | re.IGNORECASE)
+_ANSWER_LINE = re.compile(
+    r"^[ \t]*(?:\*\*)?(?:A|Answer|Final answer)(?:\*\*)?[ \t]*[:：](?:\*\*)?[ \t]*(?P<ans>[^\n]*)$",
+    re.MULTILINE | re.IGNORECASE,
+)
 _ANSWER_IS = re.compile(r"\b(?:the )?(?:final )?answer is[ \t]*[:：]?[ \t]*(?P<ans>[^\n]*)", re.IGNORECASE)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
@@ -69,7 +71,7 @@ def _boxed_spans(text: str) -> list[tuple[int, str]]:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         if depth == 0:
-            spans.append((m.start(), text[m.end():i - 1]))
+            spans.append((m.start(), text[m.end() : i - 1]))
     return spans
 
 

@@ -33,13 +33,11 @@ import http.client
 import json
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from egt.math.answers import clean_answer
@@ -82,8 +80,10 @@ class ComparerFailed(Exception):
 
 def comparison_prompt(question: str, reference: str, attempt: str) -> str:
     """What the comparer sees: question, reference, the wrong attempt, the reply format."""
-    return (f"Question:\n{question}\n\nReference solution:\n{reference}\n\nStudent's solution:\n{attempt}\n\n"
-            f"{COMPARE_INSTRUCTIONS}")
+    return (
+        f"Question:\n{question}\n\nReference solution:\n{reference}\n\nStudent's solution:\n{attempt}\n\n"
+        f"{COMPARE_INSTRUCTIONS}"
+    )
 
 
 def self_check_prompt(question: str, attempt: str) -> str:
@@ -91,8 +91,9 @@ def self_check_prompt(question: str, attempt: str) -> str:
     return f"{question}\n\nAttempt:\n{attempt}\n\n{SELF_CHECK_INSTRUCTIONS}"
 
 
-_FIRST_WRONG = re.compile(r"^[ \t]*First wrong step[ \t]*:[ \t]*(?:step[ \t]*)?(?P<step>\d+|none)\b[^\n]*$",
-                          re.IGNORECASE | re.MULTILINE)
+_FIRST_WRONG = re.compile(
+    r"^[ \t]*First wrong step[ \t]*:[ \t]*(?:step[ \t]*)?(?P<step>\d+|none)\b[^\n]*$", re.IGNORECASE | re.MULTILINE
+)
 _CORRECTED = re.compile(r"^[ \t]*Corrected solution[ \t]*:[ \t]*\n?", re.IGNORECASE | re.MULTILINE)
 
 
@@ -101,7 +102,7 @@ def parse_comparison(text: str) -> Comparison | None:
     corrected = list(_CORRECTED.finditer(text))
     if not corrected:
         return None
-    head, solution = text[: corrected[-1].start()], text[corrected[-1].end():].strip()
+    head, solution = text[: corrected[-1].start()], text[corrected[-1].end() :].strip()
     if not solution:
         return None
     steps = list(_FIRST_WRONG.finditer(head))
@@ -130,21 +131,41 @@ def format_comparison(c: Comparison) -> str:
 class ModelComparer:
     """A local causal (V)LM as comparer: the policy itself or another checkpoint."""
 
-    def __init__(self, loaded: LoadedModel, name: str, max_new_tokens: int = 512, temperature: float = 0.0,
-                 seed: int = 0, batch_size: int = 8):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        name: str,
+        max_new_tokens: int = 512,
+        temperature: float = 0.0,
+        seed: int = 0,
+        batch_size: int = 8,
+    ):
         self.loaded, self.name = loaded, name
-        self.max_new_tokens, self.temperature, self.seed, self.batch_size = max_new_tokens, temperature, seed, batch_size
+        self.max_new_tokens, self.temperature, self.seed, self.batch_size = (
+            max_new_tokens,
+            temperature,
+            seed,
+            batch_size,
+        )
 
     def compare(self, requests: Sequence[ComparisonRequest]) -> list[str | ComparerFailed]:
         from egt.math.generate import generate_texts, render_prompts
 
         out: list[str | ComparerFailed] = []
         for start in range(0, len(requests), self.batch_size):
-            batch = requests[start:start + self.batch_size]
-            prompts = render_prompts(self.loaded, [[{"role": "user", "content": comparison_prompt(
-                r.question, r.reference, r.attempt)}] for r in batch])
-            texts = generate_texts(self.loaded, prompts, n=1, temperature=self.temperature,
-                                   max_new_tokens=self.max_new_tokens, seed=self.seed + start)
+            batch = requests[start : start + self.batch_size]
+            prompts = render_prompts(
+                self.loaded,
+                [[{"role": "user", "content": comparison_prompt(r.question, r.reference, r.attempt)}] for r in batch],
+            )
+            texts = generate_texts(
+                self.loaded,
+                prompts,
+                n=1,
+                temperature=self.temperature,
+                max_new_tokens=self.max_new_tokens,
+                seed=self.seed + start,
+            )
             out += [t[0] for t in texts]
         return out
 
@@ -163,9 +184,20 @@ class OpenAIComparer:
     Other HTTP errors (400, 401, …) fail at once. Failures come back as :class:`ComparerFailed`.
     """
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", timeout: float = 60.0,
-                 retries: int = 4, backoff: float = 1.0, max_backoff: float = 30.0, max_tokens: int = 1024,
-                 temperature: float = 0.0, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         url = base_url.rstrip("/")
         self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
         self.name = f"openai:{model}"
@@ -184,10 +216,16 @@ class OpenAIComparer:
         return payload["choices"][0]["message"]["content"]
 
     def compare_one(self, request: ComparisonRequest) -> str | ComparerFailed:
-        body = json.dumps({
-            "model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
-            "messages": [{"role": "user", "content": comparison_prompt(request.question, request.reference, request.attempt)}],
-        }).encode("utf-8")
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "messages": [
+                    {"role": "user", "content": comparison_prompt(request.question, request.reference, request.attempt)}
+                ],
+            }
+        ).encode("utf-8")
         last_error = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
@@ -198,10 +236,14 @@ class OpenAIComparer:
                 last_error = f"HTTP {e.code}"
                 if e.code not in RETRYABLE_STATUS:
                     break
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 last_error = f"timed out after {self.timeout:g}s"
             except urllib.error.URLError as e:
-                last_error = f"timed out after {self.timeout:g}s" if isinstance(e.reason, TimeoutError) else f"connection error ({e.reason})"
+                last_error = (
+                    f"timed out after {self.timeout:g}s"
+                    if isinstance(e.reason, TimeoutError)
+                    else f"connection error ({e.reason})"
+                )
             except (ValueError, KeyError, IndexError, TypeError) as e:  # a reply that is not a chat completion
                 last_error = f"malformed reply ({type(e).__name__})"
             except (OSError, http.client.HTTPException) as e:
@@ -268,6 +310,6 @@ class ReferenceComparer:
         if first_wrong is None:  # every step agreed: the error is missing steps or the final answer
             first_wrong = len(attempt) + 1
             lines.append(f"Step {first_wrong}: the final answer does not follow the reference's remaining steps.")
-        corrected = attempt[: first_wrong - 1] + reference[first_wrong - 1:]
+        corrected = attempt[: first_wrong - 1] + reference[first_wrong - 1 :]
         corrected.append(f"#### {reference_answer(request.reference)}")
         return format_comparison(Comparison("\n".join(lines), first_wrong, "\n".join(corrected)))

@@ -165,7 +165,9 @@ def read_solutions(path: str | Path, items: Sequence[MathItem] | None = None, li
                 elif known is not None:
                     item = MathItem(rid, question, known.reference, known.gold)
                 else:
-                    raise EgtError(f"{loc}: no reference for id {rid!r}: give an 'answer' field or --data with this question")
+                    raise EgtError(
+                        f"{loc}: no reference for id {rid!r}: give an 'answer' field or --data with this question"
+                    )
                 sets[rid] = SolutionSet(item)
             flag = obj.get("is_correct")
             sets[rid].solutions.append(solution)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-
 from typing import TYPE_CHECKING
 
 from egt.math.answers import CORRECT, UNANSWERED, grade
@@ -26,8 +25,12 @@ if TYPE_CHECKING:
     from egt.models.load import LoadedModel
 
 
-def grade_item(item: MathItem, solutions: Sequence[str], sources: Sequence[str] | None = None,
-               flags: Sequence[bool | None] | None = None) -> dict:
+def grade_item(
+    item: MathItem,
+    solutions: Sequence[str],
+    sources: Sequence[str] | None = None,
+    flags: Sequence[bool | None] | None = None,
+) -> dict:
     """The per-item record: every solution with its extracted answer and status."""
     samples = []
     for j, solution in enumerate(solutions):
@@ -39,8 +42,12 @@ def grade_item(item: MathItem, solutions: Sequence[str], sources: Sequence[str] 
             sample["flag"] = flags[j]
         samples.append(sample)
     return {
-        "id": item.id, "question": item.question, "gold": item.gold, "samples": samples,
-        "n": len(samples), "n_correct": sum(s["status"] == CORRECT for s in samples),
+        "id": item.id,
+        "question": item.question,
+        "gold": item.gold,
+        "samples": samples,
+        "n": len(samples),
+        "n_correct": sum(s["status"] == CORRECT for s in samples),
         "n_unanswered": sum(s["status"] == UNANSWERED for s in samples),
     }
 
@@ -50,14 +57,19 @@ def score_solution_sets(sets: Sequence[SolutionSet]) -> list[dict]:
     return [grade_item(s.item, s.solutions, s.sources, s.flags) for s in sets]
 
 
-def evaluate_model(loaded: LoadedModel, items: Sequence[MathItem], sampling: SamplingArgs, journal: Journal,
-                   on_chunk: Callable[[int], None] | None = None) -> list[dict]:
+def evaluate_model(
+    loaded: LoadedModel,
+    items: Sequence[MathItem],
+    sampling: SamplingArgs,
+    journal: Journal,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Sample, grade and journal every item in chunks; finished chunks of a resumed run are skipped."""
     from egt.math.generate import sample_solutions
 
     size = sampling.batch_size
     for c, start in enumerate(range(0, len(items), size)):
-        chunk = items[start:start + size]
+        chunk = items[start : start + size]
         todo = [it for it in chunk if it.id not in journal]
         if todo:  # a partly finished chunk is regenerated whole so its samples are the same
             samples = sample_solutions(loaded, [it.question for it in chunk], sampling, chunk_seed(sampling.seed, c))
@@ -75,7 +87,8 @@ def summarize(records: Sequence[dict], ks: Sequence[int] = (1,)) -> dict:
         "questions": len(records),
         "samples": n_samples,
         "accuracy": sum(c / n for n, c in counts if n) / max(1, sum(1 for n, _ in counts if n)),
-        "first_sample_accuracy": sum(r["samples"][0]["status"] == CORRECT for r in records if r["n"]) / max(1, len(records)),
+        "first_sample_accuracy": sum(r["samples"][0]["status"] == CORRECT for r in records if r["n"])
+        / max(1, len(records)),
         "correct": sum(r["n_correct"] for r in records),
         "unanswered": sum(r["n_unanswered"] for r in records),
         "unanswered_rate": sum(r["n_unanswered"] for r in records) / max(1, n_samples),
@@ -95,12 +108,27 @@ def summarize(records: Sequence[dict], ks: Sequence[int] = (1,)) -> dict:
                 ok = (s["status"] == CORRECT) == s["flag"]
                 agree += ok
                 if not ok:
-                    disagreements.append({"id": r["id"], "source": s.get("source"), "flag": s["flag"],
-                                          "status": s["status"], "answer": s["answer"], "gold": r["gold"]})
+                    disagreements.append(
+                        {
+                            "id": r["id"],
+                            "source": s.get("source"),
+                            "flag": s["flag"],
+                            "status": s["status"],
+                            "answer": s["answer"],
+                            "gold": r["gold"],
+                        }
+                    )
     if any(not src.isdigit() for src in by_source):  # named sources (models), not sample indices
-        report["by_source"] = {src: {"n": t["n"], "accuracy": t[CORRECT] / t["n"], "unanswered": t[UNANSWERED]}
-                               for src, t in by_source.items()}
+        report["by_source"] = {
+            src: {"n": t["n"], "accuracy": t[CORRECT] / t["n"], "unanswered": t[UNANSWERED]}
+            for src, t in by_source.items()
+        }
     if flagged:
-        report["flag_agreement"] = {"flagged": flagged, "agree": agree, "rate": agree / flagged,
-                                    "disagreements": len(disagreements), "examples": disagreements[:10]}
+        report["flag_agreement"] = {
+            "flagged": flagged,
+            "agree": agree,
+            "rate": agree / flagged,
+            "disagreements": len(disagreements),
+            "examples": disagreements[:10],
+        }
     return report

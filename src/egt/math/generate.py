@@ -56,22 +56,38 @@ def question_messages(question: str, template: str = DEFAULT_PROMPT) -> list[dic
 
 def render_prompts(loaded: LoadedModel, conversations: Sequence[list[dict]]) -> list[str]:
     """Render conversations through the model's chat template, ready for the assistant turn."""
-    if getattr(loaded.processor, "chat_template", None) is None and getattr(loaded.tokenizer, "chat_template", None) is None:
+    if (
+        getattr(loaded.processor, "chat_template", None) is None
+        and getattr(loaded.tokenizer, "chat_template", None) is None
+    ):
         raise EgtError("the model has no chat template; math commands need a chat (instruct) model")
-    return [loaded.processor.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
-            for c in conversations]
+    return [
+        loaded.processor.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True) for c in conversations
+    ]
 
 
-def generate_texts(loaded: LoadedModel, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
-                   top_p: float = 1.0, max_new_tokens: int = 256, seed: int = 0) -> list[list[str]]:
+def generate_texts(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    *,
+    n: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 256,
+    seed: int = 0,
+) -> list[list[str]]:
     """``n`` completions for each rendered prompt: ``[len(prompts)][n]`` strings."""
     import torch
 
     tokenizer = loaded.tokenizer
     tokenizer.padding_side = "left"
     enc = tokenizer(list(prompts), padding=True, return_tensors="pt", add_special_tokens=False).to(loaded.model.device)
-    kwargs = dict(max_new_tokens=max_new_tokens, num_return_sequences=n, pad_token_id=tokenizer.pad_token_id,
-                  eos_token_id=loaded.model.generation_config.eos_token_id or tokenizer.eos_token_id)
+    kwargs = dict(
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=n,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=loaded.model.generation_config.eos_token_id or tokenizer.eos_token_id,
+    )
     if temperature > 0:
         kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
     else:
@@ -79,12 +95,19 @@ def generate_texts(loaded: LoadedModel, prompts: Sequence[str], *, n: int = 1, t
     torch.manual_seed(seed)
     with torch.no_grad():
         out = loaded.model.generate(**enc, **kwargs)  # [len(prompts) * n, prompt_len + new]
-    texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    return [[t.strip() for t in texts[i * n:(i + 1) * n]] for i in range(len(prompts))]
+    texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [[t.strip() for t in texts[i * n : (i + 1) * n]] for i in range(len(prompts))]
 
 
 def sample_solutions(loaded: LoadedModel, questions: Sequence[str], args: SamplingArgs, seed: int) -> list[list[str]]:
     """``args.n_samples`` solutions for each question, as one seeded generation call."""
     prompts = render_prompts(loaded, [question_messages(q, args.prompt_template) for q in questions])
-    return generate_texts(loaded, prompts, n=args.n_samples, temperature=args.temperature, top_p=args.top_p,
-                          max_new_tokens=args.max_new_tokens, seed=seed)
+    return generate_texts(
+        loaded,
+        prompts,
+        n=args.n_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=seed,
+    )

@@ -53,8 +53,10 @@ class Journal:
             previous = read_json(run_file)
             if previous != settings:
                 changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
-                raise EgtError(f"{self.folder}: holds a run with other settings ({', '.join(changed)}); "
-                               "use a new output folder or --overwrite true")
+                raise EgtError(
+                    f"{self.folder}: holds a run with other settings ({', '.join(changed)}); "
+                    "use a new output folder or --overwrite true"
+                )
         atomic_write_json(run_file, settings)
         self.records: dict[str, dict] = {}
         if self.path.is_file():
@@ -73,8 +75,10 @@ class Journal:
                 record = json.loads(line)
                 item_id = str(record["id"])
             except (ValueError, KeyError, TypeError):
-                raise EgtError(f"{self.path}: line {lineno}: malformed journal line (edited by hand?); "
-                               "use a new output folder or --overwrite true") from None
+                raise EgtError(
+                    f"{self.path}: line {lineno}: malformed journal line (edited by hand?); "
+                    "use a new output folder or --overwrite true"
+                ) from None
             self.records[item_id] = record
 
     def __contains__(self, item_id: str) -> bool:

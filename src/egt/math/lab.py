@@ -70,13 +70,17 @@ class MathLabConfig:
     n_pool: int = field(default=400, metadata={"help": "Training questions that get a self-compare round."})
     max_ops: int = field(default=3, metadata={"help": "Operations per problem (2..max_ops)."})
     base_steps: int = field(default=800, metadata={"help": "Optimizer steps of the base SFT."})
-    extra_steps: int = field(default=200, metadata={"help": "Optimizer steps of each arm after the base (same for both)."})
+    extra_steps: int = field(
+        default=200, metadata={"help": "Optimizer steps of each arm after the base (same for both)."}
+    )
     batch_size: int = field(default=16, metadata={"help": "Sequences per optimizer step (both arms)."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak LR of the base SFT (cosine to 0)."})
     extra_learning_rate: float = field(default=1e-3, metadata={"help": "Peak LR of each arm (cosine to 0)."})
     k_samples: int = field(default=4, metadata={"help": "Sampled attempts per pool question (K)."})
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature of the attempts."})
-    max_new_tokens: int = field(default=80, metadata={"help": "Longest generated solution (lab solutions are ≤ ~50 tokens)."})
+    max_new_tokens: int = field(
+        default=80, metadata={"help": "Longest generated solution (lab solutions are ≤ ~50 tokens)."}
+    )
     eval_batch_size: int = field(default=100, metadata={"help": "Questions per generation call."})
     ablation: bool = field(default=True, metadata={"help": "Also train a 'verified only' arm (no comparison records)."})
 
@@ -85,10 +89,17 @@ def build_tiny_text_model(tokenizer, cfg: TinyTextConfig, seed: int = 0) -> Qwen
     """A randomly initialised ``Qwen2ForCausalLM`` matched to ``tokenizer`` (tied embeddings)."""
     pad, eos = tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.convert_tokens_to_ids("<|im_end|>")
     config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads, max_position_embeddings=cfg.max_position_embeddings,
-        tie_word_embeddings=True, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad,
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=pad,
+        eos_token_id=eos,
+        pad_token_id=pad,
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
@@ -106,10 +117,22 @@ def sft_config(out_dir: str, steps: int, lr: float, batch_size: int, seed: int):
     from trl import SFTConfig
 
     return SFTConfig(
-        output_dir=out_dir, max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=lr,
-        lr_scheduler_type="cosine", warmup_steps=min(20, steps // 10), weight_decay=0.0, logging_steps=max(1, steps // 10),
-        save_strategy="no", activation_checkpointing=False, disable_tqdm=True, seed=seed, data_seed=seed,
-        max_length=512, dataloader_num_workers=0, **cpu_sft_defaults(),
+        output_dir=out_dir,
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=min(20, steps // 10),
+        weight_decay=0.0,
+        logging_steps=max(1, steps // 10),
+        save_strategy="no",
+        activation_checkpointing=False,
+        disable_tqdm=True,
+        seed=seed,
+        data_seed=seed,
+        max_length=512,
+        dataloader_num_workers=0,
+        **cpu_sft_defaults(),
     )
 
 
@@ -122,7 +145,9 @@ def items_of(problems: list[dict]) -> list[MathItem]:
 
 
 def accuracy(loaded: LoadedModel, items: list[MathItem], cfg: MathLabConfig, work: Path, tag: str) -> dict:
-    sampling = SamplingArgs(n_samples=1, temperature=0.0, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size)
+    sampling = SamplingArgs(
+        n_samples=1, temperature=0.0, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size
+    )
     records = evaluate_model(loaded, items, sampling, Journal(work / f"eval-{tag}", {"tag": tag}, overwrite=True))
     report = summarize(records)
     return {"accuracy": report["accuracy"], "unanswered_rate": report["unanswered_rate"]}
@@ -144,8 +169,13 @@ def train_base(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work: P
     model = build_tiny_text_model(tokenizer, model_cfg, seed)
     history = []
     if cfg.base_steps > 0:
-        history = sft_train(model, tokenizer, conversations(train),
-                            sft_config(str(work / "base"), cfg.base_steps, cfg.learning_rate, cfg.batch_size, seed), quiet=True)
+        history = sft_train(
+            model,
+            tokenizer,
+            conversations(train),
+            sft_config(str(work / "base"), cfg.base_steps, cfg.learning_rate, cfg.batch_size, seed),
+            quiet=True,
+        )
     model.eval()
     return train, test, tokenizer, model, history
 
@@ -165,11 +195,18 @@ def make_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, out: str 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     losses = [h["loss"] for h in history if "loss" in h]
-    return {"train problems": len(train), "test problems": len(test), "base steps": cfg.base_steps,
-            "final loss": f"{losses[-1]:.4f}" if losses else "-", "model": str(out / "model")}
+    return {
+        "train problems": len(train),
+        "test problems": len(test),
+        "base steps": cfg.base_steps,
+        "final loss": f"{losses[-1]:.4f}" if losses else "-",
+        "model": str(out / "model"),
+    }
 
 
-def run_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work_dir: str | Path | None = None, log=print) -> dict:
+def run_lab(
+    cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work_dir: str | Path | None = None, log=print
+) -> dict:
     """One seed of the lab; returns accuracies before/after per arm and the build's counts."""
     t0 = time.time()
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
@@ -183,14 +220,27 @@ def run_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work_dir: 
 
         # one self-compare round over a pool of training questions
         pool = items_of(train[: cfg.n_pool])
-        sampling = SamplingArgs(n_samples=cfg.k_samples, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                                batch_size=max(1, cfg.eval_batch_size // cfg.k_samples), seed=seed)
+        sampling = SamplingArgs(
+            n_samples=cfg.k_samples,
+            temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=max(1, cfg.eval_batch_size // cfg.k_samples),
+            seed=seed,
+        )
 
         def attempts_for(c, chunk):
-            return [(s, None) for s in sample_solutions(loaded, [it.question for it in chunk], sampling, chunk_seed(seed, c))]
+            return [
+                (s, None)
+                for s in sample_solutions(loaded, [it.question for it in chunk], sampling, chunk_seed(seed, c))
+            ]
 
-        records = run_build(pool, attempts_for, ReferenceComparer(match="text"), Journal(work / "build", {"seed": seed}),
-                            chunk_size=sampling.batch_size)
+        records = run_build(
+            pool,
+            attempts_for,
+            ReferenceComparer(match="text"),
+            Journal(work / "build", {"seed": seed}),
+            chunk_size=sampling.batch_size,
+        )
         sft = sft_records(records)
         build_counts = _build_counts(records, sft)
         log(f"seed {seed}: self-compare build {build_counts} ({time.time() - t0:.0f}s)")
@@ -205,15 +255,32 @@ def run_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work_dir: 
             arm_model = build_tiny_text_model(tokenizer, model_cfg, seed)
             arm_model.load_state_dict(model.state_dict())
             arm_model.train()
-            sft_train(arm_model, tokenizer, data, sft_config(str(work / arm.replace(" ", "_")), cfg.extra_steps,
-                                                             cfg.extra_learning_rate, cfg.batch_size, seed), quiet=True)
+            sft_train(
+                arm_model,
+                tokenizer,
+                data,
+                sft_config(
+                    str(work / arm.replace(" ", "_")), cfg.extra_steps, cfg.extra_learning_rate, cfg.batch_size, seed
+                ),
+                quiet=True,
+            )
             arm_model.eval()
-            after[arm] = accuracy(LoadedModel(arm_model, tokenizer, False), test_items, cfg, work, arm.replace(" ", "_"))
+            after[arm] = accuracy(
+                LoadedModel(arm_model, tokenizer, False), test_items, cfg, work, arm.replace(" ", "_")
+            )
             tokens[arm] = count_tokens(tokenizer, data) * cfg.extra_steps * cfg.batch_size  # expected, with shuffling
             log(f"seed {seed}: {arm}: held-out accuracy {after[arm]['accuracy']:.1%} ({time.time() - t0:.0f}s)")
-    return {"seed": seed, "before": before, "after": after, "build": build_counts, "approx_tokens": tokens,
-            "base_final_loss": next((h["loss"] for h in reversed(base_log) if "loss" in h), None),
-            "seconds": time.time() - t0, "config": asdict(cfg), "model_config": asdict(model_cfg)}
+    return {
+        "seed": seed,
+        "before": before,
+        "after": after,
+        "build": build_counts,
+        "approx_tokens": tokens,
+        "base_final_loss": next((h["loss"] for h in reversed(base_log) if "loss" in h), None),
+        "seconds": time.time() - t0,
+        "config": asdict(cfg),
+        "model_config": asdict(model_cfg),
+    }
 
 
 def mix(sft: list[dict], original: list[list[dict]], seed: int) -> list[list[dict]]:
@@ -227,5 +294,14 @@ def _build_counts(records: list[dict], sft: list[dict]) -> dict:
     from egt.math.selfcompare import count_outcomes
 
     counts = count_outcomes(records, sft)
-    keep = ("attempts", CORRECT, "wrong", "unanswered", "kept", "rejected", "sft_comparison_records", "sft_verified_records")
+    keep = (
+        "attempts",
+        CORRECT,
+        "wrong",
+        "unanswered",
+        "kept",
+        "rejected",
+        "sft_comparison_records",
+        "sft_verified_records",
+    )
     return {k: counts[k] for k in keep}

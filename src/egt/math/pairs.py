@@ -24,8 +24,13 @@ def _coin(key: str, seed: int) -> int:
     return hashlib.sha256(f"{seed}:{key}".encode()).digest()[0] & 1
 
 
-def math_pairs(sets: Sequence[SolutionSet], labels: str = "verifier", max_per_question: int = 0, seed: int = 0,
-               source_name: str = "gsm8k") -> tuple[list[PreferencePair], dict]:
+def math_pairs(
+    sets: Sequence[SolutionSet],
+    labels: str = "verifier",
+    max_per_question: int = 0,
+    seed: int = 0,
+    source_name: str = "gsm8k",
+) -> tuple[list[PreferencePair], dict]:
     """Pairs and counts (questions, questions with both, pairs, solutions by status)."""
     if labels not in LABELS:
         raise EgtError(f"field 'labels': unknown {labels!r} (one of {', '.join(LABELS)})")
@@ -37,7 +42,9 @@ def math_pairs(sets: Sequence[SolutionSet], labels: str = "verifier", max_per_qu
             g = grade(solution, s.item.reference)
             if labels == "flags":
                 if flag is None:
-                    raise EgtError(f"question id={s.item.id!r}, source {src!r}: no is_correct flag (use --labels verifier)")
+                    raise EgtError(
+                        f"question id={s.item.id!r}, source {src!r}: no is_correct flag (use --labels verifier)"
+                    )
                 is_right = flag
             else:
                 is_right = g.status == CORRECT
@@ -57,12 +64,22 @@ def math_pairs(sets: Sequence[SolutionSet], labels: str = "verifier", max_per_qu
                 pid = f"{s.item.id}:{r_src}>{w_src}"
                 first = _coin(pid, seed)  # position of the right solution
                 responses = (r_text, w_text) if first == 0 else (w_text, r_text)
-                pairs.append(PreferencePair(
-                    id=pid, question=s.item.question, responses=responses, preferred=first, category="math",
-                    source=source_name, meta={"gold": s.item.gold, "answers": [r_grade.answer, w_grade.answer][:: 1 if first == 0 else -1],
-                                              "sources": [r_src, w_src][:: 1 if first == 0 else -1],
-                                              "rejected_status": w_grade.status},
-                ))
+                pairs.append(
+                    PreferencePair(
+                        id=pid,
+                        question=s.item.question,
+                        responses=responses,
+                        preferred=first,
+                        category="math",
+                        source=source_name,
+                        meta={
+                            "gold": s.item.gold,
+                            "answers": [r_grade.answer, w_grade.answer][:: 1 if first == 0 else -1],
+                            "sources": [r_src, w_src][:: 1 if first == 0 else -1],
+                            "rejected_status": w_grade.status,
+                        },
+                    )
+                )
                 made += 1
     counts["pairs"] = len(pairs)
     return pairs, counts

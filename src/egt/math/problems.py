@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import random
 
-NAMES = [("Tom", "he"), ("Mia", "she"), ("Sam", "he"), ("Ana", "she"), ("Leo", "he"), ("Ivy", "she"),
-         ("Max", "he"), ("Zoe", "she"), ("Ben", "he"), ("Eva", "she")]
+NAMES = [
+    ("Tom", "he"),
+    ("Mia", "she"),
+    ("Sam", "he"),
+    ("Ana", "she"),
+    ("Leo", "he"),
+    ("Ivy", "she"),
+    ("Max", "he"),
+    ("Zoe", "she"),
+    ("Ben", "he"),
+    ("Eva", "she"),
+]
 ITEMS = ["apples", "pens", "books", "stamps", "cards", "shells", "marbles", "coins"]
 
 
@@ -34,16 +44,22 @@ def _op_boxes(rng: random.Random, x: int, name: str, pron: str, item: str) -> tu
     k, per = rng.randint(2, 4), rng.randint(2, 6)
     m = k * per
     y = x + m
-    return (f"{pron.capitalize()} buys {k} boxes of {per} {item}.",
-            [f"The boxes hold {k} * {per} = {m} {item}.", f"{name} has {x} + {m} = {y} {item}."], y)
+    return (
+        f"{pron.capitalize()} buys {k} boxes of {per} {item}.",
+        [f"The boxes hold {k} * {per} = {m} {item}.", f"{name} has {x} + {m} = {y} {item}."],
+        y,
+    )
 
 
 def _op_half(rng: random.Random, x: int, name: str, pron: str, item: str) -> tuple[str, list[str], int] | None:
     if x % 2 or x < 4:
         return None
     y = x // 2
-    return (f"{pron.capitalize()} loses half of {'his' if pron == 'he' else 'her'} {item}.",
-            [f"{name} has {x} / 2 = {y} {item}."], y)
+    return (
+        f"{pron.capitalize()} loses half of {'his' if pron == 'he' else 'her'} {item}.",
+        [f"{name} has {x} / 2 = {y} {item}."],
+        y,
+    )
 
 
 OPERATIONS = (_op_buy, _op_give, _op_boxes, _op_half)
@@ -67,7 +83,9 @@ def make_problem(rng: random.Random, max_ops: int = 3) -> dict:
     return {"question": " ".join(sentences), "answer": "\n".join(steps + [f"#### {x}"])}
 
 
-def make_problems(n: int, seed: int, max_ops: int = 3, exclude: set[str] | None = None, prefix: str = "p") -> list[dict]:
+def make_problems(
+    n: int, seed: int, max_ops: int = 3, exclude: set[str] | None = None, prefix: str = "p"
+) -> list[dict]:
     """``n`` distinct problems (questions not in ``exclude``), deterministic in ``seed``."""
     rng = random.Random(seed)
     seen = set(exclude or ())

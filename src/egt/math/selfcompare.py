@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egt.errors import EgtError
+from egt.io import atomic_write_json
 from egt.math.answers import CORRECT, UNANSWERED, grade
 from egt.math.compare import (
-    Comparison,
     ComparerFailed,
+    Comparison,
     ComparisonRequest,
     comparison_prompt,
     format_comparison,
@@ -42,7 +43,6 @@ from egt.math.compare import (
 from egt.math.data import MathItem
 from egt.math.generate import DEFAULT_PROMPT, question_messages
 from egt.math.journal import Journal, write_jsonl_atomic
-from egt.io import atomic_write_json
 
 KEPT, REJECTED, UNPARSED, FAILED, PENDING = "kept", "rejected", "unparsed", "failed", "pending"
 COMPARERS = ("self", "model", "openai", "reference", "none")
@@ -52,15 +52,30 @@ COMPARERS = ("self", "model", "openai", "reference", "none")
 class ComparerArgs:
     """Which comparer judges the wrong attempts."""
 
-    comparer: str = field(default="self", metadata={"help": "self (the policy) | model (--comparer_model) | openai "
-                                                            "(--comparer_url) | reference (scripted, lab only) | none (prompts only)."})
+    comparer: str = field(
+        default="self",
+        metadata={
+            "help": "self (the policy) | model (--comparer_model) | openai "
+            "(--comparer_url) | reference (scripted, lab only) | none (prompts only)."
+        },
+    )
     comparer_model: str = field(default="", metadata={"help": "Local checkpoint for --comparer model."})
-    comparer_url: str = field(default="", metadata={"help": "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."})
+    comparer_url: str = field(
+        default="", metadata={"help": "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."}
+    )
     comparer_model_name: str = field(default="", metadata={"help": "The endpoint's model name."})
-    comparer_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (optional)."})
-    comparer_timeout: float = field(default=60.0, metadata={"help": "Seconds per request before it counts as timed out."})
-    comparer_retries: int = field(default=4, metadata={"help": "Retries after a timeout / 429 / 5xx, with exponential backoff."})
-    comparer_backoff: float = field(default=1.0, metadata={"help": "First backoff in seconds (doubles each retry, capped at 30 s)."})
+    comparer_api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (optional)."}
+    )
+    comparer_timeout: float = field(
+        default=60.0, metadata={"help": "Seconds per request before it counts as timed out."}
+    )
+    comparer_retries: int = field(
+        default=4, metadata={"help": "Retries after a timeout / 429 / 5xx, with exponential backoff."}
+    )
+    comparer_backoff: float = field(
+        default=1.0, metadata={"help": "First backoff in seconds (doubles each retry, capped at 30 s)."}
+    )
     comparer_max_new_tokens: int = field(default=512, metadata={"help": "Longest comparison generated."})
     compare_unanswered: bool = field(default=True, metadata={"help": "Also compare attempts without a final answer."})
 
@@ -73,8 +88,14 @@ def comparison_of(reply: str | ComparerFailed, reference: str) -> dict:
     if parsed is None:
         return {"status": UNPARSED, "text": reply}
     g = grade(parsed.corrected, reference)
-    return {"status": KEPT if g.status == CORRECT else REJECTED, "text": reply, "analysis": parsed.analysis,
-            "first_wrong_step": parsed.first_wrong_step, "corrected": parsed.corrected, "corrected_answer": g.answer}
+    return {
+        "status": KEPT if g.status == CORRECT else REJECTED,
+        "text": reply,
+        "analysis": parsed.analysis,
+        "first_wrong_step": parsed.first_wrong_step,
+        "corrected": parsed.corrected,
+        "corrected_answer": g.answer,
+    }
 
 
 def needs_comparison(attempt: dict, compare_unanswered: bool) -> bool:
@@ -94,7 +115,9 @@ def compare_attempts(record: dict, comparer, compare_unanswered: bool, only_fail
         for j in todo:
             record["attempts"][j]["comparison"] = {"status": PENDING}
         return record
-    requests = [ComparisonRequest(record["question"], record["reference"], record["attempts"][j]["solution"]) for j in todo]
+    requests = [
+        ComparisonRequest(record["question"], record["reference"], record["attempts"][j]["solution"]) for j in todo
+    ]
     for j, reply in zip(todo, comparer.compare(requests) if requests else [], strict=True):
         record["attempts"][j]["comparison"] = comparison_of(reply, record["reference"])
     return record
@@ -108,23 +131,36 @@ def new_record(item: MathItem, attempts: Sequence[str], sources: Sequence[str] |
         if sources is not None:
             a["source"] = sources[j]
         graded.append(a)
-    return {"id": item.id, "question": item.question, "reference": item.reference, "gold": item.gold, "attempts": graded}
+    return {
+        "id": item.id,
+        "question": item.question,
+        "reference": item.reference,
+        "gold": item.gold,
+        "attempts": graded,
+    }
 
 
 def has_failures(record: dict) -> bool:
     return any((a.get("comparison") or {}).get("status") == FAILED for a in record["attempts"])
 
 
-def run_build(items: Sequence[MathItem], attempts_for: Callable[[int, Sequence[MathItem]], list[tuple[list[str], list[str] | None]]],
-              comparer, journal: Journal, *, chunk_size: int, compare_unanswered: bool = True,
-              on_chunk: Callable[[int], None] | None = None) -> list[dict]:
+def run_build(
+    items: Sequence[MathItem],
+    attempts_for: Callable[[int, Sequence[MathItem]], list[tuple[list[str], list[str] | None]]],
+    comparer,
+    journal: Journal,
+    *,
+    chunk_size: int,
+    compare_unanswered: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Attempts → grades → comparisons for every item, journaled; resumes and retries failures.
 
     ``attempts_for(chunk_index, chunk)`` returns ``(attempts, sources)`` per item of the chunk and
     must be deterministic in its arguments (seeded sampling, or a file).
     """
     for c, start in enumerate(range(0, len(items), chunk_size)):
-        chunk = items[start:start + chunk_size]
+        chunk = items[start : start + chunk_size]
         todo = {it.id for it in chunk if it.id not in journal}
         if todo:
             attempts = attempts_for(c, chunk)
@@ -137,7 +173,9 @@ def run_build(items: Sequence[MathItem], attempts_for: Callable[[int, Sequence[M
             for it in chunk:
                 record = journal.get(it.id)
                 if record is not None and it.id not in todo and has_failures(record):
-                    journal.append([compare_attempts(record, comparer, compare_unanswered, only_failed=True)], sync=False)
+                    journal.append(
+                        [compare_attempts(record, comparer, compare_unanswered, only_failed=True)], sync=False
+                    )
         journal.sync()
         if on_chunk is not None:
             on_chunk(len(chunk))
@@ -159,9 +197,16 @@ def sft_records(records: Sequence[dict], prompt_template: str = DEFAULT_PROMPT) 
                 verified.append(a["solution"])
             if comp.get("status") == KEPT:
                 target = format_comparison(Comparison(comp["analysis"], comp["first_wrong_step"], comp["corrected"]))
-                out.append({"id": f"{r['id']}:comparison:{j}", "kind": "comparison", "messages": [
-                    {"role": "user", "content": self_check_prompt(r["question"], a["solution"])},
-                    {"role": "assistant", "content": target}]})
+                out.append(
+                    {
+                        "id": f"{r['id']}:comparison:{j}",
+                        "kind": "comparison",
+                        "messages": [
+                            {"role": "user", "content": self_check_prompt(r["question"], a["solution"])},
+                            {"role": "assistant", "content": target},
+                        ],
+                    }
+                )
                 verified.append(comp["corrected"])
         seen: set[str] = set()
         for solution in verified:
@@ -169,38 +214,59 @@ def sft_records(records: Sequence[dict], prompt_template: str = DEFAULT_PROMPT) 
             if key in seen:
                 continue
             seen.add(key)
-            out.append({"id": f"{r['id']}:verified:{len(seen) - 1}", "kind": "verified",
-                        "messages": question_messages(r["question"], prompt_template) + [
-                            {"role": "assistant", "content": solution}]})
+            out.append(
+                {
+                    "id": f"{r['id']}:verified:{len(seen) - 1}",
+                    "kind": "verified",
+                    "messages": question_messages(r["question"], prompt_template)
+                    + [{"role": "assistant", "content": solution}],
+                }
+            )
     return out
 
 
 def prompt_records(records: Sequence[dict], compare_unanswered: bool = True) -> list[dict]:
     """Comparison prompts for every wrong attempt (for an external comparer, or to inspect)."""
-    return [{"id": f"{r['id']}:{j}", "item_id": r["id"], "attempt": j,
-             "messages": [{"role": "user", "content": comparison_prompt(r["question"], r["reference"], a["solution"])}]}
-            for r in records for j, a in enumerate(r["attempts"]) if needs_comparison(a, compare_unanswered)]
+    return [
+        {
+            "id": f"{r['id']}:{j}",
+            "item_id": r["id"],
+            "attempt": j,
+            "messages": [{"role": "user", "content": comparison_prompt(r["question"], r["reference"], a["solution"])}],
+        }
+        for r in records
+        for j, a in enumerate(r["attempts"])
+        if needs_comparison(a, compare_unanswered)
+    ]
 
 
 def count_outcomes(records: Sequence[dict], sft: Sequence[dict]) -> dict:
     attempts = Counter(a["status"] for r in records for a in r["attempts"])
-    comparisons = Counter((a.get("comparison") or {}).get("status") for r in records for a in r["attempts"]
-                          if a.get("comparison"))
+    comparisons = Counter(
+        (a.get("comparison") or {}).get("status") for r in records for a in r["attempts"] if a.get("comparison")
+    )
     kinds = Counter(s["kind"] for s in sft)
     return {
         "questions": len(records),
         "attempts": sum(attempts.values()),
-        "correct": attempts[CORRECT], "wrong": attempts["wrong"], "unanswered": attempts[UNANSWERED],
+        "correct": attempts[CORRECT],
+        "wrong": attempts["wrong"],
+        "unanswered": attempts[UNANSWERED],
         "compared": sum(comparisons.values()),
-        KEPT: comparisons[KEPT], REJECTED: comparisons[REJECTED], UNPARSED: comparisons[UNPARSED],
-        FAILED: comparisons[FAILED], PENDING: comparisons[PENDING],
-        "sft_comparison_records": kinds["comparison"], "sft_verified_records": kinds["verified"],
+        KEPT: comparisons[KEPT],
+        REJECTED: comparisons[REJECTED],
+        UNPARSED: comparisons[UNPARSED],
+        FAILED: comparisons[FAILED],
+        PENDING: comparisons[PENDING],
+        "sft_comparison_records": kinds["comparison"],
+        "sft_verified_records": kinds["verified"],
         "sft_records": len(sft),
     }
 
 
-def write_build_outputs(out: str | Path, records: Sequence[dict], prompt_template: str = DEFAULT_PROMPT,
-                        compare_unanswered: bool = True) -> dict:
+def write_build_outputs(
+    out: str | Path, records: Sequence[dict], prompt_template: str = DEFAULT_PROMPT, compare_unanswered: bool = True
+) -> dict:
     """Atomically write items.jsonl, sft.jsonl, prompts.jsonl and summary.json; return the counts."""
     out = Path(out)
     sft = sft_records(records, prompt_template)
@@ -226,9 +292,15 @@ def make_comparer(args: ComparerArgs, policy=None, load: Callable[[str], object]
     if kind == "openai":
         if not args.comparer_url or not args.comparer_model_name:
             raise EgtError("--comparer openai needs --comparer_url and --comparer_model_name")
-        return OpenAIComparer(args.comparer_url, args.comparer_model_name, api_key_env=args.comparer_api_key_env,
-                              timeout=args.comparer_timeout, retries=args.comparer_retries,
-                              backoff=args.comparer_backoff, max_tokens=args.comparer_max_new_tokens)
+        return OpenAIComparer(
+            args.comparer_url,
+            args.comparer_model_name,
+            api_key_env=args.comparer_api_key_env,
+            timeout=args.comparer_timeout,
+            retries=args.comparer_retries,
+            backoff=args.comparer_backoff,
+            max_tokens=args.comparer_max_new_tokens,
+        )
     if kind == "self":
         if policy is None:
             raise EgtError("--comparer self needs --model (the policy); with --solutions pick model, openai or none")
@@ -237,4 +309,6 @@ def make_comparer(args: ComparerArgs, policy=None, load: Callable[[str], object]
         raise EgtError("--comparer model needs --comparer_model")
     if load is None:
         raise EgtError("--comparer model: no model loader given")
-    return ModelComparer(load(args.comparer_model), args.comparer_model, max_new_tokens=args.comparer_max_new_tokens, seed=seed)
+    return ModelComparer(
+        load(args.comparer_model), args.comparer_model, max_new_tokens=args.comparer_max_new_tokens, seed=seed
+    )

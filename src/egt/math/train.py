@@ -51,10 +51,9 @@ def to_prompt_completion(conversations: Sequence[list[dict]]):
     """A ``datasets.Dataset`` of conversational prompt–completion rows."""
     import datasets
 
-    return datasets.Dataset.from_dict({
-        "prompt": [list(c[:-1]) for c in conversations],
-        "completion": [[c[-1]] for c in conversations],
-    })
+    return datasets.Dataset.from_dict(
+        {"prompt": [list(c[:-1]) for c in conversations], "completion": [[c[-1]] for c in conversations]}
+    )
 
 
 def sft_train(model, tokenizer, conversations: Sequence[list[dict]], config, quiet: bool = False) -> list[dict]:
@@ -66,8 +65,9 @@ def sft_train(model, tokenizer, conversations: Sequence[list[dict]], config, qui
     from transformers import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
-    trainer = SFTTrainer(model=model, args=config, train_dataset=to_prompt_completion(conversations),
-                         processing_class=tokenizer)
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=to_prompt_completion(conversations), processing_class=tokenizer
+    )
     if quiet:
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)

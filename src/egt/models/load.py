@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    AutoTokenizer,
-)
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
 import egt.models.tiny  # noqa: F401  (registers TinyVLProcessor with AutoProcessor)
 from egt.errors import EgtError
@@ -110,6 +104,10 @@ def load_model(
 
 def load_from_args(args: ModelArgs, **overrides: Any) -> LoadedModel:
     return load_model(
-        args.model, dtype=args.dtype, device=args.device, attn_implementation=args.attn_implementation,
-        trust_remote_code=args.trust_remote_code, **overrides,
+        args.model,
+        dtype=args.dtype,
+        device=args.device,
+        attn_implementation=args.attn_implementation,
+        trust_remote_code=args.trust_remote_code,
+        **overrides,
     )

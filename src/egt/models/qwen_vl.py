@@ -36,8 +36,9 @@ def is_qwen_vl_processor(processor: Any) -> bool:
     """A Qwen2-VL / Qwen2.5-VL processor (or a subclass, like the tiny model's)."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor
 
-    return isinstance(processor, (Qwen2VLProcessor, Qwen2_5_VLProcessor)) and \
-        hasattr(processor.image_processor, "merge_size")
+    return isinstance(processor, (Qwen2VLProcessor, Qwen2_5_VLProcessor)) and hasattr(
+        processor.image_processor, "merge_size"
+    )
 
 
 def distinct_images(images: Sequence[Any]) -> tuple[list[Any], list[int]]:
@@ -55,8 +56,9 @@ def distinct_images(images: Sequence[Any]) -> tuple[list[Any], list[int]]:
     return distinct, sources
 
 
-def encode_qwen_vl(processor: Any, texts: Sequence[str], images: Sequence[Any], *,
-                   padding_side: str = "right") -> BatchFeature:
+def encode_qwen_vl(
+    processor: Any, texts: Sequence[str], images: Sequence[Any], *, padding_side: str = "right"
+) -> BatchFeature:
     """Tokenise ``texts`` (image placeholders unexpanded, as the chat template writes them) with
     ``images`` in placeholder order; each distinct image object is preprocessed once.
 
@@ -74,7 +76,7 @@ def encode_qwen_vl(processor: Any, texts: Sequence[str], images: Sequence[Any], 
         distinct, sources = distinct_images(images)
         pixels = preprocess_images(processor.image_processor, distinct)
         grid = pixels["image_grid_thw"][sources]  # [n_occurrences, 3]
-        n_tokens = (grid.prod(-1) // processor.image_processor.merge_size ** 2).tolist()
+        n_tokens = (grid.prod(-1) // processor.image_processor.merge_size**2).tolist()
         expanded, k = [], 0
         for text, count in zip(texts, counts):
             parts = text.split(token)
@@ -84,8 +86,7 @@ def encode_qwen_vl(processor: Any, texts: Sequence[str], images: Sequence[Any], 
             expanded.append("".join(pieces))
             k += count
         texts = expanded
-        out = {"pixel_values": pixels["pixel_values"], "image_grid_thw": grid,
-               "image_sources": torch.tensor(sources)}
+        out = {"pixel_values": pixels["pixel_values"], "image_grid_thw": grid, "image_sources": torch.tensor(sources)}
     enc = processor.tokenizer(list(texts), padding=True, padding_side=padding_side, return_tensors="pt")
     return BatchFeature({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], **out})
 
@@ -127,8 +128,10 @@ def preprocess_images(image_processor: Any, images: Sequence[Any]) -> dict[str, 
         x = x.reshape(len(members), gh * gw, 3 * temporal * patch * patch)
         for k, i in enumerate(members):
             patches[i], grids[i] = x[k], [1, gh, gw]
-    return {"pixel_values": torch.from_numpy(np.concatenate(patches)),
-            "image_grid_thw": torch.tensor(grids, dtype=torch.long)}
+    return {
+        "pixel_values": torch.from_numpy(np.concatenate(patches)),
+        "image_grid_thw": torch.tensor(grids, dtype=torch.long),
+    }
 
 
 def _unresized_rgb(image_processor: Any, image: Any) -> bool:
@@ -141,13 +144,20 @@ def _unresized_rgb(image_processor: Any, image: Any) -> bool:
     size, factor = image_processor.size, image_processor.patch_size * image_processor.merge_size
     if not image_processor.do_resize:
         return image.width % factor == 0 and image.height % factor == 0
-    target = smart_resize(image.height, image.width, factor=factor, min_pixels=size.shortest_edge,
-                          max_pixels=size.longest_edge)
+    target = smart_resize(
+        image.height, image.width, factor=factor, min_pixels=size.shortest_edge, max_pixels=size.longest_edge
+    )
     return target == (image.height, image.width)
 
 
-def mrope_position_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, image_grid_thw: torch.Tensor | None,
-                       *, image_token_id: int, spatial_merge_size: int) -> torch.Tensor:
+def mrope_position_ids(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    image_grid_thw: torch.Tensor | None,
+    *,
+    image_token_id: int,
+    spatial_merge_size: int,
+) -> torch.Tensor:
     """Qwen2-VL / Qwen2.5-VL 3-D positions of a batch with still images, ``[3, B, L]`` long.
 
     ``input_ids`` / ``attention_mask`` ``[B, L]`` (any padding side); ``image_grid_thw``
@@ -203,8 +213,9 @@ def vision_layout(image_grid_thw: torch.Tensor, vision_config: Any) -> dict[str,
 
 
 @functools.lru_cache(maxsize=256)
-def _grid_layout(grid: tuple[int, int, int], merge: int, window: int | None,
-                 patch: int | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _grid_layout(
+    grid: tuple[int, int, int], merge: int, window: int | None, patch: int | None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """One image's ``(position_ids, window_index, cu_window_seqlens)`` from transformers' own helpers."""
     from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
 

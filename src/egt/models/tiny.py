@@ -33,8 +33,13 @@ from transformers import (
 from egt.io import atomic_path
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 REASONING_TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 
@@ -96,14 +101,20 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrained
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[1:], chat_template=CHAT_TEMPLATE,
-        padding_side="left", model_max_length=2048,
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        chat_template=CHAT_TEMPLATE,
+        padding_side="left",
+        model_max_length=2048,
     )
     fast.add_tokens(REASONING_TAGS, special_tokens=False)
     fast.image_token = "<|image_pad|>"
@@ -117,7 +128,9 @@ def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = 56) ->
     return TinyVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyVLConfig, seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
+def build_model(
+    tokenizer: PreTrainedTokenizerFast, cfg: TinyVLConfig, seed: int = 0
+) -> Qwen2_5_VLForConditionalGeneration:
     """A randomly initialised Qwen2.5-VL of the given sizes, matched to ``tokenizer``."""
     head_dim = cfg.hidden_size // cfg.num_attention_heads
     if sum(cfg.mrope_section) * 2 != head_dim:
@@ -125,21 +138,36 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyVLConfig, seed: int
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-            num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-            num_key_value_heads=cfg.num_key_value_heads, max_position_embeddings=cfg.max_position_embeddings,
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            intermediate_size=cfg.intermediate_size,
+            num_hidden_layers=cfg.num_hidden_layers,
+            num_attention_heads=cfg.num_attention_heads,
+            num_key_value_heads=cfg.num_key_value_heads,
+            max_position_embeddings=cfg.max_position_embeddings,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": cfg.mrope_section},
-            tie_word_embeddings=True, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+            tie_word_embeddings=True,
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
             pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=cfg.vision_depth, hidden_size=cfg.vision_hidden_size, intermediate_size=cfg.vision_hidden_size * 2,
-            num_heads=cfg.vision_heads, out_hidden_size=cfg.hidden_size, patch_size=14, spatial_merge_size=2,
-            temporal_patch_size=2, window_size=112, fullatt_block_indexes=list(range(cfg.vision_depth)),
+            depth=cfg.vision_depth,
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=cfg.vision_hidden_size * 2,
+            num_heads=cfg.vision_heads,
+            out_hidden_size=cfg.hidden_size,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=list(range(cfg.vision_depth)),
             in_channels=3,
         ),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
@@ -150,7 +178,9 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyVLConfig, seed: int
     return model
 
 
-def build_tiny_judge(corpus: Iterable[str], out_dir: str | Path, cfg: TinyVLConfig | None = None, seed: int = 0) -> Path:
+def build_tiny_judge(
+    corpus: Iterable[str], out_dir: str | Path, cfg: TinyVLConfig | None = None, seed: int = 0
+) -> Path:
     """Train the tokenizer, build processor and model, and save all three to ``out_dir``."""
     cfg = cfg or TinyVLConfig()
     tokenizer = train_tokenizer(corpus, cfg.vocab_size)

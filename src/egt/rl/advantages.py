@@ -40,7 +40,7 @@ Conventions and departures from the papers (docs/methods.md §5):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -129,9 +129,7 @@ def _check_inputs(
         negative = valid & (entropies.float() < -1e-3)
         if negative.any():
             where = [tuple(p) for p in negative.nonzero()[:5].tolist()]
-            raise ValueError(
-                f"entropies must be >= 0, negative at (i, t) {where}; were log-probabilities passed?"
-            )
+            raise ValueError(f"entropies must be >= 0, negative at (i, t) {where}; were log-probabilities passed?")
 
 
 def _clean_entropies(entropies: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -423,9 +421,7 @@ def grpo_s_advantages(
 # --------------------------------------------------------------------------------------------
 
 
-def agg_loss(
-    loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, max_length: int | None = None
-) -> torch.Tensor:
+def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, max_length: int | None = None) -> torch.Tensor:
     """Reduce a per-token loss ``[B, T]`` to a scalar over the tokens where ``mask`` is set.
 
     - ``"token-mean"`` (DAPO): ``Σ loss / Σ mask`` over the whole batch. Splitting the batch into

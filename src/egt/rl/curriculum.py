@@ -108,8 +108,17 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
         kept = obj.get("kept")
         if not isinstance(kept, bool):
             raise EgtError(f"{here} (id={rid!r}): field 'kept': must be true or false")
-        entries.append(ManifestEntry(id=rid, scores=scores, kept=kept, rank=obj.get("rank"),
-                                     selector=obj.get("selector"), by=obj.get("by"), reason=obj.get("reason")))
+        entries.append(
+            ManifestEntry(
+                id=rid,
+                scores=scores,
+                kept=kept,
+                rank=obj.get("rank"),
+                selector=obj.get("selector"),
+                by=obj.get("by"),
+                reason=obj.get("reason"),
+            )
+        )
     if not entries:
         raise EgtError(f"{path}: the manifest is empty")
     return entries
@@ -120,8 +129,9 @@ def _some(ids: Sequence[str], limit: int = 10) -> str:
     return shown + (f", … ({len(ids)} in all)" if len(ids) > limit else "")
 
 
-def kept_items(entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "",
-               source: str = "manifest") -> tuple[list[int], list[float | None]]:
+def kept_items(
+    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
+) -> tuple[list[int], list[float | None]]:
     """Align a manifest with a dataset: positions in ``data_ids`` of the kept items, and their ``scores[by]``.
 
     Positions follow the dataset order; ``by=""`` takes each line's own ``by`` (else ``answer``).
@@ -146,8 +156,9 @@ def kept_items(entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: st
     return [p for p, _ in pairs], [None if s is None else float(s) for _, s in pairs]
 
 
-def kept_order_keys(entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "",
-                    source: str = "manifest") -> tuple[list[int], list[tuple]]:
+def kept_order_keys(
+    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
+) -> tuple[list[int], list[tuple]]:
     """:func:`kept_items` with each kept item's curation sort key instead of its bare score.
 
     The key is :func:`egt.curation.selectors.entropy_key` — format failures first, then the entropy
@@ -159,7 +170,9 @@ def kept_order_keys(entries: Sequence[ManifestEntry], data_ids: Sequence[str], b
     positions, _ = kept_items(entries, data_ids, by, source)  # checks everything first
     index = {rid: i for i, rid in enumerate(data_ids)}
     entry_at = {index[e.id]: e for e in entries if e.kept}
-    return positions, [entropy_key(entry_at[p].scores, by or entry_at[p].by or "answer", entry_at[p].id) for p in positions]
+    return positions, [
+        entropy_key(entry_at[p].scores, by or entry_at[p].by or "answer", entry_at[p].id) for p in positions
+    ]
 
 
 def _number_or_null(x: Any) -> bool:
@@ -178,8 +191,15 @@ def stage_bounds(n: int, stages: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def curriculum_order(scores: Sequence[float | None], mode: str, stages: int = 4, seed: int = 0, epoch: int = 0,
-                     shuffle: bool = True, ids: Sequence[str] = ()) -> list[int]:
+def curriculum_order(
+    scores: Sequence[float | None],
+    mode: str,
+    stages: int = 4,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    ids: Sequence[str] = (),
+) -> list[int]:
     """The visiting order of rows ``0 … n−1`` for one epoch (a permutation).
 
     ``sorted``: ascending score, None / NaN last, ties by ``ids`` (if given) then row.
@@ -196,6 +216,7 @@ def curriculum_order(scores: Sequence[float | None], mode: str, stages: int = 4,
         for _ in range(epoch):  # RepeatSampler's generator has drawn one permutation per earlier epoch
             torch.randperm(n, generator=generator)
         return torch.randperm(n, generator=generator).tolist()
+
     def key(i: int):
         if isinstance(scores[i], tuple):  # a curation sort key (kept_order_keys): already total
             return (scores[i], i)
@@ -225,9 +246,17 @@ class CurriculumSampler(RepeatSampler):
     epoch, including the one a resumed run starts in.
     """
 
-    def __init__(self, data_source, curriculum: Curriculum, mini_repeat_count: int, batch_size: int = 1,
-                 repeat_count: int = 1, seed: int = 0, shuffle: bool = True,
-                 on_order: Callable[[int, list[int]], None] | None = None):
+    def __init__(
+        self,
+        data_source,
+        curriculum: Curriculum,
+        mini_repeat_count: int,
+        batch_size: int = 1,
+        repeat_count: int = 1,
+        seed: int = 0,
+        shuffle: bool = True,
+        on_order: Callable[[int, list[int]], None] | None = None,
+    ):
         super().__init__(data_source, mini_repeat_count, batch_size, repeat_count, shuffle=False, seed=seed)
         if curriculum.mode != "off" and len(curriculum.scores) != self.num_samples:
             raise EgtError(f"curriculum has {len(curriculum.scores)} scores for {self.num_samples} training rows")
@@ -241,8 +270,15 @@ class CurriculumSampler(RepeatSampler):
     def order(self, epoch: int | None = None) -> list[int]:
         epoch = self.epoch if epoch is None else epoch
         scores = self.curriculum.scores if self.curriculum.mode != "off" else [0.0] * self.num_samples
-        return curriculum_order(scores, self.curriculum.mode, self.curriculum.stages, self.curriculum_seed,
-                                epoch, self.curriculum_shuffle, self.curriculum.ids)
+        return curriculum_order(
+            scores,
+            self.curriculum.mode,
+            self.curriculum.stages,
+            self.curriculum_seed,
+            epoch,
+            self.curriculum_shuffle,
+            self.curriculum.ids,
+        )
 
     def __iter__(self):
         order = self.order()

@@ -106,7 +106,7 @@ def named_response(sentence: str) -> int | str | None:
             score = max(score, 1)
         scores[index] = max(scores[index], score) if index in scores else score
     if len(scores) == 1:
-        (index, score), = scores.items()
+        ((index, score),) = scores.items()
         return 3 - index if score < 0 else index
     if scores[1] == scores[2] or _UNDECIDED.search(sentence):
         return BOTH
@@ -148,16 +148,26 @@ class OpenAILogicChecker:
         "Reasoning:\n{reasoning}\n\nFinal answer: Response {answer}"
     )
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout: float = 30.0,
-                 on_error: str = "raise"):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 30.0,
+        on_error: str = "raise",
+    ):
         if on_error not in ("raise", "zero"):
             raise ValueError(f"on_error must be 'raise' or 'zero', got {on_error!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.api_key_env, self.timeout, self.on_error = model, api_key_env, timeout, on_error
 
     def __call__(self, reasoning: str, verdict: int) -> int:
-        body = {"model": self.model, "temperature": 0.0, "max_tokens": 4, "messages": [
-            {"role": "user", "content": self.PROMPT.format(reasoning=reasoning, answer=verdict + 1)}]}
+        body = {
+            "model": self.model,
+            "temperature": 0.0,
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": self.PROMPT.format(reasoning=reasoning, answer=verdict + 1)}],
+        }
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
         if key:
@@ -176,8 +186,9 @@ class OpenAILogicChecker:
             raise EgtError(f"logic checker {self.url}: {e}") from None
 
 
-def make_logic_checker(name: str, *, n_sentences: int = 2, endpoint: str = "", model: str = "",
-                       api_key_env: str = "OPENAI_API_KEY") -> LogicChecker | None:
+def make_logic_checker(
+    name: str, *, n_sentences: int = 2, endpoint: str = "", model: str = "", api_key_env: str = "OPENAI_API_KEY"
+) -> LogicChecker | None:
     """``rule`` (default), ``none`` (logic term always 0) or ``openai`` (needs ``endpoint``, ``model``)."""
     if name == "rule":
         return RuleLogicChecker(n_sentences)
@@ -205,7 +216,9 @@ class RewardTerms:
         return format_weight * self.format + self.accuracy * (1.0 + logic_weight * self.logic)
 
 
-def judge_reward_terms(text: str, preferred: int, swapped: bool, logic_checker: LogicChecker | None = None) -> RewardTerms:
+def judge_reward_terms(
+    text: str, preferred: int, swapped: bool, logic_checker: LogicChecker | None = None
+) -> RewardTerms:
     """Format, accuracy and logic of one judge output. An unparsable output scores 0 on all three.
 
     ``preferred`` is the stored-order label (0 | 1); ``swapped`` says the responses were shown in
@@ -238,8 +251,9 @@ def _columns(kwargs: dict, names: Sequence[str], func: str) -> list[list]:
     return [kwargs[n] for n in names]
 
 
-def judge_reward_functions(format_weight: float = FORMAT_WEIGHT, logic_weight: float = LOGIC_WEIGHT,
-                           logic_checker: LogicChecker | None = None) -> tuple[list[Callable], list[float]]:
+def judge_reward_functions(
+    format_weight: float = FORMAT_WEIGHT, logic_weight: float = LOGIC_WEIGHT, logic_checker: LogicChecker | None = None
+) -> tuple[list[Callable], list[float]]:
     """TRL reward functions ``[judge_format, judge_accuracy, judge_logic]`` and their weights
     ``[w_f, 1, w_l]``; the weighted sum is R exactly (module docstring).
 
@@ -251,8 +265,10 @@ def judge_reward_functions(format_weight: float = FORMAT_WEIGHT, logic_weight: f
     def terms(completions, kwargs, name, with_logic=False) -> list[RewardTerms]:
         preferred, swapped = _columns(kwargs, ("preferred", "swapped"), name)
         checker = logic_checker if with_logic else None
-        return [judge_reward_terms(completion_text(c), p, s, checker)
-                for c, p, s in zip(completions, preferred, swapped, strict=True)]
+        return [
+            judge_reward_terms(completion_text(c), p, s, checker)
+            for c, p, s in zip(completions, preferred, swapped, strict=True)
+        ]
 
     def judge_format(prompts, completions, **kwargs) -> list[float]:
         return [t.format for t in terms(completions, kwargs, "judge_format")]

@@ -72,8 +72,18 @@ from egt.rl.curriculum import Curriculum, CurriculumSampler
 ENTROPY_ESTIMATORS = ("gtpo", "grpo_s")
 ESTIMATORS = (*ADVANTAGE_ESTIMATORS, "trl")
 # inputs of TRL's forward helper that a generation batch may carry (as in GRPOTrainer._compute_loss)
-_FORWARD_KEYS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
-                 "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids")
+_FORWARD_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
 
 
 class RolloutEntropyRecorder:
@@ -87,8 +97,9 @@ class RolloutEntropyRecorder:
     b = −inf, as generation's ``suppress_tokens`` does.
     """
 
-    def __init__(self, head: torch.nn.Module, temperature: float, suppressed: Sequence[int] = (),
-                 keep: int | None = None):
+    def __init__(
+        self, head: torch.nn.Module, temperature: float, suppressed: Sequence[int] = (), keep: int | None = None
+    ):
         self.head, self.temperature, self.suppressed, self.keep = head, temperature, list(suppressed), keep
         self.parts: list[torch.Tensor] = []  # [b] per step (keep=None) or [b, k] per call
         self._weight: torch.Tensor | None = None  # [V, h] float32
@@ -121,8 +132,9 @@ class RolloutEntropyRecorder:
             attention = kwargs.get("attention_mask")
             if isinstance(attention, torch.Tensor) and attention.dim() == 2:
                 mask = attention[:, -self.keep :] != 0  # [b, k]
-        self.parts.append(token_entropy_from_hidden(rows, weight, mask=mask, lm_head_bias=bias,
-                                                    temperature=self.temperature))
+        self.parts.append(
+            token_entropy_from_hidden(rows, weight, mask=mask, lm_head_bias=bias, temperature=self.temperature)
+        )
 
 
 class JudgeGRPOTrainer(GRPOTrainer):
@@ -138,11 +150,21 @@ class JudgeGRPOTrainer(GRPOTrainer):
         record_dir: where each rank writes its curriculum order and the ids it consumed (None = off).
     """
 
-    def __init__(self, *args, advantage_estimator: str = "grpo", estimator_kwargs: dict | None = None,
-                 correct_reward: str = "judge_accuracy", curriculum: Curriculum | None = None,
-                 dynamic_sampling: bool = False, record_dir: str | os.PathLike | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        advantage_estimator: str = "grpo",
+        estimator_kwargs: dict | None = None,
+        correct_reward: str = "judge_accuracy",
+        curriculum: Curriculum | None = None,
+        dynamic_sampling: bool = False,
+        record_dir: str | os.PathLike | None = None,
+        **kwargs,
+    ):
         if advantage_estimator not in ESTIMATORS:
-            raise EgtError(f"field 'advantage_estimator': unknown estimator {advantage_estimator!r} ({' | '.join(ESTIMATORS)})")
+            raise EgtError(
+                f"field 'advantage_estimator': unknown estimator {advantage_estimator!r} ({' | '.join(ESTIMATORS)})"
+            )
         self.advantage_estimator = advantage_estimator
         self.estimator_kwargs = dict(estimator_kwargs or {})
         self.correct_reward = correct_reward
@@ -166,17 +188,23 @@ class JudgeGRPOTrainer(GRPOTrainer):
     def _check_setup(self) -> None:
         args = self.args
         if args.generation_batch_size % self.num_generations:
-            raise EgtError(f"group size num_generations = {self.num_generations} does not divide the generation batch "
-                           f"{args.generation_batch_size} (= per_device_train_batch_size {args.per_device_train_batch_size}"
-                           f" × processes {self.accelerator.num_processes} × steps_per_generation {args.steps_per_generation})")
+            raise EgtError(
+                f"group size num_generations = {self.num_generations} does not divide the generation batch "
+                f"{args.generation_batch_size} (= per_device_train_batch_size {args.per_device_train_batch_size}"
+                f" × processes {self.accelerator.num_processes} × steps_per_generation {args.steps_per_generation})"
+            )
         if self.advantage_estimator == "trl":
             return
         if self.multi_objective_aggregation != "sum_then_normalize" or self.scale_rewards == "batch":
-            raise EgtError(f"advantage_estimator {self.advantage_estimator!r} normalises per group of the weighted "
-                           "reward sum; for scale_rewards=batch or normalize_then_sum use advantage_estimator=trl")
+            raise EgtError(
+                f"advantage_estimator {self.advantage_estimator!r} normalises per group of the weighted "
+                "reward sum; for scale_rewards=batch or normalize_then_sum use advantage_estimator=trl"
+            )
         if self.advantage_estimator in ENTROPY_ESTIMATORS and self.correct_reward not in self.reward_func_names:
-            raise EgtError(f"advantage_estimator {self.advantage_estimator!r} needs the reward {self.correct_reward!r} "
-                           f"to tell correct responses; reward functions are {self.reward_func_names}")
+            raise EgtError(
+                f"advantage_estimator {self.advantage_estimator!r} needs the reward {self.correct_reward!r} "
+                f"to tell correct responses; reward functions are {self.reward_func_names}"
+            )
 
     # ---------------------------------------------------------------------------------------
     # curriculum
@@ -186,16 +214,21 @@ class JudgeGRPOTrainer(GRPOTrainer):
         if self.curriculum is None:
             return super()._get_train_sampler(dataset)
         return CurriculumSampler(
-            self.train_dataset if dataset is None else dataset, self.curriculum,
+            self.train_dataset if dataset is None else dataset,
+            self.curriculum,
             mini_repeat_count=self.num_generations,
             batch_size=self.args.generation_batch_size // self.num_generations,
             repeat_count=self.num_iterations * self.args.steps_per_generation,
-            seed=self.args.seed, shuffle=self.shuffle_dataset, on_order=self._record_order,
+            seed=self.args.seed,
+            shuffle=self.shuffle_dataset,
+            on_order=self._record_order,
         )
 
     def _row_ids(self) -> list[str]:
         dataset = self.train_dataset
-        return [str(i) for i in dataset["id"]] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+        return (
+            [str(i) for i in dataset["id"]] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+        )
 
     def _record_order(self, epoch: int, order: list[int]) -> None:
         if self.record_dir is None:
@@ -240,7 +273,8 @@ class JudgeGRPOTrainer(GRPOTrainer):
         """Mirror of TRL's condition for its no-grad old-log-prob forward (grpo_trainer, same version)."""
         generate_every = self.args.steps_per_generation * self.num_iterations
         return self.args.gradient_accumulation_steps % generate_every != 0 or (
-            self.use_vllm and self.vllm_importance_sampling_correction)
+            self.use_vllm and self.vllm_importance_sampling_correction
+        )
 
     def _suppressed_tokens(self) -> list[int]:
         """Token ids transformers' ``generate`` masks to −inf at every step (TRL: a VLM's image token)."""
@@ -267,11 +301,13 @@ class JudgeGRPOTrainer(GRPOTrainer):
             self._capture_rollout_entropy = False  # only TRL's first no-grad pass: the rollout policy
             with self._recording_rollout_entropies(keep=logits_to_keep) as recorder:
                 result = super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+                )
             self._rollout_entropies = torch.cat(recorder.parts, dim=0)  # [B, T]
             return result
         return super()._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        )
 
     def _generate_single_turn(self, *args, **kwargs):
         if self._generation_entropies is None:
@@ -302,10 +338,14 @@ class JudgeGRPOTrainer(GRPOTrainer):
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)  # [B, P + T]
         length = output["completion_ids"].size(1)
         extra = {k: output[k] for k in _FORWARD_KEYS if k in output}
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), \
-                self._recording_rollout_entropies(keep=length) as recorder:
-            super()._get_per_token_logps_and_entropies(self.model, input_ids, attention_mask, length,
-                                                       batch_size=batch_size, **extra)
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+            self._recording_rollout_entropies(keep=length) as recorder,
+        ):
+            super()._get_per_token_logps_and_entropies(
+                self.model, input_ids, attention_mask, length, batch_size=batch_size, **extra
+            )
         return torch.cat(recorder.parts, dim=0)  # [B, T]
 
     def _gather_rows(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,8 +357,11 @@ class JudgeGRPOTrainer(GRPOTrainer):
         needs_entropy = self.advantage_estimator in ENTROPY_ESTIMATORS
         self._rollout_entropies = None
         self._capture_rollout_entropy = needs_entropy and self._trl_runs_old_logps_pass()
-        record = needs_entropy and not self._capture_rollout_entropy and not (
-            self.use_vllm or self.use_transformers_continuous_batching or self.tools)
+        record = (
+            needs_entropy
+            and not self._capture_rollout_entropy
+            and not (self.use_vllm or self.use_transformers_continuous_batching or self.tools)
+        )
         self._generation_entropies = [] if record else None
         try:
             output = super()._generate_and_score_completions(inputs)
@@ -359,7 +402,8 @@ class JudgeGRPOTrainer(GRPOTrainer):
             advantages = estimator(rewards, correct, entropy_all, mask_all, group_size, **self.estimator_kwargs)
             valid = mask_all != 0
             self._metrics[mode]["rollout_entropy/mean"].append(
-                (entropy_all[valid].mean() if valid.any() else entropy_all.new_zeros(())).item())
+                (entropy_all[valid].mean() if valid.any() else entropy_all.new_zeros(())).item()
+            )
         elif self.advantage_estimator == "grpo":
             scale = self.estimator_kwargs.get("scale_by_std", self.scale_rewards != "none")
             advantages = estimator(rewards, mask_all, group_size, scale_by_std=scale)
@@ -369,7 +413,8 @@ class JudgeGRPOTrainer(GRPOTrainer):
         advantages = advantages[rank * local_rows : (rank + 1) * local_rows, :local_len]  # [B_local, T]
         valid = mask != 0
         self._metrics[mode]["advantages/abs_mean"].append(
-            (advantages[valid].abs().mean() if valid.any() else advantages.new_zeros(())).item())
+            (advantages[valid].abs().mean() if valid.any() else advantages.new_zeros(())).item()
+        )
         return advantages
 
     def _weighted_rewards(self) -> torch.Tensor:
@@ -444,8 +489,9 @@ def build_rl_dataset(pairs, rows: Sequence[tuple[int, bool]], images_root, style
             if index not in images_cache:
                 images_cache[index] = open_images(pair, images_root)
             images = record["images"] = images_cache[index]
-        record["prompt"] = judge_prompt(pair.question, pair.responses, swapped, style,
-                                        None if images is None else len(images))
+        record["prompt"] = judge_prompt(
+            pair.question, pair.responses, swapped, style, None if images is None else len(images)
+        )
         records.append(record)
     return datasets.Dataset.from_list(records)
 
@@ -502,20 +548,31 @@ def train_judge_rl(args, config) -> dict:
     images_root = args.images_dir or default_images_root(args.data)
     scores_by_pair = None
     if args.manifest:
-        positions, scores = kept_order_keys(read_manifest(args.manifest), [p.id for p in pairs], args.curriculum_by,
-                                       source=str(manifest_path(args.manifest)))
+        positions, scores = kept_order_keys(
+            read_manifest(args.manifest),
+            [p.id for p in pairs],
+            args.curriculum_by,
+            source=str(manifest_path(args.manifest)),
+        )
         pairs = [pairs[i] for i in positions]
         scores_by_pair = scores
     elif args.curriculum != "off":
-        raise EgtError(f"curriculum {args.curriculum!r} orders by the curation manifest's entropy; "
-                       "pass --manifest DIR, or --curriculum off")
+        raise EgtError(
+            f"curriculum {args.curriculum!r} orders by the curation manifest's entropy; "
+            "pass --manifest DIR, or --curriculum off"
+        )
     rows = presentation_rows(pairs, args.presentation, config.seed)
     dataset = build_rl_dataset(pairs, rows, images_root, style, is_vision)
-    curriculum = Curriculum(args.curriculum, [scores_by_pair[i] for i, _ in rows] if scores_by_pair else [],
-                            args.curriculum_stages, ids=[pairs[i].id for i, _ in rows])
+    curriculum = Curriculum(
+        args.curriculum,
+        [scores_by_pair[i] for i, _ in rows] if scores_by_pair else [],
+        args.curriculum_stages,
+        ids=[pairs[i].id for i, _ in rows],
+    )
 
-    checker = make_logic_checker(args.logic_checker, n_sentences=args.logic_sentences, endpoint=args.logic_endpoint,
-                                 model=args.logic_model)
+    checker = make_logic_checker(
+        args.logic_checker, n_sentences=args.logic_sentences, endpoint=args.logic_endpoint, model=args.logic_model
+    )
     reward_funcs, weights = judge_reward_functions(args.format_weight, args.logic_weight, checker)
     if args.overlong_buffer > 0:
         from trl.rewards import get_soft_overlong_punishment
@@ -530,12 +587,20 @@ def train_judge_rl(args, config) -> dict:
 
     final_dir = Path(config.output_dir)
     config.output_dir = str(checkpoint_dir(final_dir))
-    estimator_kwargs = {"gtpo": dict(alpha1=args.gtpo_alpha1, alpha2=args.gtpo_alpha2, normalize=args.gtpo_normalize),
-                        "grpo_s": dict(beta1=args.grpo_s_beta1, beta2=args.grpo_s_beta2)}.get(args.advantage_estimator, {})
+    estimator_kwargs = {
+        "gtpo": dict(alpha1=args.gtpo_alpha1, alpha2=args.gtpo_alpha2, normalize=args.gtpo_normalize),
+        "grpo_s": dict(beta1=args.grpo_s_beta1, beta2=args.grpo_s_beta2),
+    }.get(args.advantage_estimator, {})
     trainer = JudgeGRPOTrainer(
-        model=str(model_dir), reward_funcs=reward_funcs, args=config, train_dataset=dataset,
-        advantage_estimator=args.advantage_estimator, estimator_kwargs=estimator_kwargs,
-        correct_reward=args.correct_reward, curriculum=curriculum, dynamic_sampling=args.dynamic_sampling,
+        model=str(model_dir),
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=dataset,
+        advantage_estimator=args.advantage_estimator,
+        estimator_kwargs=estimator_kwargs,
+        correct_reward=args.correct_reward,
+        curriculum=curriculum,
+        dynamic_sampling=args.dynamic_sampling,
         record_dir=Path(config.output_dir) / "curriculum" if args.save_curriculum_order else None,
         callbacks=[TimeLimit(args.time_limit_seconds)] if args.time_limit_seconds > 0 else None,
     )
@@ -546,10 +611,16 @@ def train_judge_rl(args, config) -> dict:
     reward_first, reward_last = _log_means(history, "reward", 5)
     accuracy_first, accuracy_last = _log_means(history, "rewards/judge_accuracy/mean", 5)
     summary = {
-        "n_pairs": len(pairs), "n_rows": len(dataset), "estimator": args.advantage_estimator,
-        "curriculum": args.curriculum, "loss_type": config.loss_type, "steps": trainer.state.global_step,
-        "reward_first": reward_first, "reward_last": reward_last,
-        "accuracy_first": accuracy_first, "accuracy_last": accuracy_last,
+        "n_pairs": len(pairs),
+        "n_rows": len(dataset),
+        "estimator": args.advantage_estimator,
+        "curriculum": args.curriculum,
+        "loss_type": config.loss_type,
+        "steps": trainer.state.global_step,
+        "reward_first": reward_first,
+        "reward_last": reward_last,
+        "accuracy_first": accuracy_first,
+        "accuracy_last": accuracy_last,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "processes": trainer.accelerator.num_processes,
@@ -558,9 +629,15 @@ def train_judge_rl(args, config) -> dict:
     trainer.save_model(str(partial))  # every rank: gathers ZeRO-3 / FSDP shards; rank 0 writes
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(partial)
-        (partial / JUDGE_META_FILE).write_text(json.dumps({
-            "prompt_style": style, "max_new_tokens": args.max_new_tokens or config.max_completion_length,
-            "trained_by": "egt train rl"}))
+        (partial / JUDGE_META_FILE).write_text(
+            json.dumps(
+                {
+                    "prompt_style": style,
+                    "max_new_tokens": args.max_new_tokens or config.max_completion_length,
+                    "trained_by": "egt train rl",
+                }
+            )
+        )
         (partial / "rl_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if final_dir.is_dir():
             shutil.rmtree(final_dir)

@@ -33,8 +33,9 @@ class TinyTextConfig:
     max_position_embeddings: int = 2048
 
 
-def build_tiny_text_lm(corpus: Iterable[str], out_dir: str | Path, cfg: TinyTextConfig | None = None,
-                       seed: int = 0) -> Path:
+def build_tiny_text_lm(
+    corpus: Iterable[str], out_dir: str | Path, cfg: TinyTextConfig | None = None, seed: int = 0
+) -> Path:
     """Train a BPE tokenizer on ``corpus``, build a random Qwen2 LM of ``cfg``'s sizes, save both."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -42,10 +43,16 @@ def build_tiny_text_lm(corpus: Iterable[str], out_dir: str | Path, cfg: TinyText
     tokenizer = train_tokenizer(corpus, cfg.vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads, max_position_embeddings=cfg.max_position_embeddings,
-        tie_word_embeddings=True, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
     )
     torch.manual_seed(seed)

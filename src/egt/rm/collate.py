@@ -64,8 +64,14 @@ def render_texts(processor: Any, items: Sequence[ScoreItem], reads_images: bool)
     return [text.rstrip() for text in texts]  # end on the turn's end token (Qwen's template adds a newline after it)
 
 
-def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bool, max_length: int | None = None,
-                 padding_side: str = "right") -> dict[str, torch.Tensor]:
+def encode_items(
+    processor: Any,
+    items: Sequence[ScoreItem],
+    *,
+    reads_images: bool,
+    max_length: int | None = None,
+    padding_side: str = "right",
+) -> dict[str, torch.Tensor]:
     """Tokenise ``items`` into one padded batch (with pixel inputs when the model reads images).
 
     ``max_length`` truncates text-only backbones from the left, keeping the response end that
@@ -76,14 +82,16 @@ def encode_items(processor: Any, items: Sequence[ScoreItem], *, reads_images: bo
         images = [im for it in items for im in it.images]
         if is_qwen_vl_processor(processor):  # each distinct image preprocessed once, see egt.models.qwen_vl
             return encode_qwen_vl(processor, texts, images, padding_side=padding_side)
-        return processor(text=texts, images=images or None, padding=True, padding_side=padding_side,
-                         return_tensors="pt")
+        return processor(
+            text=texts, images=images or None, padding=True, padding_side=padding_side, return_tensors="pt"
+        )
     kwargs: dict[str, Any] = {}
     if max_length:
         kwargs = {"truncation": True, "max_length": max_length}
         processor.truncation_side = "left"
-    enc = processor(texts, padding=True, padding_side=padding_side, return_tensors="pt", add_special_tokens=False,
-                    **kwargs)
+    enc = processor(
+        texts, padding=True, padding_side=padding_side, return_tensors="pt", add_special_tokens=False, **kwargs
+    )
     enc.pop("token_type_ids", None)
     return enc
 
@@ -104,8 +112,15 @@ class RewardCollator:
     only added when some pair has a non-zero margin.
     """
 
-    def __init__(self, processor: Any, *, reads_images: bool, max_length: int | None = None,
-                 default_margin: float = 0.0, lm_labels: str | None = None):
+    def __init__(
+        self,
+        processor: Any,
+        *,
+        reads_images: bool,
+        max_length: int | None = None,
+        default_margin: float = 0.0,
+        lm_labels: str | None = None,
+    ):
         if lm_labels not in (None, "response", "differing"):
             raise ValueError(f"lm_labels must be None, 'response' or 'differing', got {lm_labels!r}")
         self.processor = processor
@@ -152,20 +167,27 @@ class RewardCollator:
             enc = self.processor(texts, padding=True, return_tensors="pt", add_special_tokens=False)
         return enc["attention_mask"].sum(dim=1)  # [B]
 
-    def response_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        items: Sequence[ScoreItem]) -> torch.Tensor:
+    def response_labels(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, items: Sequence[ScoreItem]
+    ) -> torch.Tensor:
         """``[B, L]`` next-token targets on the response tokens of right-padded rows; −100 elsewhere.
 
         The response is the last ``len(full) − len(prompt)`` real tokens of each row, the prompt
         being the user turn rendered with the generation prompt — so left truncation is harmless.
         """
         n_images = [len(it.images) if self.reads_images else 0 for it in items]
-        prompts = [self.processor.apply_chat_template(reward_messages(it.question, it.response, k)[:1],
-                                                      tokenize=False, add_generation_prompt=True)
-                   for it, k in zip(items, n_images)]
+        prompts = [
+            self.processor.apply_chat_template(
+                reward_messages(it.question, it.response, k)[:1], tokenize=False, add_generation_prompt=True
+            )
+            for it, k in zip(items, n_images)
+        ]
         lengths = attention_mask.sum(dim=1)  # [B] real tokens per row (after any truncation)
-        full = lengths if (self.reads_images or not self.max_length) else self.token_lengths(
-            [render_text(self.processor, it, False) for it in items], items)
+        full = (
+            lengths
+            if (self.reads_images or not self.max_length)
+            else self.token_lengths([render_text(self.processor, it, False) for it in items], items)
+        )
         response = (full - self.token_lengths(prompts, items)).clamp(min=1)  # [B]
         positions = torch.arange(input_ids.shape[1]).expand_as(input_ids)  # [B, L]
         inside = (positions >= (lengths - response)[:, None]) & (positions < lengths[:, None])
@@ -193,4 +215,3 @@ def keep_differing_span(labels: torch.Tensor, input_ids: torch.Tensor, attention
         end = max(len(chosen) - suffix, start + 1)
         out[i, start:end] = labels[i, start:end]
     return out
-

@@ -49,8 +49,9 @@ def fit_normalisation(rewards: Sequence[float]) -> tuple[float, float]:
     mean = sum(rewards) / len(rewards)
     std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards))
     if std < MIN_STD:
-        raise EgtError(f"calibration set: a member gives the same reward ({mean:.4g}) to every response; "
-                       "it cannot be normalised")
+        raise EgtError(
+            f"calibration set: a member gives the same reward ({mean:.4g}) to every response; it cannot be normalised"
+        )
     return mean, std
 
 
@@ -67,9 +68,14 @@ def ensemble_scores(member_rewards: Sequence[Sequence[float]], stats: Sequence[M
 class RewardEnsemble:
     """Mean of z-normalised member rewards; optional text-only routing. A judge for the harness."""
 
-    def __init__(self, members: Sequence[RewardModelJudge], stats: Sequence[MemberStats],
-                 text_member: RewardModelJudge | None = None, text_stats: MemberStats | None = None,
-                 name: str = "ensemble"):
+    def __init__(
+        self,
+        members: Sequence[RewardModelJudge],
+        stats: Sequence[MemberStats],
+        text_member: RewardModelJudge | None = None,
+        text_stats: MemberStats | None = None,
+        name: str = "ensemble",
+    ):
         if not members:
             raise EgtError("an ensemble needs at least one member")
         if (text_member is None) != (text_stats is None):
@@ -104,8 +110,13 @@ class RewardEnsemble:
     # -------------------------------------------------------------------------------------------- #
 
     @classmethod
-    def calibrate(cls, members: Sequence[RewardModelJudge], items: Sequence[ScoreItem],
-                  text_member: RewardModelJudge | None = None, name: str = "ensemble") -> RewardEnsemble:
+    def calibrate(
+        cls,
+        members: Sequence[RewardModelJudge],
+        items: Sequence[ScoreItem],
+        text_member: RewardModelJudge | None = None,
+        name: str = "ensemble",
+    ) -> RewardEnsemble:
         """Fit each model's normalisation on the calibration items it will score, as :meth:`score` routes them.
 
         Without a ``text_member`` the members score every input, so they are calibrated on all of
@@ -132,16 +143,20 @@ class RewardEnsemble:
             return {**asdict(s), "path": _relative_to(s.path, out)}
 
         meta = {
-            "format_version": FORMAT_VERSION, "kind": "reward_ensemble", "combine": "mean_of_z_scores",
+            "format_version": FORMAT_VERSION,
+            "kind": "reward_ensemble",
+            "combine": "mean_of_z_scores",
             "members": [entry(s) for s in self.stats],
-            "text_member": entry(self.text_stats) if self.text_stats else None, **(extra or {}),
+            "text_member": entry(self.text_stats) if self.text_stats else None,
+            **(extra or {}),
         }
         atomic_write_json(out / ENSEMBLE_META_FILE, meta)
         return out
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 16, dtype: str = "auto", device: str = "auto"
-             ) -> RewardEnsemble:
+    def load(
+        cls, path: str | Path, *, batch_size: int = 16, dtype: str = "auto", device: str = "auto"
+    ) -> RewardEnsemble:
         path = Path(path)
         meta = read_ensemble_meta(path)
 

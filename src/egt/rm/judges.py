@@ -16,8 +16,9 @@ ENSEMBLE_MARKER = "egt_ensemble.json"  # = egt.rm.ensemble.ENSEMBLE_META_FILE
 def make_reward_model_judge(args: JudgeArgs) -> Judge:
     from egt.rm.scoring import RewardModelJudge
 
-    return RewardModelJudge.from_pretrained(args.judge, batch_size=args.batch_size, dtype=args.dtype,
-                                            device=args.device)
+    return RewardModelJudge.from_pretrained(
+        args.judge, batch_size=args.batch_size, dtype=args.dtype, device=args.device
+    )
 
 
 def make_ensemble_judge(args: JudgeArgs) -> Judge:

@@ -116,8 +116,14 @@ class RewardModel(nn.Module):
     # or ``transformers.Trainer`` infers the opposite from the signature.
     accepts_loss_kwargs = False
 
-    def __init__(self, backbone: nn.Module, head: HeadConfig | None = None, *, is_vision: bool | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: HeadConfig | None = None,
+        *,
+        is_vision: bool | None = None,
+        seed: int | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.head_config = (head or HeadConfig()).validate()
@@ -126,7 +132,8 @@ class RewardModel(nn.Module):
         self.hidden_size = hidden_size_of(config)
         self.mrope = _mrope_settings(config)  # Qwen2-VL family: positions computed here, vectorised
         init_std = getattr(config, "initializer_range", None) or getattr(
-            getattr(config, "text_config", None), "initializer_range", 0.02)
+            getattr(config, "text_config", None), "initializer_range", 0.02
+        )
         with torch.random.fork_rng(devices=[]):  # a seeded head without touching the global RNG
             if seed is not None:
                 torch.manual_seed(seed)
@@ -167,16 +174,21 @@ class RewardModel(nn.Module):
                 inputs["position_ids"] = positions
         return self._run(input_ids, attention_mask, **inputs).last_hidden_state
 
-    def position_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                     image_grid_thw: torch.Tensor | None = None) -> torch.Tensor | None:
+    def position_ids(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_grid_thw: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
         """Positions of a padded batch: ``[3, B, L]`` for the Qwen2-VL family, ``[B, L]`` for a
         text backbone, ``None`` for other VLMs (the backbone works them out itself)."""
         if self.mrope:
             from egt.models.qwen_vl import mrope_position_ids
 
-            return mrope_position_ids(input_ids, attention_mask, image_grid_thw,
-                                      image_token_id=self.mrope["image_token_id"],
-                                      spatial_merge_size=self.mrope["spatial_merge_size"])
+            return mrope_position_ids(
+                input_ids,
+                attention_mask,
+                image_grid_thw,
+                image_token_id=self.mrope["image_token_id"],
+                spatial_merge_size=self.mrope["spatial_merge_size"],
+            )
         return None if self.is_vision else positions_from_mask(attention_mask)
 
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: Any) -> Any:
@@ -192,8 +204,15 @@ class RewardModel(nn.Module):
         """Prefix sharing needs positions worked out here (Qwen2-VL family or a text backbone)."""
         return bool(self.mrope) or not self.is_vision
 
-    def shared_prefix_rewards(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot: torch.Tensor,
-                              min_saved_tokens: int = 0, layout: str | None = None, **inputs: Any) -> torch.Tensor:
+    def shared_prefix_rewards(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        slot: torch.Tensor,
+        min_saved_tokens: int = 0,
+        layout: str | None = None,
+        **inputs: Any,
+    ) -> torch.Tensor:
         """Rewards ``[B]`` of a right-padded batch whose rows sharing a ``slot`` (``[B]``, see
         :func:`egt.rm.prefix.group_slots`) run their common prefix through the backbone once
         (:mod:`egt.rm.prefix`).
@@ -214,9 +233,13 @@ class RewardModel(nn.Module):
         image_id = self.mrope["image_token_id"] if self.mrope else None
         beyond = torch.arange(input_ids.shape[1], device=input_ids.device) >= plan.prefix_len[:, None]
         has_pixels = inputs.get("pixel_values") is not None
-        if (not self.can_share_prefix or plan.saved_tokens < max(1, min_saved_tokens) or int(plan.prefix_len.min()) < 1
-                or (has_pixels and "image_sources" not in inputs)
-                or (image_id is not None and bool(((input_ids == image_id) & beyond).any()))):
+        if (
+            not self.can_share_prefix
+            or plan.saved_tokens < max(1, min_saved_tokens)
+            or int(plan.prefix_len.min()) < 1
+            or (has_pixels and "image_sources" not in inputs)
+            or (image_id is not None and bool(((input_ids == image_id) & beyond).any()))
+        ):
             return self(input_ids, attention_mask, **inputs)
         inputs.pop("return_loss", None)
         inputs.pop("mm_token_type_ids", None)
@@ -229,23 +252,34 @@ class RewardModel(nn.Module):
         layout = layout or ("packed" if self.attn_implementation in PACKABLE_ATTENTION else "cached")
         if layout == "packed":  # one pass, [prefix | rest | rest …] per group
             packed = px.packed_layout(plan, lengths)
-            hidden = self._run(packed.pack(input_ids), packed.attention_mask(self.head[0].weight.dtype),
-                               position_ids=packed.pack(positions), **inputs).last_hidden_state  # [G, Lp, h]
+            hidden = self._run(
+                packed.pack(input_ids),
+                packed.attention_mask(self.head[0].weight.dtype),
+                position_ids=packed.pack(positions),
+                **inputs,
+            ).last_hidden_state  # [G, Lp, h]
             return self.rewards_from_pooled(hidden[plan.slot, packed.last])
         if layout != "cached":
             raise ValueError(f"layout must be 'packed' or 'cached', got {layout!r}")
         prefix_ids, rest_ids = px.split_rows(input_ids, plan, lengths)  # two passes through a copied cache
         prefix_pos, rest_pos = px.split_rows(positions, plan, lengths)
         prefix_mask, rest_mask = px.split_masks(plan, lengths)
-        cache = self._run(prefix_ids, prefix_mask, position_ids=prefix_pos, past_key_values=DynamicCache(),
-                          use_cache=True, **inputs).past_key_values
+        cache = self._run(
+            prefix_ids, prefix_mask, position_ids=prefix_pos, past_key_values=DynamicCache(), use_cache=True, **inputs
+        ).past_key_values
         cache.reorder_cache(plan.slot)  # [G, …] → [B, …]: each row gets its group's keys and values
-        hidden = self._run(rest_ids, torch.cat([prefix_mask[plan.slot], rest_mask], dim=1), position_ids=rest_pos,
-                           past_key_values=cache, use_cache=True).last_hidden_state  # [B, C, h]
+        hidden = self._run(
+            rest_ids,
+            torch.cat([prefix_mask[plan.slot], rest_mask], dim=1),
+            position_ids=rest_pos,
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state  # [B, C, h]
         return self.rewards_from_hidden(hidden, rest_mask)
 
-    def _leader_images(self, inputs: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                       leaders: torch.Tensor) -> dict[str, Any]:
+    def _leader_images(
+        self, inputs: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor, leaders: torch.Tensor
+    ) -> dict[str, Any]:
         """Image features for the rows in ``leaders`` only (a group's prefix holds its images): each
         distinct image through the vision tower once, the leaders' occurrences handed on."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -254,12 +288,19 @@ class RewardModel(nn.Module):
 
         grid = inputs["image_grid_thw"]
         inputs = self._encode_images_once(inputs, inputs.pop("image_sources"))
-        rows = image_rows(input_ids, attention_mask, grid.prod(-1) // self.mrope["spatial_merge_size"] ** 2,
-                          self.mrope["image_token_id"])
+        rows = image_rows(
+            input_ids,
+            attention_mask,
+            grid.prod(-1) // self.mrope["spatial_merge_size"] ** 2,
+            self.mrope["image_token_id"],
+        )
         keep = torch.isin(rows, leaders.to(rows.device)).tolist()
         features = inputs["mm_encoder_outputs"]["image"].pooler_output
-        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
-            pooler_output=tuple(f for f, k in zip(features, keep, strict=True) if k))}
+        inputs["mm_encoder_outputs"] = {
+            "image": BaseModelOutputWithPooling(
+                pooler_output=tuple(f for f, k in zip(features, keep, strict=True) if k)
+            )
+        }
         inputs["image_grid_thw"] = grid[torch.tensor(keep, device=grid.device)]
         return inputs
 
@@ -285,10 +326,14 @@ class RewardModel(nn.Module):
             first.setdefault(s, occurrence)
         distinct_grid = grid[[first[s] for s in range(len(first))]]  # [n_distinct, 3]
         layout = vision_layout(distinct_grid, self.backbone_config.vision_config)  # index tensors, once per grid
-        features = self.base().get_image_features(inputs.pop("pixel_values"), distinct_grid, return_dict=True,
-                                                  **layout).pooler_output  # per distinct image
-        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
-            pooler_output=tuple(features[s] for s in sources))}
+        features = (
+            self.base()
+            .get_image_features(inputs.pop("pixel_values"), distinct_grid, return_dict=True, **layout)
+            .pooler_output
+        )  # per distinct image
+        inputs["mm_encoder_outputs"] = {
+            "image": BaseModelOutputWithPooling(pooler_output=tuple(features[s] for s in sources))
+        }
         return inputs
 
     def rewards_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -298,8 +343,13 @@ class RewardModel(nn.Module):
         """The head on pooled hidden states ``[B, h]`` → rewards ``[B]`` (float32)."""
         return self.head(pooled.to(self.head[0].weight.dtype)).squeeze(-1).float()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lm_labels: torch.Tensor | None = None,
-                **inputs: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        lm_labels: torch.Tensor | None = None,
+        **inputs: Any,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Rewards ``[B]`` (float32) of a processor batch.
 
         With ``lm_labels`` (``[B', L]`` targets for the first ``B'`` rows, see :meth:`lm_loss`)
@@ -339,8 +389,12 @@ class RewardModel(nn.Module):
 
     def reward_meta(self) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION, "kind": "scalar_reward_model", "pooling": "last_non_pad_token",
-            "head": asdict(self.head_config), "input_size": self.hidden_size, "is_vision": self.is_vision,
+            "format_version": FORMAT_VERSION,
+            "kind": "scalar_reward_model",
+            "pooling": "last_non_pad_token",
+            "head": asdict(self.head_config),
+            "input_size": self.hidden_size,
+            "is_vision": self.is_vision,
         }
 
     def save_pretrained(self, out_dir: str | Path, processor: Any = None, extra_meta: dict | None = None) -> Path:
@@ -368,8 +422,16 @@ class RewardModel(nn.Module):
             self.backbone = self.backbone.merge_and_unload()
 
     @classmethod
-    def from_backbone(cls, path: str | Path, head: HeadConfig | None = None, *, dtype: str = "auto",
-                      device: str = "auto", seed: int = 0, for_training: bool = True) -> tuple[RewardModel, Any]:
+    def from_backbone(
+        cls,
+        path: str | Path,
+        head: HeadConfig | None = None,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        seed: int = 0,
+        for_training: bool = True,
+    ) -> tuple[RewardModel, Any]:
         """A fresh reward model (new head, seeded) on any backbone :func:`load_model` takes."""
         from egt.models.load import load_model
 
@@ -378,8 +440,15 @@ class RewardModel(nn.Module):
         return model.train(for_training), loaded.processor
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, head: HeadConfig | None = None, *, dtype: str = "auto",
-                        device: str = "auto", for_training: bool = False) -> tuple[RewardModel, Any]:
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        head: HeadConfig | None = None,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        for_training: bool = False,
+    ) -> tuple[RewardModel, Any]:
         """Load ``(model, processor)``; refuse a checkpoint whose head differs from ``head``.
 
         ``head=None`` takes the head the checkpoint declares. The stored head weights must also
@@ -391,8 +460,10 @@ class RewardModel(nn.Module):
         meta = read_reward_meta(path)
         stored = HeadConfig(**meta["head"]).validate()
         if head is not None and _canonical(head, meta["input_size"]) != _canonical(stored, meta["input_size"]):
-            raise EgtError(f"{path}: the checkpoint's reward head is {asdict(stored)} but the config asks for "
-                           f"{asdict(head)}; refusing to load (train a new model or drop the head options)")
+            raise EgtError(
+                f"{path}: the checkpoint's reward head is {asdict(stored)} but the config asks for "
+                f"{asdict(head)}; refusing to load (train a new model or drop the head options)"
+            )
         if meta.get("adapter"):
             loaded = load_model(meta["base_model"], dtype=dtype, device=device, for_training=for_training)
             from peft import PeftModel
@@ -405,8 +476,11 @@ class RewardModel(nn.Module):
             backbone = loaded.model
         from transformers import AutoProcessor, AutoTokenizer
 
-        processor = (AutoProcessor if meta["is_vision"] else AutoTokenizer).from_pretrained(str(path)) \
-            if (path / "tokenizer_config.json").is_file() else loaded.processor
+        processor = (
+            (AutoProcessor if meta["is_vision"] else AutoTokenizer).from_pretrained(str(path))
+            if (path / "tokenizer_config.json").is_file()
+            else loaded.processor
+        )
         tokenizer = getattr(processor, "tokenizer", processor)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -423,8 +497,10 @@ class RewardModel(nn.Module):
         expected = {k: tuple(v.shape) for k, v in self.head.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
         if expected != found:
-            raise EgtError(f"{weights_path}: head weights {found} do not match the declared "
-                           f"{self.head_config.type!r} head {expected}; refusing to load")
+            raise EgtError(
+                f"{weights_path}: head weights {found} do not match the declared "
+                f"{self.head_config.type!r} head {expected}; refusing to load"
+            )
         self.head.load_state_dict({k: v.to(self.device) for k, v in state.items()})
 
 
@@ -455,8 +531,10 @@ def _mrope_settings(config: Any) -> dict[str, int] | None:
 
     if getattr(config, "model_type", None) not in QWEN_VL_MODEL_TYPES:
         return None
-    return {"image_token_id": int(config.image_token_id),
-            "spatial_merge_size": int(config.vision_config.spatial_merge_size)}
+    return {
+        "image_token_id": int(config.image_token_id),
+        "spatial_merge_size": int(config.vision_config.spatial_merge_size),
+    }
 
 
 def _canonical(cfg: HeadConfig, input_size: int) -> tuple:

@@ -81,8 +81,9 @@ def plan_prefix(input_ids: torch.Tensor, attention_mask: torch.Tensor, slot: tor
     return PrefixPlan(leaders=leaders, slot=slot, prefix_len=group_len[slot])
 
 
-def split_rows(values: torch.Tensor, plan: PrefixPlan, lengths: torch.Tensor,
-               pad_value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def split_rows(
+    values: torch.Tensor, plan: PrefixPlan, lengths: torch.Tensor, pad_value: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(prefix, rest)`` of a per-token tensor ``values`` ``[..., N, L]`` (ids, positions, …).
 
     ``prefix`` ``[..., G, P]``: the leaders' first ``prefix_len`` tokens, ``P`` the longest prefix;
@@ -90,7 +91,7 @@ def split_rows(values: torch.Tensor, plan: PrefixPlan, lengths: torch.Tensor,
     with ``pad_value``, ``C`` the longest rest.
     """
     prefix_mask, rest_mask = split_masks(plan, lengths)  # [G, P], [N, C]
-    prefix = values[..., plan.leaders, :prefix_mask.shape[1]]
+    prefix = values[..., plan.leaders, : prefix_mask.shape[1]]
     prefix = torch.where(prefix_mask.bool(), prefix, torch.full_like(prefix, pad_value))
     index = plan.prefix_len[:, None] + torch.arange(rest_mask.shape[1], device=values.device)  # [N, C]
     index = index.clamp(max=values.shape[-1] - 1).expand(*values.shape[:-2], -1, -1)
@@ -107,8 +108,9 @@ def split_masks(plan: PrefixPlan, lengths: torch.Tensor) -> tuple[torch.Tensor, 
     return prefix_mask, rest_mask
 
 
-def image_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens_per_image: torch.Tensor,
-               image_token_id: int) -> torch.Tensor:
+def image_rows(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens_per_image: torch.Tensor, image_token_id: int
+) -> torch.Tensor:
     """``[n_images]`` the row each image occurrence sits in; occurrences are in row-major token order
     and take ``tokens_per_image`` ``[n_images]`` placeholder tokens each."""
     where = ((input_ids == image_token_id) & attention_mask.bool()).nonzero()  # [n_tokens, 2] row-major
@@ -134,8 +136,7 @@ class PackedLayout:
 
     def pack(self, values: torch.Tensor, pad_value: int = 0) -> torch.Tensor:
         """``values`` ``[..., N, L]`` → ``[..., G, width]``."""
-        out = torch.full((*values.shape[:-2], *self.segment.shape), pad_value, dtype=values.dtype,
-                         device=values.device)
+        out = torch.full((*values.shape[:-2], *self.segment.shape), pad_value, dtype=values.dtype, device=values.device)
         out[..., self.dst_row, self.dst_col] = values[..., self.src_row, self.src_col]
         return out
 
@@ -164,11 +165,13 @@ def packed_layout(plan: PrefixPlan, lengths: torch.Tensor) -> PackedLayout:
     order = torch.sort(plan.slot, stable=True).indices
     before = rest_len[order].cumsum(0) - rest_len[order]  # exclusive running total, groups in a run
     first_of_group = torch.full((n_groups,), len(order), dtype=torch.long, device=device).scatter_reduce(
-        0, plan.slot[order], torch.arange(len(order), device=device), reduce="amin")
+        0, plan.slot[order], torch.arange(len(order), device=device), reduce="amin"
+    )
     offset = torch.empty_like(rest_len)
     offset[order] = before - before[first_of_group[plan.slot[order]]]
-    width = int((group_len + torch.zeros(n_groups, dtype=torch.long, device=device).index_add_(
-        0, plan.slot, rest_len)).max())
+    width = int(
+        (group_len + torch.zeros(n_groups, dtype=torch.long, device=device).index_add_(0, plan.slot, rest_len)).max()
+    )
 
     g, t = (torch.arange(int(group_len.max()), device=device) < group_len[:, None]).nonzero(as_tuple=True)
     i, j = (torch.arange(int(rest_len.max()), device=device) < rest_len[:, None]).nonzero(as_tuple=True)
@@ -177,7 +180,10 @@ def packed_layout(plan: PrefixPlan, lengths: torch.Tensor) -> PackedLayout:
     segment[g, t] = 0
     segment[plan.slot[i], rest_col] = 1 + i
     return PackedLayout(
-        src_row=torch.cat([plan.leaders[g], i]), src_col=torch.cat([t, plan.prefix_len[i] + j]),
-        dst_row=torch.cat([g, plan.slot[i]]), dst_col=torch.cat([t, rest_col]), segment=segment,
+        src_row=torch.cat([plan.leaders[g], i]),
+        src_col=torch.cat([t, plan.prefix_len[i] + j]),
+        dst_row=torch.cat([g, plan.slot[i]]),
+        dst_col=torch.cat([t, rest_col]),
+        segment=segment,
         last=plan.prefix_len + offset + rest_len - 1,
     )

@@ -28,8 +28,9 @@ from egt.rm.scoring import score_items
 Verifier = Callable[..., bool | None]
 
 
-def hybrid_reward(scores: torch.Tensor, correct: torch.Tensor, verifiable: torch.Tensor,
-                  wrong_gets_zero: bool = False) -> torch.Tensor:
+def hybrid_reward(
+    scores: torch.Tensor, correct: torch.Tensor, verifiable: torch.Tensor, wrong_gets_zero: bool = False
+) -> torch.Tensor:
     """Rewards ``[N]``: 1 where a verifiable answer is right, else ``σ(scores)``.
 
     ``scores``: ``[N]`` reward-model scores; ``correct``, ``verifiable``: ``[N]`` bool. With
@@ -52,8 +53,11 @@ def message_text(content: Any) -> str:
 def message_images(content: Any) -> list[Any]:
     if isinstance(content, str):
         return []
-    return [part["image"] for part in content
-            if isinstance(part, dict) and part.get("type") == "image" and part.get("image") is not None]
+    return [
+        part["image"]
+        for part in content
+        if isinstance(part, dict) and part.get("type") == "image" and part.get("image") is not None
+    ]
 
 
 def prompt_question_and_images(prompt: Any) -> tuple[str, list[Any]]:
@@ -81,9 +85,18 @@ class RewardModelReward:
     the hybrid rule applies.
     """
 
-    def __init__(self, model: RewardModel | str | Path, processor: Any = None, *, verifier: Verifier | None = None,
-                 transform: str = "sigmoid", wrong_gets_zero: bool = False, batch_size: int = 16,
-                 device: str = "auto", name: str = "reward_model"):
+    def __init__(
+        self,
+        model: RewardModel | str | Path,
+        processor: Any = None,
+        *,
+        verifier: Verifier | None = None,
+        transform: str = "sigmoid",
+        wrong_gets_zero: bool = False,
+        batch_size: int = 16,
+        device: str = "auto",
+        name: str = "reward_model",
+    ):
         if isinstance(model, (str, Path)):
             model, processor = RewardModel.from_pretrained(model, device=device)
         if transform not in ("sigmoid", "raw"):
@@ -97,7 +110,9 @@ class RewardModelReward:
         self.batch_size = batch_size
         self.__name__ = name  # TRL logs each reward function under its __name__
 
-    def items(self, prompts: Sequence[Any], completions: Sequence[Any], images: Sequence[Any] | None) -> list[ScoreItem]:
+    def items(
+        self, prompts: Sequence[Any], completions: Sequence[Any], images: Sequence[Any] | None
+    ) -> list[ScoreItem]:
         out = []
         for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
             question, prompt_images = prompt_question_and_images(prompt)

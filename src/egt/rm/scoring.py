@@ -19,7 +19,6 @@ from egt.rm.collate import ScoreItem, encode_items
 from egt.rm.model import RewardModel
 from egt.rm.prefix import group_slots
 
-
 # Sharing has costs of its own (the packed layout's 4-D mask and row bookkeeping; under flash
 # attention, a second backbone pass), so a batch that would save fewer token positions than this
 # runs as it is. On the tiny model on 2 CPU cores (bench/rm_batching.py) one lab pair (~40 shared
@@ -29,9 +28,16 @@ MIN_SHARED_TOKENS = 256
 
 
 @torch.inference_mode()
-def score_items(model: RewardModel, processor: Any, items: Sequence[ScoreItem], *, batch_size: int = 16,
-                max_length: int | None = None, share_prefix: bool = True,
-                min_shared_tokens: int = MIN_SHARED_TOKENS) -> list[float]:
+def score_items(
+    model: RewardModel,
+    processor: Any,
+    items: Sequence[ScoreItem],
+    *,
+    batch_size: int = 16,
+    max_length: int | None = None,
+    share_prefix: bool = True,
+    min_shared_tokens: int = MIN_SHARED_TOKENS,
+) -> list[float]:
     """Rewards of ``items`` in order, ``batch_size`` responses per forward.
 
     Batches are cut from the items sorted by length (:func:`length_order`), so little of a forward
@@ -46,12 +52,13 @@ def score_items(model: RewardModel, processor: Any, items: Sequence[ScoreItem], 
     order = length_order(items)
     rewards = [0.0] * len(items)
     for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
+        indices = order[start : start + batch_size]
         batch = [items[i] for i in indices]
         enc = encode_items(processor, batch, reads_images=model.is_vision, max_length=max_length).to(model.device)
         if share_prefix and model.can_share_prefix:
-            scores = model.shared_prefix_rewards(**enc, slot=group_slots([prompt_key(it) for it in batch]),
-                                                 min_saved_tokens=min_shared_tokens)
+            scores = model.shared_prefix_rewards(
+                **enc, slot=group_slots([prompt_key(it) for it in batch]), min_saved_tokens=min_shared_tokens
+            )
         else:
             scores = model(**enc)
         for i, reward in zip(indices, scores.tolist(), strict=True):
@@ -95,8 +102,15 @@ def judgements_from_scores(scores: Sequence[float]) -> list[Judgement]:
 class RewardModelJudge:
     """A scalar reward model as a judge: higher reward wins, equal rewards tie."""
 
-    def __init__(self, model: RewardModel, processor: Any, name: str = "reward-model", batch_size: int = 16,
-                 max_length: int | None = None, path: str | None = None):
+    def __init__(
+        self,
+        model: RewardModel,
+        processor: Any,
+        name: str = "reward-model",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        path: str | None = None,
+    ):
         self.path = path  # the checkpoint folder, when loaded from one
         self.model = model
         self.processor = processor
@@ -106,14 +120,14 @@ class RewardModelJudge:
         self.reads_images = model.is_vision
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, batch_size: int = 16, dtype: str = "auto",
-                        device: str = "auto") -> RewardModelJudge:
+    def from_pretrained(
+        cls, path: str | Path, *, batch_size: int = 16, dtype: str = "auto", device: str = "auto"
+    ) -> RewardModelJudge:
         from egt.rm.model import read_reward_meta
 
         model, processor = RewardModel.from_pretrained(path, dtype=dtype, device=device)
         max_length = read_reward_meta(path).get("max_length")
-        return cls(model, processor, name=Path(path).name, batch_size=batch_size, max_length=max_length,
-                   path=str(path))
+        return cls(model, processor, name=Path(path).name, batch_size=batch_size, max_length=max_length, path=str(path))
 
     def score(self, items: Sequence[ScoreItem]) -> list[float]:
         return score_items(self.model, self.processor, items, batch_size=self.batch_size, max_length=self.max_length)

@@ -85,11 +85,13 @@ def parse_source(spec: str | dict) -> SourceSpec:
         raise EgtError(f"source {spec!r}: unknown keys {sorted(unknown)} or no path (keys: {sorted(known)})")
     try:
         out = SourceSpec(
-            path=str(fields["path"]), name=str(fields.get("name") or ""),
+            path=str(fields["path"]),
+            name=str(fields.get("name") or ""),
             n=int(fields["n"]) if fields.get("n") not in (None, "") else None,
             weight=float(fields["weight"]) if fields.get("weight") not in (None, "") else None,
             images_root=str(fields["images_root"]) if fields.get("images_root") else None,
-            split=str(fields.get("split") or "train"), format=str(fields.get("format") or "auto"),
+            split=str(fields.get("split") or "train"),
+            format=str(fields.get("format") or "auto"),
         )
     except ValueError as e:
         raise EgtError(f"source {spec!r}: {e}") from None
@@ -180,8 +182,9 @@ def row_to_pair(row: Any, fmt: str, loc: str, index: int, name: str) -> Preferen
         if question != question_r:
             raise EgtError(f"{loc} (id={rid!r}): chosen and rejected transcripts have different prompts")
     images = [_image_cell(c) for c in (row.get("images") or [])]
-    return PreferencePair(id=rid, question=question, responses=(chosen, rejected), preferred=0, images=images,
-                          source=name)
+    return PreferencePair(
+        id=rid, question=question, responses=(chosen, rejected), preferred=0, images=images, source=name
+    )
 
 
 def split_hh(transcript: str, loc: str, fieldname: str) -> tuple[str, str]:
@@ -189,7 +192,7 @@ def split_hh(transcript: str, loc: str, fieldname: str) -> tuple[str, str]:
     cut = transcript.rfind(HH_ASSISTANT)
     if cut < 0:
         raise EgtError(f"{loc}: field {fieldname!r}: no '\\n\\nAssistant:' turn")
-    return transcript[:cut].strip(), transcript[cut + len(HH_ASSISTANT):].strip()
+    return transcript[:cut].strip(), transcript[cut + len(HH_ASSISTANT) :].strip()
 
 
 def _image_cell(cell: Any) -> Any:
@@ -213,8 +216,9 @@ def images_root_of(spec: SourceSpec) -> str | None:
     return str(path if path.is_dir() else path.parent)
 
 
-def read_source(spec: SourceSpec, *, skip_bad: bool = False, check_images: bool = True,
-                reads_images: bool = True) -> tuple[list[PreferencePair], Counter]:
+def read_source(
+    spec: SourceSpec, *, skip_bad: bool = False, check_images: bool = True, reads_images: bool = True
+) -> tuple[list[PreferencePair], Counter]:
     """All good pairs of one source and the count of skipped records per reason."""
     skipped: Counter = Counter()
     pairs: list[PreferencePair] = []
@@ -226,8 +230,10 @@ def read_source(spec: SourceSpec, *, skip_bad: bool = False, check_images: bool 
         try:
             pair = row_to_pair(row, fmt, f"{spec.label}: {loc}", index, spec.name)
             if pair.responses[0].strip() == pair.responses[1].strip():
-                raise _Bad("identical_responses", f"{spec.label}: {loc} (id={pair.id!r}): field 'responses': "
-                                                  "the two responses are identical")
+                raise _Bad(
+                    "identical_responses",
+                    f"{spec.label}: {loc} (id={pair.id!r}): field 'responses': the two responses are identical",
+                )
             if check_images and reads_images and pair.images:
                 try:
                     open_images(pair, root)
@@ -290,8 +296,15 @@ def planned_counts(specs: Sequence[SourceSpec], sizes: Sequence[int], mix_size: 
     return counts
 
 
-def mix_sources(sources: Sequence[str | dict | SourceSpec], *, seed: int = 0, mix_size: int = 0,
-                skip_bad: bool = False, check_images: bool = True, reads_images: bool = True) -> DataMix:
+def mix_sources(
+    sources: Sequence[str | dict | SourceSpec],
+    *,
+    seed: int = 0,
+    mix_size: int = 0,
+    skip_bad: bool = False,
+    check_images: bool = True,
+    reads_images: bool = True,
+) -> DataMix:
     """Read, validate and mix the sources; the same sources and seed give the same examples."""
     specs = [s if isinstance(s, SourceSpec) else parse_source(s) for s in sources]
     if not specs:
@@ -308,9 +321,17 @@ def mix_sources(sources: Sequence[str | dict | SourceSpec], *, seed: int = 0, mi
         idx = sample_indices(rng, len(pairs), k)
         root = images_root_of(spec)
         examples += [RewardExample(pairs[j], root, spec.name) for j in idx]
-        rows.append({"name": spec.name, "path": spec.path, "available": len(pairs), "taken": int(k),
-                     "unique": int(len(set(idx.tolist()))), "skipped": dict(skipped),
-                     "with_images": sum(bool(pairs[j].images) for j in idx)})
+        rows.append(
+            {
+                "name": spec.name,
+                "path": spec.path,
+                "available": len(pairs),
+                "taken": int(k),
+                "unique": int(len(set(idx.tolist()))),
+                "skipped": dict(skipped),
+                "with_images": sum(bool(pairs[j].images) for j in idx),
+            }
+        )
     order = np.random.default_rng([seed, len(specs)]).permutation(len(examples))
     examples = [examples[j] for j in order]
     return DataMix(examples, {"seed": seed, "mix_size": mix_size, "total": len(examples), "sources": rows})

@@ -34,8 +34,9 @@ from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.model import HeadConfig, RewardModel
 
 
-def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
-                       ) -> torch.Tensor:
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
+) -> torch.Tensor:
     """``mean(−log σ(r_chosen − r_rejected − margin))`` over pairs.
 
     ``chosen``, ``rejected``: ``[B]`` rewards; ``margin``: ``[B]``, a float or None (= 0). A fresh
@@ -54,19 +55,39 @@ class RewardModelConfig(TrainingArguments):
     head: str = field(default="mlp", metadata={"help": "linear | mlp. BaseReward recommends mlp (2 layers, SiLU)."})
     head_hidden_size: int = field(default=0, metadata={"help": "Width of the mlp head's inner layer; 0 = hidden size."})
     head_activation: str = field(default="silu", metadata={"help": "Activation of the mlp head; BaseReward: silu."})
-    margin: float = field(default=0.0, metadata={
-        "help": "Bradley–Terry margin for pairs without meta['margin'] (Llama 2 used rating-based margins); 0 = none."})
-    chosen_lm_loss_coefficient: float = field(default=0.0, metadata={
-        "help": "Weight of a language-modelling loss on the chosen sequences (GRM's SFT regulariser, Yang et al. "
-                "2024, use 0.01). BaseReward uses none; a backbone trained from scratch (the tiny lab VLM) needs it "
-                "to learn to read images at all (lab recipe: 1.0)."})
-    chosen_lm_loss_span: str = field(default="response", metadata={
-        "help": "Tokens the LM loss covers: response (the whole chosen response, as GRM) | differing (only where "
-                "it differs from the rejected response: on templated data such as the lab, the deciding words)."})
-    center_rewards_coefficient: float | None = field(default=None, metadata={
-        "help": "Weight of mean((r_c + r_r)^2) (Eisenstein et al. 2023 recommend 0.01); BaseReward found no gain."})
-    max_length: int | None = field(default=None, metadata={
-        "help": "Text backbones: truncate sequences from the left to this many tokens (VLM inputs are never cut)."})
+    margin: float = field(
+        default=0.0,
+        metadata={
+            "help": "Bradley–Terry margin for pairs without meta['margin'] (Llama 2 used rating-based margins); 0 = none."
+        },
+    )
+    chosen_lm_loss_coefficient: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of a language-modelling loss on the chosen sequences (GRM's SFT regulariser, Yang et al. "
+            "2024, use 0.01). BaseReward uses none; a backbone trained from scratch (the tiny lab VLM) needs it "
+            "to learn to read images at all (lab recipe: 1.0)."
+        },
+    )
+    chosen_lm_loss_span: str = field(
+        default="response",
+        metadata={
+            "help": "Tokens the LM loss covers: response (the whole chosen response, as GRM) | differing (only where "
+            "it differs from the rejected response: on templated data such as the lab, the deciding words)."
+        },
+    )
+    center_rewards_coefficient: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight of mean((r_c + r_r)^2) (Eisenstein et al. 2023 recommend 0.01); BaseReward found no gain."
+        },
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Text backbones: truncate sequences from the left to this many tokens (VLM inputs are never cut)."
+        },
+    )
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of the full backbone."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
@@ -87,8 +108,9 @@ def apply_lora(model: RewardModel, args: RewardModelConfig) -> RewardModel:
     targets: Any = args.lora_target_modules
     if targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
-    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules=targets, bias="none")
+    config = LoraConfig(
+        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets, bias="none"
+    )
     model.backbone = get_peft_model(model.backbone, config)
     return model
 
@@ -162,17 +184,27 @@ class RewardModelTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         model = model or self.model
-        loaded, _ = RewardModel.from_pretrained(resume_from_checkpoint, model.head_config, device="cpu",
-                                                for_training=True)
+        loaded, _ = RewardModel.from_pretrained(
+            resume_from_checkpoint, model.head_config, device="cpu", for_training=True
+        )
         missing = model.load_state_dict(loaded.state_dict(), strict=False)
         if missing.unexpected_keys:
-            raise EgtError(f"{resume_from_checkpoint}: checkpoint does not fit the model "
-                           f"(unexpected: {missing.unexpected_keys[:3]})")
+            raise EgtError(
+                f"{resume_from_checkpoint}: checkpoint does not fit the model "
+                f"(unexpected: {missing.unexpected_keys[:3]})"
+            )
 
 
-def train_reward_model(model: RewardModel, processor: Any, train_examples: list[RewardExample],
-                       args: RewardModelConfig, *, eval_examples: list[RewardExample] | None = None,
-                       reward_meta: dict | None = None, save: bool = True) -> RewardModelTrainer:
+def train_reward_model(
+    model: RewardModel,
+    processor: Any,
+    train_examples: list[RewardExample],
+    args: RewardModelConfig,
+    *,
+    eval_examples: list[RewardExample] | None = None,
+    reward_meta: dict | None = None,
+    save: bool = True,
+) -> RewardModelTrainer:
     """Train ``model`` on ``train_examples``; with ``save``, write the final model to ``args.output_dir``.
 
     The final save folds a LoRA adapter into the weights, so the output loads on its own.
@@ -181,16 +213,29 @@ def train_reward_model(model: RewardModel, processor: Any, train_examples: list[
         with_images = [ex for ex in train_examples if ex.pair.images]
         if with_images:
             ex = with_images[0]
-            raise EgtError(f"source {ex.source!r}: id={ex.pair.id!r}: the text-only backbone cannot read images; "
-                           "drop image pairs from its sources or use a VLM backbone")
+            raise EgtError(
+                f"source {ex.source!r}: id={ex.pair.id!r}: the text-only backbone cannot read images; "
+                "drop image pairs from its sources or use a VLM backbone"
+            )
     if args.use_lora:
         model = apply_lora(model, args)
     meta = {"max_length": args.max_length, **(reward_meta or {})}
-    collator = RewardCollator(processor, reads_images=model.is_vision, max_length=args.max_length,
-                              default_margin=args.margin,
-                              lm_labels=args.chosen_lm_loss_span if args.chosen_lm_loss_coefficient > 0 else None)
-    trainer = RewardModelTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=eval_examples,
-                                 data_collator=collator, processing_class=processor, reward_meta=meta)
+    collator = RewardCollator(
+        processor,
+        reads_images=model.is_vision,
+        max_length=args.max_length,
+        default_margin=args.margin,
+        lm_labels=args.chosen_lm_loss_span if args.chosen_lm_loss_coefficient > 0 else None,
+    )
+    trainer = RewardModelTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_examples,
+        eval_dataset=eval_examples,
+        data_collator=collator,
+        processing_class=processor,
+        reward_meta=meta,
+    )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     if save:
         model.merge_adapter()
@@ -203,8 +248,11 @@ def train_reward_model(model: RewardModel, processor: Any, train_examples: list[
 
 def cpu_defaults() -> dict[str, Any]:
     """TrainingArguments for a CPU run (no accelerator found)."""
-    return {"use_cpu": True, "bf16": False, "fp16": False, "report_to": "none", "dataloader_pin_memory": False} \
-        if not torch.cuda.is_available() else {}
+    return (
+        {"use_cpu": True, "bf16": False, "fp16": False, "report_to": "none", "dataloader_pin_memory": False}
+        if not torch.cuda.is_available()
+        else {}
+    )
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -46,22 +46,26 @@ def render_prompt_completion(example: dict, processor) -> tuple[Any, Any, list]:
     prompt, completion = example["prompt"], example["completion"]
     if is_conversational({"prompt": prompt, "completion": completion}):
         rendered = apply_chat_template(
-            {"prompt": prepare_multimodal_messages(prompt, images=images),
-             "completion": prepare_multimodal_messages(completion)},
+            {
+                "prompt": prepare_multimodal_messages(prompt, images=images),
+                "completion": prepare_multimodal_messages(completion),
+            },
             processor,
         )
         prompt, completion = rendered["prompt"], rendered["completion"]
     return prompt, completion, images
 
 
-def _split_sizes(key: str, value: torch.Tensor, per_example_images: list[list], grid: torch.Tensor | None) -> list[int] | None:
+def _split_sizes(
+    key: str, value: torch.Tensor, per_example_images: list[list], grid: torch.Tensor | None
+) -> list[int] | None:
     """Rows of a batched image tensor that belong to each example, or ``None`` if unknown."""
     counts = [len(ims) for ims in per_example_images]
     if grid is not None and key == "pixel_values" and value.shape[0] == int(grid.prod(-1).sum()):
         patches = grid.prod(-1).tolist()  # Qwen-VL style: the patches of all images, concatenated
         sizes, start = [], 0
         for n in counts:
-            sizes.append(int(sum(patches[start:start + n])))
+            sizes.append(int(sum(patches[start : start + n])))
             start += n
         return sizes
     if value.shape[0] == sum(counts):
@@ -71,8 +75,9 @@ def _split_sizes(key: str, value: torch.Tensor, per_example_images: list[list], 
     return None
 
 
-def tokenize_prompt_completion_batch(examples: Sequence[dict], processor, max_length: int | None = None
-                                     ) -> list[tuple[dict[str, list[int]], dict[str, torch.Tensor]]]:
+def tokenize_prompt_completion_batch(
+    examples: Sequence[dict], processor, max_length: int | None = None
+) -> list[tuple[dict[str, list[int]], dict[str, torch.Tensor]]]:
     """Tokenise vision prompt-completion examples: per example ``(token columns, image tensors)``.
 
     One processor call for the prompts and one for the completions of the whole list; where the
@@ -92,8 +97,10 @@ def tokenize_prompt_completion_batch(examples: Sequence[dict], processor, max_le
     out = []
     for i in range(len(examples)):
         n_p, n_c = int(p["attention_mask"][i].sum()), int(c["attention_mask"][i].sum())
-        tokens = {"input_ids": p["input_ids"][i, :n_p].tolist() + c["input_ids"][i, :n_c].tolist(),
-                  "completion_mask": [0] * n_p + [1] * n_c}
+        tokens = {
+            "input_ids": p["input_ids"][i, :n_p].tolist() + c["input_ids"][i, :n_c].tolist(),
+            "completion_mask": [0] * n_p + [1] * n_c,
+        }
         if "token_type_ids" in p:
             tokens["token_type_ids"] = p["token_type_ids"][i, :n_p].tolist() + c["token_type_ids"][i, :n_c].tolist()
         if "mm_token_type_ids" in p:
@@ -104,8 +111,13 @@ def tokenize_prompt_completion_batch(examples: Sequence[dict], processor, max_le
     return out
 
 
-def pretokenize_sft_examples(examples: Sequence[dict], processor, max_length: int | None = None,
-                             pixel_cache_mb: float = 2048, chunk_size: int = 64) -> PretokenizedSFT:
+def pretokenize_sft_examples(
+    examples: Sequence[dict],
+    processor,
+    max_length: int | None = None,
+    pixel_cache_mb: float = 2048,
+    chunk_size: int = 64,
+) -> PretokenizedSFT:
     """Tokenise every vision prompt-completion example once (rows of a ``datasets.Dataset`` or dicts).
 
     Pixel values are kept while all of them fit in ``pixel_cache_mb`` (estimated from the first

@@ -34,18 +34,36 @@ class JudgeSFTArgs:
 
     data: str = field(default="runs/lab/sft.jsonl", metadata={"help": "Pairs with teacher traces in meta.traces."})
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
-    model: str = field(default="tiny", metadata={"help": "'tiny' builds a fresh tiny Qwen2.5-VL from the data; else a checkpoint or hub id."})
-    trace_order: str = field(default="random", metadata={"help": "Order each trace is shown in: stored | random | both."})
-    prompt_style: str = field(default="compact", metadata={"help": "r1_reward (EGT/R1-Reward's prompt) | compact (short, for the tiny model)."})
-    fidelity_filter: bool = field(default=True, metadata={"help": "EGT: drop traces whose verdict disagrees with the label."})
+    model: str = field(
+        default="tiny",
+        metadata={"help": "'tiny' builds a fresh tiny Qwen2.5-VL from the data; else a checkpoint or hub id."},
+    )
+    trace_order: str = field(
+        default="random", metadata={"help": "Order each trace is shown in: stored | random | both."}
+    )
+    prompt_style: str = field(
+        default="compact",
+        metadata={"help": "r1_reward (EGT/R1-Reward's prompt) | compact (short, for the tiny model)."},
+    )
+    fidelity_filter: bool = field(
+        default=True, metadata={"help": "EGT: drop traces whose verdict disagrees with the label."}
+    )
     limit: int = field(default=0, metadata={"help": "Use only the first N pairs (0 = all)."})
     max_new_tokens: int = field(default=64, metadata={"help": "Generation budget saved with the judge for evaluation."})
     tiny_hidden_size: int = field(default=128, metadata={"help": "Tiny model: hidden size."})
     tiny_layers: int = field(default=2, metadata={"help": "Tiny model: decoder layers."})
     keep_checkpoints: bool = field(default=False, metadata={"help": "Keep trainer checkpoints after a successful run."})
-    pretokenize: bool = field(default=True, metadata={"help": "Tokenise a VLM's examples once (off: TRL's collator, per batch)."})
-    pixel_cache_mb: float = field(default=2048, metadata={"help": "Pre-process the images once if their pixel values fit in this many MB, else per batch."})
-    completion_head: bool = field(default=True, metadata={"help": "LM head on the completion tokens only (off: TRL's fused head on every position)."})
+    pretokenize: bool = field(
+        default=True, metadata={"help": "Tokenise a VLM's examples once (off: TRL's collator, per batch)."}
+    )
+    pixel_cache_mb: float = field(
+        default=2048,
+        metadata={"help": "Pre-process the images once if their pixel values fit in this many MB, else per batch."},
+    )
+    completion_head: bool = field(
+        default=True,
+        metadata={"help": "LM head on the completion tokens only (off: TRL's fused head on every position)."},
+    )
 
 
 @dataclass
@@ -69,7 +87,9 @@ def pair_traces(pair: PreferencePair) -> list[tuple[bool, str]]:
     return []
 
 
-def select_traces(pairs: Sequence[PreferencePair], order: str, seed: int, fidelity_filter: bool) -> tuple[list[tuple[PreferencePair, bool, str]], SFTStats]:
+def select_traces(
+    pairs: Sequence[PreferencePair], order: str, seed: int, fidelity_filter: bool
+) -> tuple[list[tuple[PreferencePair, bool, str]], SFTStats]:
     """Pick the trace(s) of each pair and apply the fidelity filter."""
     rng = random.Random(seed)
     stats = SFTStats(n_pairs=len(pairs))
@@ -100,14 +120,18 @@ def select_traces(pairs: Sequence[PreferencePair], order: str, seed: int, fideli
     return chosen, stats
 
 
-def sft_rows(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, is_vision: bool) -> list[dict]:
+def sft_rows(
+    examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, is_vision: bool
+) -> list[dict]:
     """Prompt-completion rows (conversational, images first), as ``SFTTrainer`` takes them."""
     rows = []
     for pair, swapped, trace in examples:
         images = open_images(pair, images_root) if is_vision else None
         n_images = None if images is None else len(images)
-        row = {"prompt": judge_prompt(pair.question, pair.responses, swapped, style, n_images),
-               "completion": [{"role": "assistant", "content": trace}]}
+        row = {
+            "prompt": judge_prompt(pair.question, pair.responses, swapped, style, n_images),
+            "completion": [{"role": "assistant", "content": trace}],
+        }
         if is_vision:
             row["images"] = images
         rows.append(row)
@@ -121,8 +145,15 @@ def build_sft_dataset(examples: Sequence[tuple[PreferencePair, bool, str]], imag
     return datasets.Dataset.from_list(sft_rows(examples, images_root, style, is_vision))
 
 
-def prepare_sft_data(examples: Sequence[tuple[PreferencePair, bool, str]], images_root, style: str, processor,
-                     is_vision: bool, config, pixel_cache_mb: float = 2048):
+def prepare_sft_data(
+    examples: Sequence[tuple[PreferencePair, bool, str]],
+    images_root,
+    style: str,
+    processor,
+    is_vision: bool,
+    config,
+    pixel_cache_mb: float = 2048,
+):
     """``(train_dataset, data_collator)``, tokenised once.
 
     A VLM's examples are tokenised here (prompt with images, completion) and padded per batch by
@@ -136,15 +167,24 @@ def prepare_sft_data(examples: Sequence[tuple[PreferencePair, bool, str]], image
     if not is_vision:
         return build_sft_dataset(examples, images_root, style, is_vision=False), None
     if config.max_length is not None and config.truncation_mode != "keep_start":
-        raise EgtError("field 'truncation_mode': only keep_start is supported for a vision model "
-                       "(image tokens sit at the start of the prompt)")
-    pre = pretokenize_sft_examples(sft_rows(examples, images_root, style, is_vision=True), processor,
-                                   max_length=config.max_length, pixel_cache_mb=pixel_cache_mb)
+        raise EgtError(
+            "field 'truncation_mode': only keep_start is supported for a vision model "
+            "(image tokens sit at the start of the prompt)"
+        )
+    pre = pretokenize_sft_examples(
+        sft_rows(examples, images_root, style, is_vision=True),
+        processor,
+        max_length=config.max_length,
+        pixel_cache_mb=pixel_cache_mb,
+    )
     tokenizer = getattr(processor, "tokenizer", processor)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collator = PaddingCollator(pad_token_id=pad, features=pre.features,
-                               image_processor=getattr(processor, "image_processor", None),
-                               completion_only_loss=config.completion_only_loss is not False)
+    collator = PaddingCollator(
+        pad_token_id=pad,
+        features=pre.features,
+        image_processor=getattr(processor, "image_processor", None),
+        completion_only_loss=config.completion_only_loss is not False,
+    )
     return pre.dataset, collator
 
 
@@ -174,9 +214,13 @@ def load_sft_model(args: JudgeSFTArgs, pairs: Sequence[PreferencePair], config):
         tokenizer = train_tokenizer(lab_corpus(pairs, args.prompt_style))
         processor = build_processor(tokenizer)
         heads = max(2, args.tiny_hidden_size // 32)
-        cfg = TinyVLConfig(hidden_size=args.tiny_hidden_size, num_hidden_layers=args.tiny_layers,
-                           num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
-                           intermediate_size=3 * args.tiny_hidden_size)
+        cfg = TinyVLConfig(
+            hidden_size=args.tiny_hidden_size,
+            num_hidden_layers=args.tiny_layers,
+            num_attention_heads=heads,
+            num_key_value_heads=max(1, heads // 2),
+            intermediate_size=3 * args.tiny_hidden_size,
+        )
         return build_model(tokenizer, cfg, seed=config.seed), processor, True
     loaded = load_model(args.model, for_training=True, device="cpu" if config.use_cpu else "auto")
     return loaded.model, loaded.processor, loaded.is_vision
@@ -202,24 +246,44 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     examples, stats = select_traces(pairs, args.trace_order, config.seed, args.fidelity_filter)
 
     model, processor, is_vision = load_sft_model(args, pairs, config)
-    trainer = make_sft_trainer(model, processor, is_vision, examples, images_root, args, config,
-                               output_dir=str(checkpoint_dir(config.output_dir)))
+    trainer = make_sft_trainer(
+        model,
+        processor,
+        is_vision,
+        examples,
+        images_root,
+        args,
+        config,
+        output_dir=str(checkpoint_dir(config.output_dir)),
+    )
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     final_dir = Path(config.output_dir)
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     summary = {
-        "n_pairs": stats.n_pairs, "n_examples": stats.n_examples, "dropped_fidelity": stats.dropped_fidelity,
-        "dropped_unparsable": stats.dropped_unparsable, "missing_trace": stats.missing_trace,
-        "train_loss": round(result.training_loss, 4), "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None, "steps": trainer.state.global_step,
+        "n_pairs": stats.n_pairs,
+        "n_examples": stats.n_examples,
+        "dropped_fidelity": stats.dropped_fidelity,
+        "dropped_unparsable": stats.dropped_unparsable,
+        "missing_trace": stats.missing_trace,
+        "train_loss": round(result.training_loss, 4),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "steps": trainer.state.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
     }
     with atomic_path(final_dir) as tmp:
         trainer.model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        (tmp / JUDGE_META_FILE).write_text(json.dumps(
-            {"prompt_style": args.prompt_style, "max_new_tokens": args.max_new_tokens, "trained_by": "egt train sft"}))
+        (tmp / JUDGE_META_FILE).write_text(
+            json.dumps(
+                {
+                    "prompt_style": args.prompt_style,
+                    "max_new_tokens": args.max_new_tokens,
+                    "trained_by": "egt train sft",
+                }
+            )
+        )
         atomic_write_json(tmp / "sft_summary.json", summary)
     if not args.keep_checkpoints:
         shutil.rmtree(checkpoint_dir(final_dir), ignore_errors=True)
@@ -237,8 +301,17 @@ def set_pad_token(processor, model, config) -> None:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-def make_sft_trainer(model, processor, is_vision: bool, examples, images_root, args: JudgeSFTArgs, config,
-                     output_dir: str | None = None, callbacks=None):
+def make_sft_trainer(
+    model,
+    processor,
+    is_vision: bool,
+    examples,
+    images_root,
+    args: JudgeSFTArgs,
+    config,
+    output_dir: str | None = None,
+    callbacks=None,
+):
     """The stage-1 trainer: pre-tokenised data and :class:`~egt.train.sft_trainer.JudgeSFTTrainer`.
 
     ``config`` is copied (``output_dir`` replaced when given, and the two settings a pre-tokenised
@@ -256,16 +329,23 @@ def make_sft_trainer(model, processor, is_vision: bool, examples, images_root, a
         config.output_dir = output_dir
     if args.pretokenize:
         set_pad_token(processor, model, config)
-        dataset, collator = prepare_sft_data(examples, images_root, args.prompt_style, processor, is_vision, config,
-                                             pixel_cache_mb=args.pixel_cache_mb)
+        dataset, collator = prepare_sft_data(
+            examples, images_root, args.prompt_style, processor, is_vision, config, pixel_cache_mb=args.pixel_cache_mb
+        )
     else:
         dataset, collator = build_sft_dataset(examples, images_root, args.prompt_style, is_vision), None
     if collator is not None:
         config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
         config.remove_unused_columns = False
     trainer_cls = JudgeSFTTrainer if args.completion_head else SFTTrainer
-    return trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=processor,
-                       data_collator=collator, callbacks=callbacks)
+    return trainer_cls(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=processor,
+        data_collator=collator,
+        callbacks=callbacks,
+    )
 
 
 def cpu_sft_defaults() -> dict:
@@ -275,10 +355,21 @@ def cpu_sft_defaults() -> dict:
     ~10% of a step.
     """
     return dict(
-        output_dir="runs/sft/judge", use_cpu=True, bf16=False, gradient_checkpointing=False,
-        report_to="none", learning_rate=1e-3,
-        adam_beta2=0.95, per_device_train_batch_size=32, num_train_epochs=1.0, lr_scheduler_type="cosine",
+        output_dir="runs/sft/judge",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        learning_rate=1e-3,
+        adam_beta2=0.95,
+        per_device_train_batch_size=32,
+        num_train_epochs=1.0,
+        lr_scheduler_type="cosine",
         warmup_steps=50,
-        logging_steps=10, save_strategy="no", max_length=512, dataloader_num_workers=0, seed=0,
+        logging_steps=10,
+        save_strategy="no",
+        max_length=512,
+        dataloader_num_workers=0,
+        seed=0,
         disable_tqdm=False,
     )

@@ -58,11 +58,19 @@ def completion_head_applies(trainer: SFTTrainer) -> bool:
     args, model = trainer.args, trainer.model
     text_config = model.config.get_text_config()
     scaled = any(getattr(text_config, a, None) is not None for a in _LOGIT_SCALES)
-    return (args.loss_type == "nll" and trainer.compute_loss_func is None and trainer.label_smoother is None
-            and not trainer.aux_loss_enabled and not args.padding_free and not scaled and not is_peft_model(model)
-            and trainer.accelerator.parallelism_config is None and hasattr(model, "base_model")
-            and trainer.args.device.type not in ("cuda", "xpu")
-            and model.get_output_embeddings() is not None)
+    return (
+        args.loss_type == "nll"
+        and trainer.compute_loss_func is None
+        and trainer.label_smoother is None
+        and not trainer.aux_loss_enabled
+        and not args.padding_free
+        and not scaled
+        and not is_peft_model(model)
+        and trainer.accelerator.parallelism_config is None
+        and hasattr(model, "base_model")
+        and trainer.args.device.type not in ("cuda", "xpu")
+        and model.get_output_embeddings() is not None
+    )
 
 
 class JudgeSFTTrainer(SFTTrainer):
@@ -76,10 +84,15 @@ class JudgeSFTTrainer(SFTTrainer):
             add_completion_lm_head(self.model)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if (return_outputs or not self.completion_head or "shift_labels" in inputs
-                or int((inputs["labels"][:, 1:] != -100).sum()) * self.vocab_size > MAX_LOGITS):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+        if (
+            return_outputs
+            or not self.completion_head
+            or "shift_labels" in inputs
+            or int((inputs["labels"][:, 1:] != -100).sum()) * self.vocab_size > MAX_LOGITS
+        ):
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         mode = "train" if self.model.training else "eval"
         logits, targets = model(**inputs, completion_lm_head=True)
         num_tokens = targets.numel() if num_items_in_batch is None else num_items_in_batch

@@ -38,7 +38,6 @@ from egt.pipelines.experiment.steps import (
     regime_stats_dir,
 )
 
-
 # --------------------------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------------------------
@@ -72,17 +71,31 @@ def select(arm: Arm, records: list[dict], seed: int, by: str) -> tuple[list[dict
     truth = {r["id"]: r for r in records}
     order = ordering(arm, scores, truth, seed)
     keep = keep_count(len(order), fraction=arm.fraction)
-    rows = [{"id": i, "scores": scores[i], "kept": rank < keep, "rank": rank, "selector": arm.name, "by": by,
-             "reason": f"{'kept' if rank < keep else 'dropped'}: #{rank + 1} of {len(order)} by {arm.name}"}
-            for rank, i in enumerate(order)]
+    rows = [
+        {
+            "id": i,
+            "scores": scores[i],
+            "kept": rank < keep,
+            "rank": rank,
+            "selector": arm.name,
+            "by": by,
+            "reason": f"{'kept' if rank < keep else 'dropped'}: #{rank + 1} of {len(order)} by {arm.name}",
+        }
+        for rank, i in enumerate(order)
+    ]
     kept = [truth[r["id"]] for r in rows if r["kept"]]
 
     def share(key: str) -> float | None:
         values = [bool(k[key]) for k in kept if key in k]
         return round(sum(values) / len(values), 4) if values else None
 
-    stats = {"n_kept": keep, "n_pool": len(order), "flip_rate": share("flipped"), "hard_share": share("hard"),
-             "mean_rollout_accuracy": round(sum(k["accuracy"] for k in kept) / keep, 4)}
+    stats = {
+        "n_kept": keep,
+        "n_pool": len(order),
+        "flip_rate": share("flipped"),
+        "hard_share": share("hard"),
+        "mean_rollout_accuracy": round(sum(k["accuracy"] for k in kept) / keep, 4),
+    }
     return rows, stats
 
 
@@ -96,8 +109,18 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def train_rl(cfg: ExperimentConfig, seed: int, model: Path, files: dict, manifest: Path, arm: Arm, by: str,
-             out: Path, steps: int, curriculum: str) -> dict:
+def train_rl(
+    cfg: ExperimentConfig,
+    seed: int,
+    model: Path,
+    files: dict,
+    manifest: Path,
+    arm: Arm,
+    by: str,
+    out: Path,
+    steps: int,
+    curriculum: str,
+) -> dict:
     """One ``egt train rl`` run (resumes from its last checkpoint); checkpoints every ``rl_eval_every`` steps."""
     from trl import GRPOConfig
 
@@ -107,20 +130,41 @@ def train_rl(cfg: ExperimentConfig, seed: int, model: Path, files: dict, manifes
     if (out / "rl_summary.json").is_file():
         return read_json(out / "rl_summary.json")
     resume = any(checkpoint_dir(out).glob("checkpoint-*"))
-    config = GRPOConfig(**{
-        **cpu_rl_defaults(), "output_dir": str(out), "seed": seed, "max_steps": steps,
-        "learning_rate": cfg.rl_learning_rate, "num_generations": cfg.rl_generations,
-        "per_device_train_batch_size": cfg.rl_prompts_per_step * cfg.rl_generations,
-        "max_completion_length": cfg.rl_max_completion_length, "logging_steps": 5,
-        "save_strategy": "steps", "save_steps": cfg.rl_eval_every, "resume_from_checkpoint": "true" if resume else None,
-        **({"use_cpu": False, "bf16": True} if cfg.gpu else {})})
-    args = JudgeRLArgs(model=str(model), data=str(files["pool"]), images_dir=str(images_root(files, "pool")),
-                       manifest=str(manifest), curriculum=curriculum, curriculum_by=by, advantage_estimator=arm.estimator,
-                       dtype=cfg.dtype, keep_checkpoints=True, save_curriculum_order=False)
+    config = GRPOConfig(
+        **{
+            **cpu_rl_defaults(),
+            "output_dir": str(out),
+            "seed": seed,
+            "max_steps": steps,
+            "learning_rate": cfg.rl_learning_rate,
+            "num_generations": cfg.rl_generations,
+            "per_device_train_batch_size": cfg.rl_prompts_per_step * cfg.rl_generations,
+            "max_completion_length": cfg.rl_max_completion_length,
+            "logging_steps": 5,
+            "save_strategy": "steps",
+            "save_steps": cfg.rl_eval_every,
+            "resume_from_checkpoint": "true" if resume else None,
+            **({"use_cpu": False, "bf16": True} if cfg.gpu else {}),
+        }
+    )
+    args = JudgeRLArgs(
+        model=str(model),
+        data=str(files["pool"]),
+        images_dir=str(images_root(files, "pool")),
+        manifest=str(manifest),
+        curriculum=curriculum,
+        curriculum_by=by,
+        advantage_estimator=arm.estimator,
+        dtype=cfg.dtype,
+        keep_checkpoints=True,
+        save_curriculum_order=False,
+    )
     return train_judge_rl(args, config)
 
 
-def checkpoint_curve(cfg: ExperimentConfig, seed: int, run: Path, teacher: str, meta: dict, offset: int = 0) -> list[dict]:
+def checkpoint_curve(
+    cfg: ExperimentConfig, seed: int, run: Path, teacher: str, meta: dict, offset: int = 0
+) -> list[dict]:
     """Clean-test accuracy of each kept checkpoint of ``run`` (steps offset by ``offset``)."""
     from egt.judge.generative import JUDGE_META_FILE
     from egt.rl.trainer import checkpoint_dir
@@ -153,8 +197,17 @@ def run_cell(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> dict:
     _, records = read_scores(regime_stats_dir(cfg, seed, regime) / "rq1" / "scores.jsonl")
     rows, selection = select(arm, records, seed, by)
     manifest = write_manifest(out / "manifest.jsonl", rows)
-    atomic_write_json(out / "config.json", {"arm": arm.to_json(), "seed": seed, "regime": regime, "main_signal": main,
-                                            "by": by, "sft_judge": str(sft_judge)})
+    atomic_write_json(
+        out / "config.json",
+        {
+            "arm": arm.to_json(),
+            "seed": seed,
+            "regime": regime,
+            "main_signal": main,
+            "by": by,
+            "sft_judge": str(sft_judge),
+        },
+    )
 
     curve = [{"step": 0, "accuracy": stats["test"]["accuracy"]}]
     if arm.online:
@@ -165,9 +218,18 @@ def run_cell(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> dict:
         final_judge = out / "judge"
     final = evaluate_on_test(final_judge, cfg, seed, teacher)
     curve.append({"step": cfg.rl_steps, "accuracy": final["accuracy"]})
-    result = {"arm": arm.to_json(), "seed": seed, "regime": regime, "main_signal": main, "by": by,
-              "selection": selection, "curve": curve, "final": final, "rl": rl,
-              "seconds": round(time.perf_counter() - t0, 1)}
+    result = {
+        "arm": arm.to_json(),
+        "seed": seed,
+        "regime": regime,
+        "main_signal": main,
+        "by": by,
+        "selection": selection,
+        "curve": curve,
+        "final": final,
+        "rl": rl,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     atomic_write_json(out / DONE, result)
     from egt.rl.trainer import checkpoint_dir
 
@@ -176,8 +238,17 @@ def run_cell(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> dict:
     return result
 
 
-def _run_online(cfg: ExperimentConfig, seed: int, arm: Arm, by: str, sft_judge: Path, files: dict, rows: list[dict],
-                out: Path, curve: list[dict]) -> tuple[list[dict], Path]:
+def _run_online(
+    cfg: ExperimentConfig,
+    seed: int,
+    arm: Arm,
+    by: str,
+    sft_judge: Path,
+    files: dict,
+    rows: list[dict],
+    out: Path,
+    curve: list[dict],
+) -> tuple[list[dict], Path]:
     """T5: S stages; between stages the current judge re-scores the kept items not yet trained on."""
     from egt.entropy.scoring import ScoringConfig, score_pool
     from egt.models.load import ModelArgs
@@ -198,19 +269,31 @@ def _run_online(cfg: ExperimentConfig, seed: int, arm: Arm, by: str, sft_judge: 
             subset = here / "remaining.jsonl"
             write_pairs([pairs[i] for i in sorted(remaining)], subset)
             scores_path = here / "scores.jsonl"
-            score_pool(ModelArgs(model=str(judge), device=cfg.device, dtype=cfg.dtype), subset, scores_path,
-                       ScoringConfig(rollouts=cfg.rollouts, temperature=cfg.temperature, seed=seed + 1000 * stage,
-                                     batch_size=cfg.score_batch_size, peak_k=cfg.peak_k, keep_texts=False,
-                                     backend=cfg.backend),
-                       images_dir=images_root(files, "pool"))
+            score_pool(
+                ModelArgs(model=str(judge), device=cfg.device, dtype=cfg.dtype),
+                subset,
+                scores_path,
+                ScoringConfig(
+                    rollouts=cfg.rollouts,
+                    temperature=cfg.temperature,
+                    seed=seed + 1000 * stage,
+                    batch_size=cfg.score_batch_size,
+                    peak_k=cfg.peak_k,
+                    keep_texts=False,
+                    backend=cfg.backend,
+                ),
+                images_dir=images_root(files, "pool"),
+            )
             from egt.curation.selectors import item_scores
             from egt.entropy.score_store import read_scores
 
             current = {i: s.get(by) for i, s in item_scores(read_scores(scores_path)[1]).items()}
         order = sorted(current, key=lambda i: (current[i] is None, current[i] if current[i] is not None else 0.0, i))
         chosen = set(order[:per_stage])
-        stage_rows = [{**r, "kept": r["id"] in chosen,
-                       "scores": {**r["scores"], by: current.get(r["id"], r["scores"].get(by))}} for r in rows]
+        stage_rows = [
+            {**r, "kept": r["id"] in chosen, "scores": {**r["scores"], by: current.get(r["id"], r["scores"].get(by))}}
+            for r in rows
+        ]
         manifest = write_manifest(here / "manifest.jsonl", stage_rows)
         summaries.append(train_rl(cfg, seed, judge, files, manifest, arm, by, here / "judge", steps, "sorted"))
         judge = here / "judge"

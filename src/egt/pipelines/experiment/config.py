@@ -34,7 +34,9 @@ class ExperimentConfig:
     preset: str = field(default="custom", metadata={"help": "Name of the preset (recorded in results.json)."})
     seeds: list[int] = _list(0, 1, 2)
     workers: int = field(default=1, metadata={"help": "Cells run in this many processes at once."})
-    threads: int = field(default=0, metadata={"help": "Torch threads per worker; 0 = CPU cores // workers (at least 1)."})
+    threads: int = field(
+        default=0, metadata={"help": "Torch threads per worker; 0 = CPU cores // workers (at least 1)."}
+    )
     tables: list[str] = _list(*TABLES)
 
     # ---- the lab (one per seed; the teachers differ only in the SFT traces) ----------------------
@@ -42,20 +44,41 @@ class ExperimentConfig:
     n_rl_pool: int = field(default=2000, metadata={"help": "Noisy pool to score, select from and train RL on."})
     n_test: int = field(default=500, metadata={"help": "Clean test items (greedy, both orders)."})
     teachers: list[str] = _list(*TEACHERS)
-    rl_teacher: str = field(default="annotator", metadata={"help": (
-        "Teacher of the SFT judge that RL starts from: annotator (perceives near-boundary hues with the annotators' "
-        "confusion model, so the judge's doubt lands on ambiguous items) | scripted.")})
+    rl_teacher: str = field(
+        default="annotator",
+        metadata={
+            "help": (
+                "Teacher of the SFT judge that RL starts from: annotator (perceives near-boundary hues with the annotators' "
+                "confusion model, so the judge's doubt lands on ambiguous items) | scripted."
+            )
+        },
+    )
 
     # ---- your own data and model instead of the lab (all four data paths, or none) --------------
-    sft_data: str = field(default="", metadata={"help": "Pairs with teacher traces (meta.traces) for SFT; empty = the lab's."})
-    pool: str = field(default="", metadata={"help": "The noisy preference pool to score and select from; empty = the lab's."})
+    sft_data: str = field(
+        default="", metadata={"help": "Pairs with teacher traces (meta.traces) for SFT; empty = the lab's."}
+    )
+    pool: str = field(
+        default="", metadata={"help": "The noisy preference pool to score and select from; empty = the lab's."}
+    )
     test: str = field(default="", metadata={"help": "Clean-label test pairs; empty = the lab's."})
-    images_dir: str = field(default="", metadata={"help": "Images root of the three files; empty = each file's folder."})
-    model: str = field(default="tiny", metadata={"help": "SFT starting point: tiny (built from the data) or a checkpoint / hub id."})
-    prompt_style: str = field(default="compact", metadata={"help": "Judge prompt: compact (tiny judge) | r1_reward (EGT / R1-Reward)."})
+    images_dir: str = field(
+        default="", metadata={"help": "Images root of the three files; empty = each file's folder."}
+    )
+    model: str = field(
+        default="tiny", metadata={"help": "SFT starting point: tiny (built from the data) or a checkpoint / hub id."}
+    )
+    prompt_style: str = field(
+        default="compact", metadata={"help": "Judge prompt: compact (tiny judge) | r1_reward (EGT / R1-Reward)."}
+    )
     device: str = field(default="cpu", metadata={"help": "Device of scoring and evaluation: cpu | cuda | auto."})
-    dtype: str = field(default="float32", metadata={"help": "Model dtype: float32 | bfloat16 (entropies stay float32 either way)."})
-    gpu: bool = field(default=False, metadata={"help": "Train on the GPU in bf16 (use_cpu false, bf16 true) instead of the CPU defaults."})
+    dtype: str = field(
+        default="float32", metadata={"help": "Model dtype: float32 | bfloat16 (entropies stay float32 either way)."}
+    )
+    gpu: bool = field(
+        default=False,
+        metadata={"help": "Train on the GPU in bf16 (use_cpu false, bf16 true) instead of the CPU defaults."},
+    )
 
     # ---- SFT: one run per seed and teacher; its epoch checkpoints are T0's rows and the regimes ----
     sft_epochs: float = field(default=10.0, metadata={"help": "Epochs of the one SFT run per seed and teacher."})
@@ -63,44 +86,74 @@ class ExperimentConfig:
     sft_learning_rate: float = field(default=1e-3, metadata={"help": "SFT learning rate (tiny judge from scratch)."})
     sft_batch_size: int = field(default=32, metadata={"help": "SFT batch size."})
     regimes: list[str] = _list(*REGIMES)
-    converged_epoch: float = field(default=10.0, metadata={"help": "SFT checkpoint of the converged regime (sharp doubt, little headroom)."})
-    weak_epoch: float = field(default=2.0, metadata={"help": "SFT checkpoint of the weak regime (headroom, diffuse doubt)."})
-    main_regime: str = field(default="weak", metadata={"help": "Regime of T2–T5 (fixed in the preset before any RL run)."})
+    converged_epoch: float = field(
+        default=10.0, metadata={"help": "SFT checkpoint of the converged regime (sharp doubt, little headroom)."}
+    )
+    weak_epoch: float = field(
+        default=2.0, metadata={"help": "SFT checkpoint of the weak regime (headroom, diffuse doubt)."}
+    )
+    main_regime: str = field(
+        default="weak", metadata={"help": "Regime of T2–T5 (fixed in the preset before any RL run)."}
+    )
 
     # ---- entropy scoring (docs/methods.md §2) ------------------------------------------------------------
     rollouts: int = field(default=4, metadata={"help": "K rollouts per pool item (EGT: 4)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the scoring rollouts."})
-    peak_k: int = field(default=3, metadata={"help": "k of the peak signal: mean of the k highest reasoning-token entropies."})
+    peak_k: int = field(
+        default=3, metadata={"help": "k of the peak signal: mean of the k highest reasoning-token entropies."}
+    )
     score_batch_size: int = field(default=32, metadata={"help": "Pool items per generate call while scoring."})
-    backend: str = field(default="transformers", metadata={"help": (
-        "Rollout backend of the scoring steps: transformers | vllm (vllm samples rollouts with vLLM and measures "
-        "entropies by the teacher-forced float32 pass; GPU only, pip install 'egt[vllm]').")})
+    backend: str = field(
+        default="transformers",
+        metadata={
+            "help": (
+                "Rollout backend of the scoring steps: transformers | vllm (vllm samples rollouts with vLLM and measures "
+                "entropies by the teacher-forced float32 pass; GPU only, pip install 'egt[vllm]')."
+            )
+        },
+    )
 
     # ---- selection (EGT §3.3) ----------------------------------------------------------------------
     fraction: float = field(default=0.25, metadata={"help": "Subset size of T1, T3, T4, T5 as a fraction of the pool."})
     signals: list[str] = _list(*SIGNALS)
-    main_signal: str = field(default="auto", metadata={"help": (
-        "Signal of T2–T5 and of RQ4's highest-entropy arm: a name, or auto = the signal whose entropy correlates most "
-        "negatively (Spearman) with rollout accuracy against the pool's own labels on that seed — observable without "
-        "the lab's hidden truth, so a user could apply the same rule.")})
+    main_signal: str = field(
+        default="auto",
+        metadata={
+            "help": (
+                "Signal of T2–T5 and of RQ4's highest-entropy arm: a name, or auto = the signal whose entropy correlates most "
+                "negatively (Spearman) with rollout accuracy against the pool's own labels on that seed — observable without "
+                "the lab's hidden truth, so a user could apply the same rule."
+            )
+        },
+    )
     subset_sizes: list[float] = _list(0.1, 0.25, 0.5, 1.0)
 
     # ---- RL: identical for every arm ---------------------------------------------------------------
     rl_steps: int = field(default=120, metadata={"help": "Optimiser steps of every RL arm (equal budgets)."})
     rl_eval_every: int = field(default=40, metadata={"help": "Evaluate on the clean test every N steps (curves)."})
-    rl_learning_rate: float = field(default=1e-5, metadata={"help": "RL learning rate (bench/rl_lab.py: 1e-5 improves the tiny judge)."})
+    rl_learning_rate: float = field(
+        default=1e-5, metadata={"help": "RL learning rate (bench/rl_lab.py: 1e-5 improves the tiny judge)."}
+    )
     rl_prompts_per_step: int = field(default=8, metadata={"help": "Prompts per RL step."})
     rl_generations: int = field(default=8, metadata={"help": "G, rollouts per prompt."})
-    rl_max_completion_length: int = field(default=48, metadata={"help": "Generation budget of RL rollouts (lab traces are ~35 tokens)."})
+    rl_max_completion_length: int = field(
+        default=48, metadata={"help": "Generation budget of RL rollouts (lab traces are ~35 tokens)."}
+    )
     rl_estimator: str = field(default="grpo", metadata={"help": "Estimator of T1–T3 and T5 (T4 compares them)."})
-    rl_curriculum: str = field(default="off", metadata={"help": "Order of T1/T2 arms: off = shuffled, so T1 measures selection alone."})
+    rl_curriculum: str = field(
+        default="off", metadata={"help": "Order of T1/T2 arms: off = shuffled, so T1 measures selection alone."}
+    )
     curricula: list[str] = _list(*CURRICULA)
     estimators: list[str] = _list(*ESTIMATORS)
-    online_stages: int = field(default=3, metadata={"help": "T5: stages of the online curriculum (re-score the rest between stages)."})
+    online_stages: int = field(
+        default=3, metadata={"help": "T5: stages of the online curriculum (re-score the rest between stages)."}
+    )
 
     # ---- evaluation and statistics ---------------------------------------------------------------
     eval_batch_size: int = field(default=100, metadata={"help": "Judgements per generate call in evaluation."})
-    bootstrap_resamples: int = field(default=2000, metadata={"help": "Resamples of the paired bootstrap CI (test items × seeds)."})
+    bootstrap_resamples: int = field(
+        default=2000, metadata={"help": "Resamples of the paired bootstrap CI (test items × seeds)."}
+    )
 
     def check(self) -> None:
         def one_of(name: str, value: str, allowed) -> None:
@@ -129,9 +182,13 @@ class ExperimentConfig:
             raise EgtError("field 'seeds': give at least one seed")
         for name in ("converged_epoch", "weak_epoch"):
             if getattr(self, name) not in self.sft_checkpoint_epochs:
-                raise EgtError(f"field {name!r}: {getattr(self, name)} is not in sft_checkpoint_epochs {self.sft_checkpoint_epochs}")
+                raise EgtError(
+                    f"field {name!r}: {getattr(self, name)} is not in sft_checkpoint_epochs {self.sft_checkpoint_epochs}"
+                )
         if max(self.sft_checkpoint_epochs) > self.sft_epochs:
-            raise EgtError(f"field 'sft_checkpoint_epochs': {max(self.sft_checkpoint_epochs)} > sft_epochs {self.sft_epochs}")
+            raise EgtError(
+                f"field 'sft_checkpoint_epochs': {max(self.sft_checkpoint_epochs)} > sft_epochs {self.sft_epochs}"
+            )
         if not 0 < self.fraction <= 1 or any(not 0 < s <= 1 for s in self.subset_sizes):
             raise EgtError("fields 'fraction' and 'subset_sizes': each must be in (0, 1]")
         if self.rl_steps < 1 or self.rl_eval_every < 1:

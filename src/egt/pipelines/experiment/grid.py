@@ -61,8 +61,14 @@ def table_rows(cfg: ExperimentConfig, regime: str, main: str) -> dict[str, list[
     f, est, cur = cfg.fraction, cfg.rl_estimator, cfg.rl_curriculum
     tables: dict[str, list[tuple[str, Arm]]] = {}
 
-    def arm(selector: str, signal: str = "", fraction: float = f, curriculum: str = cur, estimator: str = est,
-            online: bool = False) -> Arm:
+    def arm(
+        selector: str,
+        signal: str = "",
+        fraction: float = f,
+        curriculum: str = cur,
+        estimator: str = est,
+        online: bool = False,
+    ) -> Arm:
         if selector == "full" or (selector == "random" and fraction >= 1.0):
             selector, signal, fraction = "full", "", 1.0
         if selector == "entropy" and fraction >= 1.0 and curriculum == "off":
@@ -70,8 +76,12 @@ def table_rows(cfg: ExperimentConfig, regime: str, main: str) -> dict[str, list[
         return Arm(selector, signal, fraction, curriculum, estimator, online)
 
     if "T1" in cfg.tables:
-        rows = [("SFT judge, no RL", Arm("sft")), ("full pool", arm("full")),
-                (f"random {_size(f)}", arm("random")), (f"accuracy {_size(f)} (EGT's baseline)", arm("accuracy"))]
+        rows = [
+            ("SFT judge, no RL", Arm("sft")),
+            ("full pool", arm("full")),
+            (f"random {_size(f)}", arm("random")),
+            (f"accuracy {_size(f)} (EGT's baseline)", arm("accuracy")),
+        ]
         rows += [(f"lowest entropy {_size(f)}: {s}", arm("entropy", s)) for s in cfg.signals]
         rows += [(f"highest entropy {_size(f)}: {main} (RQ4)", arm("highest", main))]
         if cfg.uses_lab:  # the oracle reads the lab's hidden truth; a real pool has none
@@ -80,17 +90,20 @@ def table_rows(cfg: ExperimentConfig, regime: str, main: str) -> dict[str, list[
     if regime != cfg.main_regime:
         return tables
     if "T2" in cfg.tables:
-        tables["T2"] = [(f"{who} {_size(s)}", arm(sel, sig, fraction=s))
-                        for s in cfg.subset_sizes for who, sel, sig in ((f"entropy ({main})", "entropy", main),
-                                                                        ("random", "random", ""))]
+        tables["T2"] = [
+            (f"{who} {_size(s)}", arm(sel, sig, fraction=s))
+            for s in cfg.subset_sizes
+            for who, sel, sig in ((f"entropy ({main})", "entropy", main), ("random", "random", ""))
+        ]
     if "T3" in cfg.tables:
         tables["T3"] = [(f"{c}", arm("entropy", main, curriculum=c)) for c in cfg.curricula]
     if "T4" in cfg.tables:
         tables["T4"] = [(e, arm("entropy", main, curriculum="sorted", estimator=e)) for e in cfg.estimators]
     if "T5" in cfg.tables:
-        tables["T5"] = [("static scores (sorted once)", arm("entropy", main, curriculum="sorted")),
-                        (f"online re-scoring ({cfg.online_stages} stages)",
-                         arm("entropy", main, curriculum="sorted", online=True))]
+        tables["T5"] = [
+            ("static scores (sorted once)", arm("entropy", main, curriculum="sorted")),
+            (f"online re-scoring ({cfg.online_stages} stages)", arm("entropy", main, curriculum="sorted", online=True)),
+        ]
     return tables
 
 

@@ -87,5 +87,7 @@ def write_plots(cfg: ExperimentConfig, results: dict, out: Path) -> list[str]:
             written.append(plot_subset_size(cfg, tables["T2"], out / f"subset_size_{regime}.png"))
         for table in ("T3", "T4", "T5"):
             if table in tables:
-                written.append(plot_curves(f"{table} ({regime}): RL curves", tables[table], out / f"curves_{table}_{regime}.png"))
+                written.append(
+                    plot_curves(f"{table} ({regime}): RL curves", tables[table], out / f"curves_{table}_{regime}.png")
+                )
     return [w for w in written if w]

@@ -49,13 +49,23 @@ def plan(cfg: ExperimentConfig) -> list[Unit]:
             lab_key, sft_key = f"seed{seed}/lab-{teacher}", f"seed{seed}/sft-{teacher}"
             units.append(Unit("lab", lab_key, steps.lab_dir(cfg, seed, teacher), ("lab", (seed, teacher))))
             units.append(Unit("sft", sft_key, steps.sft_dir(cfg, seed, teacher), ("sft", (seed, teacher)), [lab_key]))
-            epochs = cfg.sft_checkpoint_epochs if "T0" in cfg.tables else sorted(
-                {steps.regime_epoch(cfg, r) for r in cfg.regimes})
+            epochs = (
+                cfg.sft_checkpoint_epochs
+                if "T0" in cfg.tables
+                else sorted({steps.regime_epoch(cfg, r) for r in cfg.regimes})
+            )
             if teacher != cfg.rl_teacher:
                 epochs = cfg.sft_checkpoint_epochs
             for epoch in epochs:
-                units.append(Unit("stats", f"{sft_key}/{steps.epoch_name(epoch)}", steps.stats_dir(cfg, seed, teacher, epoch),
-                                  ("stats", (seed, teacher, epoch)), [sft_key]))
+                units.append(
+                    Unit(
+                        "stats",
+                        f"{sft_key}/{steps.epoch_name(epoch)}",
+                        steps.stats_dir(cfg, seed, teacher, epoch),
+                        ("stats", (seed, teacher, epoch)),
+                        [sft_key],
+                    )
+                )
         for regime in cfg.regimes:
             stats_folder = steps.regime_stats_dir(cfg, seed, regime)
             stats_key = f"seed{seed}/sft-{cfg.rl_teacher}/{steps.epoch_name(steps.regime_epoch(cfg, regime))}"
@@ -64,8 +74,15 @@ def plan(cfg: ExperimentConfig) -> list[Unit]:
                 if not arm.needs_rl:
                     continue
                 key = f"seed{seed}/{regime}/{arm.name}" if main else f"seed{seed}/{regime}/<{arm.name}>"
-                units.append(Unit("rl", key, steps.cell_dir(cfg, seed, regime, arm),
-                                  ("rl", (seed, regime, arm)) if main else ("pending", ()), [stats_key]))
+                units.append(
+                    Unit(
+                        "rl",
+                        key,
+                        steps.cell_dir(cfg, seed, regime, arm),
+                        ("rl", (seed, regime, arm)) if main else ("pending", ()),
+                        [stats_key],
+                    )
+                )
     seen: dict[str, Unit] = {}
     for u in units:
         seen.setdefault(u.key, u)
@@ -99,8 +116,12 @@ def _worker_init(threads: int) -> None:
 def _run_unit(cfg: ExperimentConfig, name: str, args: tuple) -> dict:
     from egt.pipelines.experiment.cells import run_cell
 
-    functions: dict[str, Callable] = {"lab": steps.run_lab, "sft": steps.run_sft, "stats": steps.run_judge_stats,
-                                      "rl": run_cell}
+    functions: dict[str, Callable] = {
+        "lab": steps.run_lab,
+        "sft": steps.run_sft,
+        "stats": steps.run_judge_stats,
+        "rl": run_cell,
+    }
     t0 = time.perf_counter()
     try:
         result = functions[name](cfg, *args)
@@ -143,8 +164,10 @@ def check_preset(cfg: ExperimentConfig) -> None:
         default = asdict(ExperimentConfig())  # a field added later reads as its default in an older folder
         changed = sorted(k for k in set(old) | set(mine) if old.get(k, default.get(k)) != mine.get(k))
         if changed:
-            raise EgtError(f"{path}: this folder holds an experiment with other settings ({', '.join(changed)}); "
-                           "use another --out, or restore the settings to resume")
+            raise EgtError(
+                f"{path}: this folder holds an experiment with other settings ({', '.join(changed)}); "
+                "use another --out, or restore the settings to resume"
+            )
     atomic_write_json(path, asdict(cfg))
 
 
@@ -161,10 +184,13 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
     total_done = 0
     context = get_context("spawn")
     already = [u for u in plan(cfg) if steps.is_done(u.folder)]
-    log(f"experiment {cfg.preset} → {cfg.out}: {cfg.workers} worker(s) × {threads} thread(s); "
-        f"{len(already)} unit(s) already done, skipped")
-    with ProcessPoolExecutor(cfg.workers, mp_context=context, initializer=_worker_init, initargs=(threads,),
-                             max_tasks_per_child=1) as pool:
+    log(
+        f"experiment {cfg.preset} → {cfg.out}: {cfg.workers} worker(s) × {threads} thread(s); "
+        f"{len(already)} unit(s) already done, skipped"
+    )
+    with ProcessPoolExecutor(
+        cfg.workers, mp_context=context, initializer=_worker_init, initargs=(threads,), max_tasks_per_child=1
+    ) as pool:
         while True:
             units = plan(cfg)
             done = {u.key for u in units if steps.is_done(u.folder)}
@@ -181,7 +207,10 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                 outcome = future.result()
                 if "error" in outcome:
                     failed[unit.key] = outcome["error"]
-                    log(f"[failed] {unit.key}: {outcome['error']}" + (f"\n{outcome['traceback']}" if outcome["traceback"] else ""))
+                    log(
+                        f"[failed] {unit.key}: {outcome['error']}"
+                        + (f"\n{outcome['traceback']}" if outcome["traceback"] else "")
+                    )
                     continue
                 durations[unit.kind].append(outcome["seconds"])
                 total_done += 1
@@ -189,7 +218,9 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                 mean = {k: sum(v) / len(v) for k, v in durations.items()}
                 fallback = sum(mean.values()) / len(mean)
                 eta = sum(mean.get(u.kind, fallback) for u in left) / cfg.workers
-                log(f"[{total_done} done, {len(left)} left] {unit.key}: {outcome['summary']} "
-                    f"in {_fmt_seconds(outcome['seconds'])}; ETA {_fmt_seconds(eta)}")
+                log(
+                    f"[{total_done} done, {len(left)} left] {unit.key}: {outcome['summary']} "
+                    f"in {_fmt_seconds(outcome['seconds'])}; ETA {_fmt_seconds(eta)}"
+                )
     blocked = [u.key for u in plan(cfg) if not steps.is_done(u.folder) and u.key not in failed]
     return {"done": total_done, "failed": failed, "blocked": blocked, "seconds": round(time.perf_counter() - start, 1)}

@@ -73,8 +73,12 @@ def data_files(cfg: ExperimentConfig, seed: int, teacher: str) -> dict[str, Path
     if cfg.uses_lab:
         lab = lab_dir(cfg, seed, teacher)
         return {"sft": lab / "sft.jsonl", "pool": lab / "rl_pool.jsonl", "test": lab / "test.jsonl", "images": lab}
-    return {"sft": Path(cfg.sft_data), "pool": Path(cfg.pool), "test": Path(cfg.test),
-            "images": Path(cfg.images_dir) if cfg.images_dir else None}
+    return {
+        "sft": Path(cfg.sft_data),
+        "pool": Path(cfg.pool),
+        "test": Path(cfg.test),
+        "images": Path(cfg.images_dir) if cfg.images_dir else None,
+    }
 
 
 def images_root(files: dict, split: str) -> Path:
@@ -97,8 +101,10 @@ def check_user_data(cfg: ExperimentConfig) -> None:
             raise EgtError(f"field {split if split != 'sft' else 'sft_data'!r}: {path}: no such file")
         missing = missing_images(read_pairs(path), images_root(files, split))
         if missing:
-            raise EgtError(f"{path}: {len(missing)} image file(s) missing (first: id={missing[0][0].id!r}, "
-                           f"{missing[0][1]}); pass images_dir where they are")
+            raise EgtError(
+                f"{path}: {len(missing)} image file(s) missing (first: id={missing[0][0].id!r}, "
+                f"{missing[0][1]}); pass images_dir where they are"
+            )
 
 
 def is_done(folder: Path) -> bool:
@@ -126,8 +132,9 @@ def run_lab(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
         splits = {name: {"n": len(read_pairs(files[name]))} for name in ("sft", "pool", "test")}
         atomic_write_json(out / DONE, {"splits": splits, "files": {k: str(v) for k, v in files.items()}})
         return {"splits": splits}
-    summary = make_lab(LabConfig(out=str(out), seed=seed, n_sft=cfg.n_sft, n_rl_pool=cfg.n_rl_pool,
-                                 n_test=cfg.n_test, teacher=teacher))
+    summary = make_lab(
+        LabConfig(out=str(out), seed=seed, n_sft=cfg.n_sft, n_rl_pool=cfg.n_rl_pool, n_test=cfg.n_test, teacher=teacher)
+    )
     atomic_write_json(out / DONE, {"splits": summary["splits"]})
     return summary
 
@@ -153,18 +160,35 @@ def run_sft(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
     files = data_files(cfg, seed, teacher)
     data = files["sft"]
     out = sft_dir(cfg, seed, teacher)
-    args = JudgeSFTArgs(data=str(data), images_dir=str(images_root(files, "sft")), model=cfg.model,
-                        prompt_style=cfg.prompt_style, keep_checkpoints=True, max_new_tokens=cfg.rl_max_completion_length)
+    args = JudgeSFTArgs(
+        data=str(data),
+        images_dir=str(images_root(files, "sft")),
+        model=cfg.model,
+        prompt_style=cfg.prompt_style,
+        keep_checkpoints=True,
+        max_new_tokens=cfg.rl_max_completion_length,
+    )
     examples, _ = select_traces(read_pairs(data), args.trace_order, seed, args.fidelity_filter)
     per_epoch, at, save_steps = sft_schedule(len(examples), cfg)
     final = out / "judge"
     checkpoints = final.with_name(final.name + ".checkpoints")
     resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
-    config = SFTConfig(**{**cpu_sft_defaults(), "output_dir": str(final), "seed": seed, "num_train_epochs": cfg.sft_epochs,
-                          "learning_rate": cfg.sft_learning_rate, "per_device_train_batch_size": cfg.sft_batch_size,
-                          "logging_steps": 25, "disable_tqdm": True, "save_strategy": "steps", "save_steps": save_steps,
-                          "resume_from_checkpoint": str(True) if resume else None,
-                          **({"use_cpu": False, "bf16": True} if cfg.gpu else {})})
+    config = SFTConfig(
+        **{
+            **cpu_sft_defaults(),
+            "output_dir": str(final),
+            "seed": seed,
+            "num_train_epochs": cfg.sft_epochs,
+            "learning_rate": cfg.sft_learning_rate,
+            "per_device_train_batch_size": cfg.sft_batch_size,
+            "logging_steps": 25,
+            "disable_tqdm": True,
+            "save_strategy": "steps",
+            "save_steps": save_steps,
+            "resume_from_checkpoint": str(True) if resume else None,
+            **({"use_cpu": False, "bf16": True} if cfg.gpu else {}),
+        }
+    )
     if not final.is_dir() or not (final / "config.json").is_file():
         summary = train_judge_sft(args, config)
     else:  # the run finished, the epoch folders did not
@@ -210,17 +234,21 @@ def evaluate_on_test(judge: Path, cfg: ExperimentConfig, seed: int, teacher: str
     files = data_files(cfg, seed, teacher)
     pairs = read_pairs(files["test"])
     made = make_judge(JudgeArgs(judge=str(judge), device=cfg.device, dtype=cfg.dtype, batch_size=cfg.eval_batch_size))
-    report, predictions = evaluate(made, pairs, order="both", seed=seed, images_root=images_root(files, "test"),
-                                   batch_size=cfg.eval_batch_size)
+    report, predictions = evaluate(
+        made, pairs, order="both", seed=seed, images_root=images_root(files, "test"), batch_size=cfg.eval_batch_size
+    )
     correct: dict[str, list[bool]] = {}
     for p in predictions:
         correct.setdefault(p.id, []).append(p.correct)
     per_item = [sum(correct[p.id]) / len(correct[p.id]) for p in pairs]
     metrics = report["metrics"]
-    return {"accuracy": metrics["accuracy"], "format_failure_rate": metrics["format_failure_rate"],
-            "order_consistency": metrics.get("order_consistency"),
-            "by_category": {c: v["accuracy"] for c, v in report["categories"].items()},
-            "per_item": per_item}
+    return {
+        "accuracy": metrics["accuracy"],
+        "format_failure_rate": metrics["format_failure_rate"],
+        "order_consistency": metrics.get("order_consistency"),
+        "by_category": {c: v["accuracy"] for c, v in report["categories"].items()},
+        "per_item": per_item,
+    }
 
 
 def resolve_main_signal(cfg: ExperimentConfig, rq1: dict) -> str:
@@ -255,10 +283,28 @@ def run_judge_stats(cfg: ExperimentConfig, seed: int, teacher: str, epoch: float
     t0 = time.perf_counter()
     test = evaluate_on_test(judge, cfg, seed, teacher)
     signal = cfg.main_signal if cfg.main_signal != "auto" else cfg.signals[0]
-    rq1 = run_rq1(judge, files["pool"], images_root(files, "pool"), out / "rq1", rollouts=cfg.rollouts, seed=seed,
-                  batch_size=cfg.score_batch_size, fraction=cfg.fraction, signal=signal, device=cfg.device,
-                  peak_k=cfg.peak_k, temperature=cfg.temperature, backend=cfg.backend)
-    result = {"teacher": teacher, "epoch": epoch, "test": test, "rq1": rq1, "main_signal": resolve_main_signal(cfg, rq1),
-              "seconds": round(time.perf_counter() - t0, 1)}
+    rq1 = run_rq1(
+        judge,
+        files["pool"],
+        images_root(files, "pool"),
+        out / "rq1",
+        rollouts=cfg.rollouts,
+        seed=seed,
+        batch_size=cfg.score_batch_size,
+        fraction=cfg.fraction,
+        signal=signal,
+        device=cfg.device,
+        peak_k=cfg.peak_k,
+        temperature=cfg.temperature,
+        backend=cfg.backend,
+    )
+    result = {
+        "teacher": teacher,
+        "epoch": epoch,
+        "test": test,
+        "rq1": rq1,
+        "main_signal": resolve_main_signal(cfg, rq1),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     atomic_write_json(out / DONE, result)
     return result

@@ -41,8 +41,15 @@ def paired_bootstrap(diffs: np.ndarray, resamples: int, seed: int = 0) -> tuple[
 
     if diffs.size < 2 or np.all(diffs == diffs[0]):
         return None if diffs.size < 2 else (float(diffs[0]), float(diffs[0]))
-    res = bootstrap((diffs,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile",
-                    random_state=np.random.default_rng(seed), vectorized=True)
+    res = bootstrap(
+        (diffs,),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        vectorized=True,
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -56,8 +63,12 @@ def _cell_result(cfg: ExperimentConfig, seed: int, regime: str, arm) -> dict | N
         stats = _stats_result(cfg, seed, cfg.rl_teacher, steps.regime_epoch(cfg, regime))
         if stats is None:
             return None
-        return {"final": stats["test"], "curve": [{"step": 0, "accuracy": stats["test"]["accuracy"]}],
-                "selection": None, "main_signal": steps.main_signal_of(cfg, stats)}
+        return {
+            "final": stats["test"],
+            "curve": [{"step": 0, "accuracy": stats["test"]["accuracy"]}],
+            "selection": None,
+            "main_signal": steps.main_signal_of(cfg, stats),
+        }
     folder = steps.cell_dir(cfg, seed, regime, arm)
     return steps.read_done(folder) if steps.is_done(folder) else None
 
@@ -68,10 +79,17 @@ def t0_rows(cfg: ExperimentConfig) -> list[dict]:
     for teacher in cfg.teachers:
         for epoch in cfg.sft_checkpoint_epochs:
             found = [r for r in (_stats_result(cfg, s, teacher, epoch) for s in cfg.seeds) if r is not None]
-            row: dict = {"teacher": teacher, "epoch": epoch, "n_seeds": len(found),
-                         "test_accuracy": _mean_std([r["test"]["accuracy"] for r in found])}
-            keys = [f"{m}_{s}" for s in (*cfg.signals, "rollout_error", "ceiling")
-                    for m in ("spearman", "auroc_flipped", "auroc_hard")]
+            row: dict = {
+                "teacher": teacher,
+                "epoch": epoch,
+                "n_seeds": len(found),
+                "test_accuracy": _mean_std([r["test"]["accuracy"] for r in found]),
+            }
+            keys = [
+                f"{m}_{s}"
+                for s in (*cfg.signals, "rollout_error", "ceiling")
+                for m in ("spearman", "auroc_flipped", "auroc_hard")
+            ]
             for key in keys:
                 values = [r["rq1"][key] for r in found if r["rq1"].get(key) is not None]
                 row[key] = _mean_std(values)
@@ -125,11 +143,16 @@ def _summarise_row(row: dict, full_items: dict[int, list[float]], cfg: Experimen
     row["curve"] = _mean_curve([v["curve"] for v in seeds.values()])
     row["per_seed_accuracy"] = {str(s): v["final"]["accuracy"] for s, v in seeds.items()}
     row["delta_vs_full"] = None
-    diffs = [np.asarray(v["final"]["per_item"]) - np.asarray(full_items[s]) for s, v in seeds.items() if s in full_items]
+    diffs = [
+        np.asarray(v["final"]["per_item"]) - np.asarray(full_items[s]) for s, v in seeds.items() if s in full_items
+    ]
     if diffs:
         d = np.concatenate(diffs)  # [items × seeds]
-        row["delta_vs_full"] = {"mean": float(d.mean()), "ci95": paired_bootstrap(d, cfg.bootstrap_resamples),
-                                "n_units": int(d.size)}
+        row["delta_vs_full"] = {
+            "mean": float(d.mean()),
+            "ci95": paired_bootstrap(d, cfg.bootstrap_resamples),
+            "n_units": int(d.size),
+        }
 
 
 def _mean_curve(curves: list[list[dict]]) -> list[dict]:
@@ -137,8 +160,10 @@ def _mean_curve(curves: list[list[dict]]) -> list[dict]:
     for curve in curves:
         for point in curve:
             by_step.setdefault(point["step"], []).append(point["accuracy"])
-    return [{"step": s, "accuracy": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-             "n": len(v)} for s, v in sorted(by_step.items())]
+    return [
+        {"step": s, "accuracy": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
+        for s, v in sorted(by_step.items())
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,15 +195,20 @@ def _delta(d: dict | None) -> str:
 def render_markdown(cfg: ExperimentConfig, results: dict) -> str:
     from egt.report import markdown_table
 
-    out = [f"# EGT experiment — preset `{cfg.preset}`\n",
-           f"Seeds {cfg.seeds}; accuracy on the clean test (greedy, both orders), % mean ± std over seeds; "
-           f"Δ vs full pool in points with a paired bootstrap 95% CI over test items × seeds. "
-           f"RL: {cfg.rl_steps} steps, lr {cfg.rl_learning_rate}, {cfg.rl_prompts_per_step} prompts × "
-           f"{cfg.rl_generations} rollouts, estimator {cfg.rl_estimator} (T4 varies it), the same for every arm.\n"]
+    out = [
+        f"# EGT experiment — preset `{cfg.preset}`\n",
+        f"Seeds {cfg.seeds}; accuracy on the clean test (greedy, both orders), % mean ± std over seeds; "
+        f"Δ vs full pool in points with a paired bootstrap 95% CI over test items × seeds. "
+        f"RL: {cfg.rl_steps} steps, lr {cfg.rl_learning_rate}, {cfg.rl_prompts_per_step} prompts × "
+        f"{cfg.rl_generations} rollouts, estimator {cfg.rl_estimator} (T4 varies it), the same for every arm.\n",
+    ]
     if "T0" in results["tables"]:
         out.append(f"## {TITLES['T0']}\n")
-        for metric, name in (("auroc_flipped", "AUROC for flipped labels"), ("auroc_hard", "AUROC for hard items"),
-                             ("spearman", "Spearman ρ(entropy, rollout accuracy)")):
+        for metric, name in (
+            ("auroc_flipped", "AUROC for flipped labels"),
+            ("auroc_hard", "AUROC for hard items"),
+            ("spearman", "Spearman ρ(entropy, rollout accuracy)"),
+        ):
             cols = ["teacher", "SFT epochs", "n", "test acc %", *cfg.signals, "rollout error"]
             cols += ["ceiling (true ambiguity)"] if metric != "spearman" else []
             rows = []
@@ -191,13 +221,25 @@ def render_markdown(cfg: ExperimentConfig, results: dict) -> str:
     for regime in cfg.regimes:
         tables = results["tables"].get(regime, {})
         mains = results.get("main_signal", {}).get(regime, {})
-        out.append(f"## Regime: {regime} SFT judge (epoch {steps.regime_epoch(cfg, regime):g}, teacher "
-                   f"{cfg.rl_teacher}); main signal per seed: {mains or '–'}\n")
+        out.append(
+            f"## Regime: {regime} SFT judge (epoch {steps.regime_epoch(cfg, regime):g}, teacher "
+            f"{cfg.rl_teacher}); main signal per seed: {mains or '–'}\n"
+        )
         for table, rows in tables.items():
             title = TITLES[table].format(f=f"{round(100 * cfg.fraction)}%")
             cols = ["arm", "n", "test acc %", "Δ vs full (pts, 95% CI)", "flip rate %", "hard share %", "kept"]
-            body = [[r["label"], r["n_seeds"], _pct(r["accuracy"]), _delta(r["delta_vs_full"]), _pct(r["flip_rate"]),
-                     _pct(r["hard_share"]), r["n_kept"] if r["n_kept"] is not None else "–"] for r in rows]
+            body = [
+                [
+                    r["label"],
+                    r["n_seeds"],
+                    _pct(r["accuracy"]),
+                    _delta(r["delta_vs_full"]),
+                    _pct(r["flip_rate"]),
+                    _pct(r["hard_share"]),
+                    r["n_kept"] if r["n_kept"] is not None else "–",
+                ]
+                for r in rows
+            ]
             out.append(f"### {title}\n\n" + markdown_table(cols, body))
     return "\n".join(out)
 
