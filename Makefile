@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 install: $(STAMP)
 
@@ -19,11 +19,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/egt demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
+# Style (ruff) and the package layers (import-linter contract in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for s in benchmark_batching rm_batching entropy_memory teacher_forced_entropy scoring_overhead sft_step \
+		rl_step_time math_verifier; do echo "== bench/$$s.py --quick"; $(PY) bench/$$s.py --quick || exit 1; done
 
 clean:
 	rm -rf runs .pytest_cache

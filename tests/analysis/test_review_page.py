@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,18 @@ import pytest
 from egt.analysis.review import write_review_page
 from synthetic_scores import synthetic_records
 
-CHROMIUM = Path("/usr/bin/chromium")
+
+def find_chromium() -> Path | None:
+    """The browser on PATH (Debian calls it chromium, others chromium-browser or google-chrome)."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if found := shutil.which(name):
+            return Path(found)
+    return None
+
+
+CHROMIUM = find_chromium()
+if CHROMIUM is None and os.environ.get("CI") == "true":  # CI installs it: a missing browser is a failed setup
+    raise RuntimeError("CI=true but no Chromium on PATH: .ci/run should have installed it")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -24,7 +36,7 @@ FLAGS = [
 ]
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")
 def test_review_page_renders_in_headless_chromium(tmp_path, pool, small_lab):
     from PIL import Image
 
