@@ -10,7 +10,7 @@ bought with different results.
 
 The judge: the project's scalar reward model, ``egt.rm`` (``RewardModel`` = backbone → last
 non-pad token → two-layer head, wrapped by ``RewardModelJudge``), on an untrained tiny
-Qwen2.5-VL backbone. Timings are best-of-N with the two batch sizes interleaved (A B A B …), so
+Qwen2.5-VL backbone. Timings are best-of-N with the two batch sizes interleaved (``bench/harness.py``), so
 a slow spell of the shared machine hits both alike.
 
 Items: ``--pairs`` pairs (default 64) of the shapes lab's test split, the data the tiny model is
@@ -19,40 +19,35 @@ synthetic responses of 20–80 words instead: the sequences are then long enough
 model's forward is compute-bound even for one pair, and batching gains less (padding also costs
 more). Target: ratio ≥ 4 at batch 16 on the lab items.
 
-Run: ``.venv/bin/python bench/benchmark_batching.py [--pairs 64] [--threads 2] [--repeats 7] [--long]``.
+Run: ``.venv/bin/python bench/benchmark_batching.py [--pairs 64] [--repeats 7] [--long] [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 
-os.environ.setdefault("EGT_PROGRESS", "0")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from egt.evaluation.runner import build_requests, run_judge  # noqa: E402
-from egt.records import PreferencePair  # noqa: E402
+import harness
+from egt.evaluation.runner import build_requests, run_judge
+from egt.records import PreferencePair
 
 WORDS = (
     "the red square sits left of a blue circle while green triangles gather near the top edge of the "
     "picture and one small yellow star hides below them all"
 ).split()
+TARGET = 4.0
 
 
-def lab_pairs(n: int, out: Path) -> tuple[list[PreferencePair], Path]:
+def lab_pairs(n: int, out: Path, seed: int) -> tuple[list[PreferencePair], Path]:
     """The first ``n`` pairs of a freshly generated shapes-lab test split, and its images root."""
     from egt.lab import LabConfig, make_lab
     from egt.records import read_pairs
 
-    make_lab(LabConfig(out=str(out / "lab"), n_sft=8, n_rl_pool=8, n_test=n, seed=0))
+    make_lab(LabConfig(output_dir=str(out / "lab"), n_sft=8, n_rl_pool=8, n_test=n, seed=seed))
     return read_pairs(out / "lab" / "test.jsonl")[:n], out / "lab"
 
 
@@ -80,54 +75,56 @@ def make_judge(model_dir: Path, pairs_per_forward: int):
     return RewardModelJudge(model.eval(), processor, name="egt.rm tiny", batch_size=2 * pairs_per_forward)
 
 
-def timed(runs: dict[int, object], requests, repeats: int) -> dict[int, tuple[float, list]]:
-    """Best-of-``repeats`` seconds per batch size, the sizes interleaved (A B A B …) so that a slow
-    spell of the shared machine hits both alike."""
-    best: dict[int, tuple[float, list]] = {b: (float("inf"), []) for b in runs}
-    for _ in range(repeats):
-        for b, judge in runs.items():
-            start = time.perf_counter()
-            preds = run_judge(judge, requests, batch_size=b)
-            best[b] = min(best[b], (time.perf_counter() - start, preds), key=lambda x: x[0])
-    return best
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=16, help="pairs per forward pass in the batched run")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--long", action="store_true", help="synthetic 20–80-word responses instead of lab items")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    parser = harness.make_parser(__doc__, repeats=7)
+    parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16, help="pairs per forward pass in the batched run")
+    parser.add_argument("--long", action="store_true", help="synthetic 20–80-word responses instead of lab items")
+    args = harness.parse(parser, quick={"pairs": 32, "repeats": 3})
 
     from egt.models.tiny import build_tiny_judge
 
     with tempfile.TemporaryDirectory() as tmp:
-        pairs, root = (make_pairs(args.pairs), None) if args.long else lab_pairs(args.pairs, Path(tmp))
+        if args.long:
+            pairs, root = make_pairs(args.pairs, args.seed), None
+        else:
+            pairs, root = lab_pairs(args.pairs, Path(tmp), args.seed)
         model_dir = build_tiny_judge([t for p in pairs for t in (p.question, *p.responses)], Path(tmp) / "tiny")
         requests = build_requests(pairs, "stored", 0, root, load_images=True)
         judges = {b: make_judge(model_dir, b) for b in (args.batch, 1)}
         run_judge(judges[1], requests[:4], batch_size=1)  # warm up kernels and the processor
-        best = timed(judges, requests, args.repeats)
-        (t_batched, p_batched), (t_single, p_single) = best[args.batch], best[1]
+        sides = {
+            "batched": lambda: run_judge(judges[args.batch], requests, batch_size=args.batch),
+            "one at a time": lambda: run_judge(judges[1], requests, batch_size=1),
+        }
+        samples, preds = harness.interleave(sides, args.repeats, warmup=0)
 
-    delta = max(abs(a - b) for x, y in zip(p_batched, p_single) for a, b in zip(x.scores, y.scores))
-    rate_batched, rate_single = len(pairs) / t_batched, len(pairs) / t_single
-    ratio = rate_batched / rate_single
+    delta = max(
+        abs(a - b) for x, y in zip(preds["batched"], preds["one at a time"]) for a, b in zip(x.scores, y.scores)
+    )
+    rates = {name: len(pairs) / s.best() for name, s in samples.items()}
+    ratio = rates["batched"] / rates["one at a time"]
     data = "synthetic 20-80-word responses" if args.long else "shapes-lab test items"
-    print(
-        f"judge: egt.rm.RewardModelJudge (tiny Qwen2.5-VL backbone, 2-layer head); {len(pairs)} pairs ({data}, one 56x56 image each); {args.threads} threads; "
-        f"best of {args.repeats}"
+    harness.print_table(
+        f"judge: egt.rm.RewardModelJudge (tiny Qwen2.5-VL backbone, 2-layer head); {len(pairs)} pairs ({data}, "
+        f"one 56x56 image each); {args.threads} threads; best of {args.repeats}",
+        ["mode", "pairs per forward", "seconds", "pairs/s"],
+        [
+            [name, per_forward, f"{samples[name].best():.2f}", f"{rates[name]:.1f}"]
+            for name, per_forward in (("batched", args.batch), ("one at a time", 1))
+        ],
+        caption=f"max |reward difference| batched vs unbatched: {delta:.2e}",
     )
-    print(
-        f"| mode | pairs per forward | seconds | pairs/s |\n|---|---|---|---|\n"
-        f"| batched | {args.batch} | {t_batched:.2f} | {rate_batched:.1f} |\n"
-        f"| one at a time | 1 | {t_single:.2f} | {rate_single:.1f} |"
-    )
-    print(f"speed-up: {ratio:.2f}x (target >= 4); max |reward difference| batched vs unbatched: {delta:.2e}")
-    return 0 if ratio >= 4 else 1
+    results = {
+        "pairs": len(pairs),
+        "data": data,
+        "timings": {name: s.summary() for name, s in samples.items()},
+        "pairs_per_second": rates,
+        "speedup": ratio,
+        "max_abs_reward_difference": delta,
+    }
+    checks = [harness.Check("speed-up, batched / one at a time (pairs/s)", ratio, TARGET, ">=")]
+    return harness.finish(__file__, args, results, checks)
 
 
 if __name__ == "__main__":

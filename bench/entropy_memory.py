@@ -17,7 +17,7 @@ baseline. Time is the best of ``--repeats`` full runs, the first being the memor
 
 Targets: time ratio chunked/naive ≤ 1.5, peak-memory ratio ≤ 0.15, max |ΔH| ≤ 1e-4.
 
-Run: ``.venv/bin/python bench/entropy_memory.py [--chunk-size N] [--threads N]``.
+Run: ``.venv/bin/python bench/entropy_memory.py [--chunk_size N] [--seq 1024] [--quick]``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+import harness
 from egt.entropy import DEFAULT_CHUNK_SIZE, token_entropy_from_hidden
 
 TIME_RATIO_TARGET = 1.5
@@ -92,7 +92,6 @@ def make_inputs(batch: int, seq: int, width: int, vocab: int) -> tuple[torch.Ten
 
 
 def worker(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
     hidden, weight = make_inputs(args.batch, args.seq, args.width, args.vocab)
     if args.worker == "naive":
         run = partial(naive_entropy, weight=weight)
@@ -118,7 +117,7 @@ def worker(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         run(hidden)
         seconds = min(seconds, time.perf_counter() - start)
-    torch.save(entropy, args.out)
+    torch.save(entropy, args.worker_out)
     probe = "VmHWM" if can_reset else "ru_maxrss"
     print(json.dumps({"seconds": seconds, "peak_bytes": peak_kib * 1024, "probe": probe}))
 
@@ -129,37 +128,30 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_path(path: str, args: argparse.Namespace, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--worker", path, "--out", str(out)]
+    cmd = [sys.executable, __file__, "--worker", path, "--worker_out", str(out)]
     for name in ("batch", "seq", "width", "vocab", "chunk_size", "threads", "repeats"):
-        cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+        cmd += [f"--{name}", str(getattr(args, name))]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{path} worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=2)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=1024)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--vocab", type=int, default=151_936)
-    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per path (best is kept)")
+    parser.add_argument("--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--worker", choices=["naive", "chunked"], help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--worker_out", type=Path, help=argparse.SUPPRESS)
+    args = harness.parse(parser, quick={"seq": 256, "repeats": 1})
     if args.worker:
         worker(args)
-        return
+        return 0
 
     tokens = args.batch * args.seq
-    print(
-        f"entropy from hidden: B={args.batch} T={args.seq} (N={tokens}) h={args.width} V={args.vocab}, "
-        f"chunk_size={args.chunk_size}, threads={args.threads}"
-    )
-    print(f"naive float32 [N, V] logits alone: {tokens * args.vocab * 4 / 2**30:.2f} GiB")
     with tempfile.TemporaryDirectory() as tmp:
         naive = run_path("naive", args, Path(tmp) / "naive.pt")
         chunked = run_path("chunked", args, Path(tmp) / "chunked.pt")
@@ -176,19 +168,32 @@ def main() -> None:
 
     time_ratio = chunked["seconds"] / naive["seconds"]
     memory_ratio = chunked["peak_bytes"] / naive["peak_bytes"]
-    for name, result in (("naive", naive), ("chunked", chunked)):
-        peak_mib = result["peak_bytes"] / 2**20
-        print(f"{name:>8}: {result['seconds']:7.3f} s   peak +{peak_mib:9.1f} MiB ({result['probe']})")
-    print(f"vs float64 on {rows} tokens: naive max err {naive_err:.2e}, chunked max err {chunked_err:.2e}")
+    harness.print_table(
+        f"entropy from hidden: B={args.batch} T={args.seq} (N={tokens}) h={args.width} V={args.vocab}, "
+        f"chunk_size={args.chunk_size}, threads={args.threads}; best of {args.repeats}",
+        ["path", "seconds", "peak extra MiB", "probe", f"max err vs float64 ({rows} tokens)"],
+        [
+            [name, f"{r['seconds']:.3f}", f"{r['peak_bytes'] / 2**20:.1f}", r["probe"], f"{err:.2e}"]
+            for name, r, err in (("naive", naive, naive_err), ("chunked", chunked, chunked_err))
+        ],
+        caption=f"naive float32 [N, V] logits alone: {tokens * args.vocab * 4 / 2**30:.2f} GiB",
+    )
     checks = [
-        ("time ratio (chunked/naive)", time_ratio, TIME_RATIO_TARGET, f"{time_ratio:.3f}"),
-        ("peak-memory ratio", memory_ratio, MEMORY_RATIO_TARGET, f"{memory_ratio:.4f}"),
-        ("max |ΔH| (nats)", diff, MAX_ABS_DIFF_TARGET, f"{diff:.2e}"),
+        harness.Check("time ratio (chunked / naive)", time_ratio, TIME_RATIO_TARGET),
+        harness.Check("peak-memory ratio (chunked / naive)", memory_ratio, MEMORY_RATIO_TARGET),
+        harness.Check("max |ΔH| (nats)", diff, MAX_ABS_DIFF_TARGET),
     ]
-    for label, value, target, shown in checks:
-        print(f"{label:<28} {shown:>10}  target ≤ {target:<7g} {'PASS' if value <= target else 'FAIL'}")
-    sys.exit(0 if all(value <= target for _, value, target, _ in checks) else 1)
+    results = {
+        "tokens": tokens,
+        "naive": naive,
+        "chunked": chunked,
+        "time_ratio": time_ratio,
+        "memory_ratio": memory_ratio,
+        "max_abs_diff": diff,
+        "float64_error": {"naive": naive_err, "chunked": chunked_err, "tokens": rows},
+    }
+    return harness.finish(__file__, args, results, checks)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

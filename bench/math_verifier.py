@@ -6,36 +6,43 @@ each solution with ``egt.math.grade`` (math-verify on the extracted final answer
 our verdict differs from the flag; unanswered solutions (no final-answer line) count as wrong,
 as the flags do. Also: the number of math preference pairs the same file gives.
 
-    .venv/bin/python bench/math_verifier.py [--data PATH] [--examples 10]
+    .venv/bin/python bench/math_verifier.py [--data PATH] [--examples 10] [--quick]
+
+``--quick`` grades the first 200 questions only. Without the shared data folder the script says so
+and writes ``"skipped"`` in its results.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import harness
+
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "example_model_solutions.jsonl"
 
 
+TARGET = 0.99
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.make_parser(__doc__, repeats=1)
     parser.add_argument("--data", default=str(DEFAULT))
     parser.add_argument("--examples", type=int, default=10, help="disagreements to print")
-    args = parser.parse_args()
+    parser.add_argument("--questions", type=int, default=0, help="grade the first N questions only (0: all)")
+    args = harness.parse(parser, quick={"questions": 200})
     if not Path(args.data).is_file():
-        print(f"{args.data}: not found (the shared data folder is absent)", file=sys.stderr)
-        return 2
+        print(f"{args.data}: not found (the shared data folder is absent); skipped")
+        return harness.finish(__file__, args, {"skipped": f"{args.data} not found"})
 
     from egt.math.data import read_solutions
     from egt.math.evaluate import score_solution_sets, summarize
     from egt.math.pairs import math_pairs
-    from egt.report import markdown_table
 
     started = time.time()
-    sets = read_solutions(args.data)
+    sets = read_solutions(args.data, limit=args.questions)
     records = score_solution_sets(sets)
     report = summarize(records)
     seconds = time.time() - started
@@ -64,9 +71,12 @@ def main() -> int:
             f"{fa['rate']:.2%}",
         ]
     )
-    print(f"Verifier vs is_correct on {args.data}\n")
-    print(markdown_table(["source", "solutions", "right (flag)", "right (ours)", "unanswered", "agreement"], rows))
-    print(f"agreement: {fa['agree']}/{fa['flagged']} = {fa['rate']:.3%}  (target ≥ 99%)")
+    harness.print_table(
+        f"Verifier vs is_correct on {args.data} ({len(sets)} questions)",
+        ["source", "solutions", "right (flag)", "right (ours)", "unanswered", "agreement"],
+        rows,
+    )
+    print(f"agreement: {fa['agree']}/{fa['flagged']} = {fa['rate']:.3%}")
     print(f"disagreements: {fa['disagreements']}")
     for ex in fa["examples"][: args.examples]:
         print(
@@ -92,7 +102,16 @@ def main() -> int:
         f"questions with both a right and a wrong solution (every distinct right × wrong combination; "
         f"{counts['questions_with_both']} with one pair per question)"
     )
-    return 0 if fa["rate"] >= 0.99 else 1
+    results = {
+        "questions": len(sets),
+        "flag_agreement": {key: fa[key] for key in ("agree", "flagged", "rate", "disagreements")},
+        "by_source": {src: dict(t) for src, t in by_source.items()},
+        "string_match_disagreements": len(naive),
+        "pairs": counts,
+        "seconds": seconds,
+    }
+    checks = [harness.Check("agreement with is_correct", fa["rate"], TARGET, ">=")]
+    return harness.finish(__file__, args, results, checks)
 
 
 if __name__ == "__main__":

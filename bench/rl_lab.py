@@ -3,37 +3,46 @@
 On the shapes lab: (1) make a lab; (2) SFT a tiny judge briefly (weak on purpose); (3) evaluate it
 on the clean test split, both presentation orders, greedy; (4) for each of grpo, gtpo and grpo_s,
 run RL from that same judge on the noisy rl_pool for at most ``--rl_seconds`` (judge reward,
-DAPO loss, clip-higher) and evaluate again. Prints a before/after table; writes ``report.json``.
+DAPO loss, clip-higher) and evaluate again. Prints a before/after table; the lab and the judges
+go under ``<output_dir>/rl_lab/``.
 
 Clean-test "mean reward" is the judge reward R = 0.5·format + accuracy·(1 + 0.5·logic) of the
 greedy outputs against the clean labels, averaged over both orders.
 
     .venv/bin/python bench/rl_lab.py                       # everything from scratch
     .venv/bin/python bench/rl_lab.py --judge runs/sft/judge --lab runs/lab   # reuse a judge
+    .venv/bin/python bench/rl_lab.py --quick               # a few steps of grpo: a smoke check
 
 Issue 4 target: test accuracy and mean reward rise for each estimator within ≤ 5 minutes of RL on
-2 cores. The exit status is 0 when they do, 1 otherwise.
+2 cores.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import harness
+
+QUICK = dict(
+    n_sft=256,
+    n_rl_pool=32,
+    n_test=32,
+    sft_steps=20,
+    sft_batch=8,
+    estimators="grpo",
+    rl_steps=2,
+    batch=8,
+    generations=4,
+    max_completion_length=24,
+)
 
 
-def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/bench/rl_lab", help="Output folder.")
-    p.add_argument("--lab", default="", help="Reuse a shapes-lab folder (default: make one under --out).")
-    p.add_argument("--judge", default="", help="Reuse an SFT judge (default: SFT one under --out).")
-    p.add_argument("--seed", type=int, default=0)
+def parse():
+    p = harness.make_parser(__doc__, repeats=1)
+    p.add_argument("--lab", default="", help="Reuse a shapes-lab folder (default: make one in the work folder).")
+    p.add_argument("--judge", default="", help="Reuse an SFT judge (default: SFT one in the work folder).")
     p.add_argument("--n_sft", type=int, default=5000)
     p.add_argument("--n_rl_pool", type=int, default=1000)
     p.add_argument("--n_test", type=int, default=200)
@@ -52,18 +61,18 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=64, help="Completions per RL step (8 prompts × G = 8).")
     p.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
     p.add_argument("--max_completion_length", type=int, default=48)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box).")
-    return p.parse_args()
+    return harness.parse(p, quick=QUICK)
 
 
 def evaluate_judge(judge_dir: Path, lab: Path, seed: int) -> dict:
     """Greedy, both orders, clean test labels: accuracy, format failures, mean judge reward."""
     from egt.evaluation.runner import evaluate
-    from egt.judge.factory import JudgeArgs, make_judge
+    from egt.judge.args import JudgeArgs
+    from egt.pipelines.judges import make_judge
     from egt.records import read_pairs
     from egt.rl.rewards import RuleLogicChecker, judge_reward_terms
 
-    judge = make_judge(JudgeArgs(judge=str(judge_dir), device="cpu", batch_size=100))
+    judge = make_judge(JudgeArgs(model=str(judge_dir), device="cpu", batch_size=100))
     report, predictions = evaluate(
         judge, read_pairs(lab / "test.jsonl"), order="both", seed=seed, images_root=lab, batch_size=100
     )
@@ -79,23 +88,23 @@ def evaluate_judge(judge_dir: Path, lab: Path, seed: int) -> dict:
 
 
 def main() -> int:
-    import torch
+    args = parse()
     from trl import GRPOConfig, SFTConfig
 
     from egt.lab import LabConfig, make_lab
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
-    from egt.rl.trainer import train_judge_rl
+    from egt.rl.recipe import train_judge_rl
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
 
-    args = parse()
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = harness.work_dir(args, __file__)
     start = time.perf_counter()
 
     lab = Path(args.lab) if args.lab else out / "lab"
     if not args.lab:
         make_lab(
-            LabConfig(out=str(lab), seed=args.seed, n_sft=args.n_sft, n_rl_pool=args.n_rl_pool, n_test=args.n_test)
+            LabConfig(
+                output_dir=str(lab), seed=args.seed, n_sft=args.n_sft, n_rl_pool=args.n_rl_pool, n_test=args.n_test
+            )
         )
     judge = Path(args.judge) if args.judge else out / "sft_judge"
     sft_seconds = 0.0
@@ -158,28 +167,35 @@ def main() -> int:
         print(f"{estimator}: {rows[estimator]}", file=sys.stderr, flush=True)
 
     base = rows["sft"]
-    print(f"\nRL of a weak SFT judge on the shapes lab — clean test ({args.n_test} items × 2 orders, greedy)")
-    print(
-        f"{'judge':8s} {'steps':>6s} {'train s':>8s} {'accuracy':>9s} {'Δ acc':>7s} {'mean R':>7s} {'Δ R':>7s} "
-        f"{'fmt fail':>8s} {'train R first→last':>19s}"
-    )
-    improved = True
+    table, checks = [], []
     for name, r in rows.items():
         d_acc, d_r = r["accuracy"] - base["accuracy"], r["mean_reward"] - base["mean_reward"]
-        train = "" if name == "sft" else f"{r['train_reward'][0]} → {r['train_reward'][1]}"
-        print(
-            f"{name:8s} {r['steps'] or '-':>6} {r['train_seconds']:8.0f} {100 * r['accuracy']:8.1f}% "
-            f"{'' if name == 'sft' else f'{100 * d_acc:+6.1f}':>7s} {r['mean_reward']:7.3f} "
-            f"{'' if name == 'sft' else f'{d_r:+7.3f}':>7s} {100 * r['format_failure_rate']:7.1f}% {train:>19s}"
+        rl = name != "sft"
+        table.append(
+            [
+                name,
+                r["steps"],
+                f"{r['train_seconds']:.0f}",
+                f"{100 * r['accuracy']:.1f}%",
+                f"{100 * d_acc:+.1f}" if rl else "",
+                f"{r['mean_reward']:.3f}",
+                f"{d_r:+.3f}" if rl else "",
+                f"{100 * r['format_failure_rate']:.1f}%",
+                f"{r['train_reward'][0]} → {r['train_reward'][1]}" if rl else "",
+            ]
         )
-        if name != "sft":
-            improved &= d_acc > 0 and d_r > 0
-    print(
-        f"wall {time.perf_counter() - start:.0f} s; RL improved accuracy and mean reward for every estimator: {improved}"
+        if rl:
+            checks += [
+                harness.Check(f"{name}: Δ test accuracy", d_acc, 0.0, ">"),
+                harness.Check(f"{name}: Δ mean reward", d_r, 0.0, ">"),
+            ]
+    harness.print_table(
+        f"RL of a weak SFT judge on the shapes lab — clean test ({args.n_test} items × 2 orders, greedy)",
+        ["judge", "steps", "train s", "accuracy", "Δ acc", "mean R", "Δ R", "fmt fail", "train R first→last"],
+        table,
+        caption=f"wall {time.perf_counter() - start:.0f} s",
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=2))
-    return 0 if improved else 1
+    return harness.finish(__file__, args, {"rows": rows}, checks)
 
 
 if __name__ == "__main__":

@@ -7,48 +7,30 @@ To compare like with like, one trainer runs all three: the estimator rotates eve
 ``min_new_tokens = max_completion_length``, so every step generates the same number of tokens
 from the same model on the same batch shape and only the advantage path differs. Neighbouring steps share the
 load of a shared machine, so the ratios are taken per round of three steps, then the median over
-rounds (the first round is warm-up). Two clocks per step (generation + scoring + loss + backward
+the ``--repeats`` rounds (plus a first, warm-up round). Two clocks per step (generation + scoring + loss + backward
 + optimiser): the wall clock (TRL's own ``step_time``) and this process's CPU time, which on a
 shared machine measures the work done rather than the waiting (with one torch thread they agree
 on an idle machine).
 
     .venv/bin/python bench/rl_step_time.py            # fresh tiny judge on a small lab
     .venv/bin/python bench/rl_step_time.py --model runs/sft/judge --lab runs/lab
+    .venv/bin/python bench/rl_step_time.py --quick    # one timed round of small steps: a smoke check
 
-Target (issue 4): median(gtpo) / median(grpo) ≤ 1.15 and median(grpo_s) / median(grpo) ≤ 1.15.
+Target (issue 4): gtpo / grpo ≤ 1.15 and grpo_s / grpo ≤ 1.15, on both clocks.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import harness
 
 ESTIMATORS = ("grpo", "gtpo", "grpo_s")
 TARGET = 1.15
-
-
-def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="", help="A judge folder; default: a fresh tiny judge.")
-    p.add_argument("--lab", default="", help="A shapes-lab folder; default: a small fresh one.")
-    p.add_argument(
-        "--rounds", type=int, default=20, help="Timed rounds of one step per estimator (plus one warm-up round)."
-    )
-    p.add_argument("--batch", type=int, default=16, help="Completions per step (per_device_train_batch_size).")
-    p.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
-    p.add_argument("--max_completion_length", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box).")
-    p.add_argument("--out", default="", help="Optional JSON file for the numbers.")
-    return p.parse_args()
 
 
 def setup(args, work: Path) -> tuple[Path, Path, str]:
@@ -60,7 +42,7 @@ def setup(args, work: Path) -> tuple[Path, Path, str]:
 
     lab = Path(args.lab) if args.lab else work / "lab"
     if not args.lab:
-        make_lab(LabConfig(out=str(lab), n_sft=64, n_rl_pool=64, n_test=8, seed=1))
+        make_lab(LabConfig(output_dir=str(lab), n_sft=64, n_rl_pool=64, n_test=8, seed=args.seed + 1))
     model = Path(args.model) if args.model else work / "judge"
     if not args.model:
         build_tiny_judge(lab_corpus(read_pairs(lab / "sft.jsonl"), "compact"), model)
@@ -75,10 +57,11 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
 
     from egt.records import read_pairs
     from egt.rl.config import cpu_rl_defaults
+    from egt.rl.dataset import build_rl_dataset, presentation_rows
     from egt.rl.rewards import RuleLogicChecker, judge_reward_functions
-    from egt.rl.trainer import JudgeGRPOTrainer, build_rl_dataset, presentation_rows
+    from egt.rl.trainer import JudgeGRPOTrainer
 
-    steps = (args.rounds + 1) * len(ESTIMATORS)
+    steps = (args.repeats + 1) * len(ESTIMATORS)
     pairs = read_pairs(lab / "rl_pool.jsonl")
     dataset = build_rl_dataset(pairs, presentation_rows(pairs, "random", 0), lab, style, True)
     funcs, weights = judge_reward_functions(logic_checker=RuleLogicChecker())
@@ -86,6 +69,7 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
         **{
             **cpu_rl_defaults(),
             "output_dir": str(work / "run"),
+            "seed": args.seed,
             "learning_rate": 0.0,
             "max_steps": steps,
             "per_device_train_batch_size": args.batch,
@@ -128,40 +112,50 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
 
 
 def main() -> int:
-    import torch
-
-    args = parse()
-    torch.set_num_threads(args.threads)
+    parser = harness.make_parser(__doc__, repeats=20)
+    parser.add_argument("--model", default="", help="A judge folder; default: a fresh tiny judge.")
+    parser.add_argument("--lab", default="", help="A shapes-lab folder; default: a small fresh one.")
+    parser.add_argument("--batch", type=int, default=16, help="Completions per step (per_device_train_batch_size).")
+    parser.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
+    parser.add_argument("--max_completion_length", type=int, default=64)
+    args = harness.parse(
+        parser, quick={"repeats": 1, "batch": 8, "generations": 4, "max_completion_length": 16}
+    )  # --repeats: timed rounds of one step per estimator (plus one warm-up round)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="egt-rl-step-") as tmp:
         work = Path(tmp)
         lab, model, style = setup(args, work)
         samples = run_rotating(args, lab, model, style, work)
     rounds = min(len(v) for v in samples["wall"].values())
-    print(
-        f"\nRL step time, tiny judge, {args.batch} completions/step (G = {args.generations}), "
-        f"{args.max_completion_length} new tokens each, {args.threads} thread(s), "
-        f"{rounds} rounds of (grpo, gtpo, grpo_s) steps; ratio = median over rounds of step / grpo step"
-    )
-    print(f"{'estimator':10s} {'wall s/step':>12s} {'wall ratio':>11s} {'CPU s/step':>11s} {'CPU ratio':>10s}")
-    ratios = {}
-    for clock in ("wall", "cpu"):
-        ratios[clock] = {
-            e: statistics.median([samples[clock][e][r] / samples[clock]["grpo"][r] for r in range(rounds)])
-            for e in ESTIMATORS
+    clocks = ("wall", "cpu")
+    ratios = {
+        clock: {
+            e: harness.paired_ratio(samples[clock][e][:rounds], samples[clock]["grpo"][:rounds]) for e in ESTIMATORS
         }
-    medians = {clock: {e: statistics.median(v) for e, v in samples[clock].items()} for clock in ("wall", "cpu")}
-    for e in ESTIMATORS:
-        print(
-            f"{e:10s} {medians['wall'][e]:12.3f} {ratios['wall'][e]:11.3f} {medians['cpu'][e]:11.3f} "
-            f"{ratios['cpu'][e]:10.3f}"
-        )
-    ok = all(ratios[clock][e] <= TARGET for clock in ("wall", "cpu") for e in ESTIMATORS)
-    print(f"target ≤ {TARGET} for gtpo and grpo_s on both clocks: {'ok' if ok else 'FAIL'}")
-    print(f"wall {time.perf_counter() - start:.0f} s")
-    if args.out:
-        Path(args.out).write_text(json.dumps({"medians": medians, "ratios": ratios, "samples": samples}, indent=2))
-    return 0 if ok else 1
+        for clock in clocks
+    }
+    medians = {clock: {e: statistics.median(v) for e, v in samples[clock].items()} for clock in clocks}
+    harness.print_table(
+        f"RL step time, tiny judge, {args.batch} completions/step (G = {args.generations}), "
+        f"{args.max_completion_length} new tokens each, {args.threads} thread(s), {rounds} rounds of "
+        "(grpo, gtpo, grpo_s) steps",
+        ["estimator", "wall s/step", "wall ratio", "CPU s/step", "CPU ratio"],
+        [
+            [
+                e,
+                f"{medians['wall'][e]:.3f}",
+                f"{ratios['wall'][e]:.3f}",
+                f"{medians['cpu'][e]:.3f}",
+                f"{ratios['cpu'][e]:.3f}",
+            ]
+            for e in ESTIMATORS
+        ],
+        caption=f"ratio = median over rounds of step / grpo step; wall {time.perf_counter() - start:.0f} s",
+    )
+    checks = [
+        harness.Check(f"{e} / grpo step, {clock}", ratios[clock][e], TARGET) for e in ESTIMATORS[1:] for clock in clocks
+    ]
+    return harness.finish(__file__, args, {"medians": medians, "ratios": ratios, "samples": samples}, checks)
 
 
 if __name__ == "__main__":

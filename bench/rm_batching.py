@@ -13,22 +13,23 @@ saves at least ``MIN_SHARED_TOKENS`` token positions: at 16 pairs it does, at on
 choice, and each ratio divides the best batch-16 rate by the best batch-1 rate, so sharing cannot
 flatter the baseline.
 
-Timings are best-of-N with the settings interleaved (A B A B …), so a slow spell of the shared
-machine hits all alike. Throughput does not depend on the weights, so a fresh (untrained) reward
+Timings are best-of-N with the settings interleaved (``bench/harness.py``), so a slow spell of the
+shared machine hits all alike. Throughput does not depend on the weights, so a fresh (untrained) reward
 model is used unless ``--model`` names a trained one.
 
-    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model runs/bench_rm/rm_mlp] [--threads 2] [--repeats 15] [--breakdown]
+    .venv/bin/python bench/rm_batching.py [--pairs 64] [--model DIR] [--repeats 15] [--breakdown] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+import harness
 from egt.lab import LabConfig, make_lab
 from egt.records import open_images, read_pairs
 from egt.rm.backbones import build_tiny_backbone, pair_texts
@@ -37,6 +38,7 @@ from egt.rm.model import HeadConfig, RewardModel
 from egt.rm.scoring import score_items
 
 SHARING = {"auto": {}, "never": {"share_prefix": False}, "always": {"min_shared_tokens": 0}}
+TARGET = 4.0
 
 
 def pairs_per_second(
@@ -44,22 +46,26 @@ def pairs_per_second(
 ) -> dict[tuple[int, str], float]:
     """Pairs/s for each batch size (responses per forward) and prefix-sharing setting.
 
-    The items are timed in chunks of ``chunk`` responses (16 pairs), every setting on a chunk one
-    after the other, ``repeats`` rounds; a setting's time is the sum over chunks of its best time on
-    each. Short timings, interleaved, keep a slow spell of the shared machine from deciding a ratio.
+    The items are timed in chunks of ``chunk`` responses (16 pairs), every setting on a chunk in
+    turn, ``repeats`` rounds; a setting's time is the sum over chunks of its best time on each. Short
+    timings, interleaved, keep a slow spell of the shared machine from deciding a ratio.
     """
     settings = [(size, share) for size in sizes for share in SHARING]
     for size, share in settings:
         score_items(model, processor, items[: 2 * size], batch_size=size, **SHARING[share])  # warm-up
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    best = {key: [float("inf")] * len(chunks) for key in settings}
-    for _ in range(repeats):
-        for c, part in enumerate(chunks):
-            for size, share in settings:
-                start = time.perf_counter()
-                score_items(model, processor, part, batch_size=size, **SHARING[share])
-                best[size, share][c] = min(best[size, share][c], time.perf_counter() - start)
-    return {key: len(items) / 2 / sum(times) for key, times in best.items()}
+    best = {key: 0.0 for key in settings}  # sum over chunks of the best time on each
+    for part in chunks:
+        sides = {
+            key: lambda part=part, size=key[0], share=key[1]: score_items(
+                model, processor, part, batch_size=size, **SHARING[share]
+            )
+            for key in settings
+        }
+        samples, _ = harness.interleave(sides, repeats, warmup=0)
+        for key, s in samples.items():
+            best[key] += s.best()
+    return {key: len(items) / 2 / seconds for key, seconds in best.items()}
 
 
 @torch.no_grad()
@@ -69,6 +75,7 @@ def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: in
     (best of ``repeats``, interleaved)."""
     from egt.models.qwen_vl import mrope_position_ids
     from egt.rm.collate import encode_items
+    from egt.rm.encoding import encode_images_once
 
     base = model.base()
     best = {size: {"encode": float("inf"), "vision": float("inf"), "language model": float("inf")} for size in sizes}
@@ -79,7 +86,7 @@ def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: in
                 t0 = time.perf_counter()
                 enc = encode_items(processor, items[start : start + size], reads_images=True)
                 t1 = time.perf_counter()
-                inputs = model._encode_images_once(dict(enc), enc["image_sources"])
+                inputs = encode_images_once(base, dict(enc), enc["image_sources"])
                 t2 = time.perf_counter()
                 embeds = base.get_input_embeddings()(enc["input_ids"])
                 image_mask = (enc["input_ids"] == model.mrope["image_token_id"]).unsqueeze(-1)
@@ -104,20 +111,17 @@ def stage_breakdown(model, processor, items, sizes: tuple[int, ...], repeats: in
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=15)
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--model", default="", help="a trained reward model folder (default: a fresh tiny one)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
         "--breakdown", action="store_true", help="also time encoding, vision tower and (unshared) language model"
     )
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = harness.parse(parser, quick={"pairs": 16, "repeats": 1})
     with tempfile.TemporaryDirectory() as tmp:
         lab = Path(tmp) / "lab"
-        make_lab(LabConfig(out=str(lab), n_sft=args.pairs, n_rl_pool=1, n_test=1))
+        make_lab(LabConfig(output_dir=str(lab), n_sft=args.pairs, n_rl_pool=1, n_test=1, seed=args.seed))
         pairs = read_pairs(lab / "sft.jsonl")
         if args.model:
             model, processor = RewardModel.from_pretrained(args.model, device="cpu")
@@ -129,26 +133,40 @@ def main() -> None:
         ]  # a pair's responses share its opened image, as in the collator
         rates = pairs_per_second(model, processor, items, (1, 16, 2, 32), args.repeats)
         stages = stage_breakdown(model, processor, items, (2, 32), args.repeats) if args.breakdown else {}
-    print(
-        f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}"
-    )
-    print("  pairs/s by prefix sharing: auto (the default) / never / always")
+    rows, checks, ratios = [], [], {}
     for unit, small, large in (("responses", 1, 16), ("pairs", 2, 32)):
-        row = {size: " / ".join(f"{rates[size, share]:5.1f}" for share in SHARING) for size in (small, large)}
-        best_small = max(rates[small, share] for share in SHARING)
-        print(
-            f"  {unit:9s}: batch  1 {row[small]} | batch 16 {row[large]} | ratio {rates[large, 'auto'] / best_small:5.2f}"
-            f" (auto at 16 / best at 1; target ≥ 4)"
-        )
+        cells = {size: " / ".join(f"{rates[size, share]:5.1f}" for share in SHARING) for size in (small, large)}
+        ratios[unit] = rates[large, "auto"] / max(rates[small, share] for share in SHARING)
+        rows.append([unit, cells[small], cells[large], f"{ratios[unit]:.2f}"])
+        checks.append(harness.Check(f"{unit}: batch 16 (auto) / best at batch 1", ratios[unit], TARGET, ">="))
+    harness.print_table(
+        f"reward-model scoring, {args.pairs} lab pairs (image + text), {args.threads} threads, best of {args.repeats}",
+        ["unit", "batch 1 pairs/s", "batch 16 pairs/s", "ratio"],
+        rows,
+        caption="pairs/s by prefix sharing: auto (the default) / never / always; ratio: auto at 16 / best at 1",
+    )
     if stages:
-        print("  ms per pair by stage (pairs unit)   " + " | ".join(f"{k:>14s}" for k in stages[2]))
-        for size, label in ((2, "1 pair per forward"), (32, "16 pairs per forward")):
-            print(f"    {label:32s} " + " | ".join(f"{v:14.3f}" for v in stages[size].values()))
-        print(
-            "    ratio                            "
-            + " | ".join(f"{stages[2][k] / stages[32][k]:14.2f}" for k in stages[2])
+        harness.print_table(
+            "ms per pair by stage (pairs unit)",
+            ["", *stages[2]],
+            [
+                *(
+                    [label, *(f"{v:.3f}" for v in stages[size].values())]
+                    for size, label in ((2, "1 pair per forward"), (32, "16 pairs per forward"))
+                ),
+                ["ratio", *(f"{stages[2][k] / stages[32][k]:.2f}" for k in stages[2])],
+            ],
         )
+    results = {
+        "pairs_per_second": {
+            f"batch {size} ({'responses' if size in (1, 16) else 'pairs'} unit), {share}": rate
+            for (size, share), rate in rates.items()
+        },
+        "ratios": ratios,
+        "stages_ms_per_pair": stages,
+    }
+    return harness.finish(__file__, args, results, checks)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

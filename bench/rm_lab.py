@@ -1,6 +1,6 @@
 """Scalar reward models end to end on the CPU (issue 6): lab heads, ensemble, RM inside GRPO, HH-RLHF.
 
-Parts (``--parts``, default all, in this order; later parts reuse earlier outputs under ``--out``):
+Parts (``--parts``, default all, in this order; later parts reuse earlier outputs in the work folder):
 
 ``heads``     the shapes lab (5,000 sft + 2,000 rl_pool noisy-label pairs, 400 clean test pairs); one
               fresh tiny Qwen2.5-VL backbone (tokenizer trained on the lab texts); a ``linear`` and an
@@ -21,7 +21,11 @@ Parts (``--parts``, default all, in this order; later parts reuse earlier output
 ``hh``        a text reward model (tiny Qwen2 from a config, tokenizer trained on the data) on the
               HH-RLHF harmless-base test pairs: trained on the first 1,800, evaluated on the rest.
 
-    .venv/bin/python bench/rm_lab.py [--parts heads,ensemble,grpo,hh] [--out runs/bench_rm] [--threads 2]
+    .venv/bin/python bench/rm_lab.py [--parts heads,ensemble,grpo,hh] [--output_dir runs/bench]
+    .venv/bin/python bench/rm_lab.py --quick      # small labs, a few steps of every part: a smoke check
+
+Work files go under ``<output_dir>/rm_lab/`` (``rm_lab_quick/`` with ``--quick``); the results of
+every part run so far are kept in ``<output_dir>/rm_lab.json``.
 
 Recipe notes (what departs from BaseReward, and why, is in egt.rm.trainer): the tiny backbone is
 trained from random weights, so the lab recipe adds the chosen-sequence LM loss (on the words where
@@ -31,27 +35,28 @@ the from-scratch tiny VLM never learns to read colours); then lr 1e-3 for 500 st
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-os.environ.setdefault("EGT_PROGRESS", "0")
-
-from egt.evaluation import evaluate  # noqa: E402
-from egt.lab import LabConfig, make_lab  # noqa: E402
-from egt.records import open_images, read_pairs  # noqa: E402
-from egt.rm.backbones import TinyTextConfig, build_tiny_backbone, build_tiny_text_lm, pair_texts  # noqa: E402
-from egt.rm.collate import ScoreItem  # noqa: E402
-from egt.rm.ensemble import RewardEnsemble  # noqa: E402
-from egt.rm.model import HeadConfig, RewardModel  # noqa: E402
-from egt.rm.scoring import RewardModelJudge  # noqa: E402
-from egt.rm.sources import mix_sources  # noqa: E402
-from egt.rm.trainer import RewardModelConfig, cpu_defaults, train_reward_model  # noqa: E402
+import harness
+from egt.evaluation import evaluate
+from egt.lab import LabConfig, make_lab
+from egt.lab.colours import NAMES
+from egt.models.tiny import TinyTextConfig, build_tiny_text_lm
+from egt.records import open_images, read_pairs
+from egt.rm.backbones import build_tiny_backbone, pair_texts
+from egt.rm.collate import ScoreItem
+from egt.rm.ensemble import RewardEnsemble
+from egt.rm.model import HeadConfig, RewardModel
+from egt.rm.scoring import RewardModelJudge
+from egt.rm.sources import mix_sources
+from egt.rm.trainer import RewardModelConfig, cpu_defaults, train_reward_model
 
 HH_PATH = Path(__file__).resolve().parents[2] / "shared/data/hh_rlhf/harmless-base_test.jsonl.gz"
 
@@ -73,7 +78,7 @@ RM_RECIPE = dict(
     disable_tqdm=True,
 )
 # ---- the HH-RLHF text recipe -------------------------------------------------------------------
-HH_TRAIN, HH_STEPS = 1800, 400
+HH_TRAIN, HH_STEPS, HH_HELD_OUT = 1800, 400, None  # held out: all pairs after the training ones
 HH_RECIPE = dict(
     per_device_train_batch_size=16,
     learning_rate=5e-4,
@@ -112,20 +117,13 @@ def accuracy(judge, pairs, images_root) -> dict:
     return {"accuracy": round(report["metrics"]["accuracy"], 4), **cats}
 
 
-def print_rows(title: str, columns: list[str], rows: list[list]) -> None:
-    print(f"\n{title}")
-    print(" | ".join(columns))
-    for row in rows:
-        print(" | ".join(str(c) for c in row))
-
-
 # ------------------------------------------------------------------------------------------------
 
 
 def part_heads(out: Path, results: dict) -> None:
     lab = out / "lab"
     if not (lab / "lab.json").is_file():
-        make_lab(LabConfig(out=str(lab), **LAB))
+        make_lab(LabConfig(output_dir=str(lab), **LAB))
     mix = mix_sources([f"{lab / 'sft.jsonl'},name=sft", f"{lab / 'rl_pool.jsonl'},name=rl_pool"], seed=0)
     backbone = out / "backbone"
     if not (backbone / "config.json").is_file():
@@ -162,7 +160,7 @@ def part_heads(out: Path, results: dict) -> None:
                 r.get("hard"),
             ]
         )
-    print_rows(
+    harness.print_table(
         "lab reward models (clean test, both orders; same data, backbone and data order)",
         ["model", "steps", "wall s", "cpu s", "load", "train loss", "accuracy", "easy", "hard"],
         rows,
@@ -172,7 +170,7 @@ def part_heads(out: Path, results: dict) -> None:
 def part_ensemble(out: Path, results: dict) -> None:
     lab, calib = out / "lab", out / "calibration_lab"
     if not (calib / "lab.json").is_file():
-        make_lab(LabConfig(out=str(calib), seed=1, n_sft=1, n_rl_pool=200, n_test=1))
+        make_lab(LabConfig(output_dir=str(calib), seed=1, n_sft=1, n_rl_pool=200, n_test=1))
     members = [
         RewardModelJudge.from_pretrained(out / n, device="cpu", batch_size=64)
         for n in ("rm_linear_seed0", "rm_mlp_seed0", "rm_mlp_seed1")
@@ -192,7 +190,7 @@ def part_ensemble(out: Path, results: dict) -> None:
         rows.append([judge.name, r["accuracy"], r.get("easy"), r.get("hard")])
     for m in ens.stats:
         rows.append([f"  z-norm {Path(m.path).name}", f"mean {m.mean:.3f}", f"std {m.std:.3f}", ""])
-    print_rows(
+    harness.print_table(
         "ensemble (mean of z-scores, calibrated on 200 pairs of another lab seed)",
         ["judge", "accuracy", "easy", "hard"],
         rows,
@@ -269,7 +267,7 @@ def policy_accuracy(policy, processor, pairs, images_root, batch_size: int = 50,
         enc = processor(text=prompts, images=images, padding=True, padding_side="left", return_tensors="pt")
         out = policy.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=processor.tokenizer.pad_token_id)
         texts = processor.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        right += sum(names_colour(t, p.meta["colour"]) for t, p in zip(texts, batch))
+        right += sum(names_colour(t, p.meta["colour"], NAMES) for t, p in zip(texts, batch))
         if samples is not None and start == 0:
             samples += [f"{p.question} [{p.meta['colour']}] -> {t!r}" for p, t in zip(batch[:5], texts[:5])]
     return right / len(pairs)
@@ -309,11 +307,11 @@ def part_grpo(out: Path, results: dict) -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     from egt.models.load import load_model
-    from egt.rm.rl import RewardModelReward, lab_verifier
+    from egt.rm.rl import RewardModelReward, colour_verifier
 
     lab, policy_lab = out / "lab", out / "policy_lab"
     if not (policy_lab / "lab.json").is_file():
-        make_lab(LabConfig(out=str(policy_lab), **POLICY_LAB))
+        make_lab(LabConfig(output_dir=str(policy_lab), **POLICY_LAB))
     all_sft = read_pairs(lab / "sft.jsonl")
     sft_pairs, pool = single_square(all_sft), single_square(read_pairs(lab / "rl_pool.jsonl"))
     held_out = single_square(read_pairs(policy_lab / "test.jsonl"))[:N_POLICY_HELD_OUT]
@@ -353,7 +351,7 @@ def part_grpo(out: Path, results: dict) -> None:
                 {"prompt": [{"role": "user", "content": p.question}], "image": image, "colour": p.meta["colour"]}
             )
         dataset = datasets.Dataset.from_list(rows)
-        verifier = lab_verifier if reward_kind == "hybrid" else None  # hybrid: right answer → 1, else σ(RM)
+        verifier = colour_verifier(NAMES) if reward_kind == "hybrid" else None  # hybrid: right answer → 1, else σ(RM)
         reward = RewardModelReward(out / GRPO["rm"], verifier=verifier, device="cpu", batch_size=64)
         config = GRPOConfig(
             output_dir=str(out / "policy_grpo"),
@@ -378,7 +376,9 @@ def part_grpo(out: Path, results: dict) -> None:
         eval_time = [0.0, 0.0]  # wall, cpu of the in-training evaluations (not counted as GRPO time)
 
         class HeldOutAccuracy(TrainerCallback):
-            def on_step_end(self, args, state, control, **kw):
+            def on_step_end(
+                self, args, state, control, policy=policy, processor=processor, curve=curve, eval_time=eval_time, **kw
+            ):
                 if GRPO["eval_every"] and state.global_step % GRPO["eval_every"] == 0:
                     w, c = time.perf_counter(), cpu_seconds()
                     curve.append((state.global_step, policy_accuracy(policy, processor, held_out, policy_lab)))
@@ -436,7 +436,7 @@ def part_grpo(out: Path, results: dict) -> None:
                 f"{rewards[0]:.3f} → {rewards[-1]:.3f}" if rewards else "-",
             ]
         )
-    print_rows(
+    harness.print_table(
         f"policy answer accuracy on {len(held_out)} held-out single-square lab questions "
         f"(greedy; names the true colour only); warm start: {GRPO['sft_steps']} SFT steps on "
         f"{len(sft_pairs)} single-square items",
@@ -460,7 +460,7 @@ def part_hh(out: Path, results: dict) -> None:
         return
     mix = mix_sources([f"{HH_PATH},name=hh"], seed=0, skip_bad=True)  # shuffled under seed 0
     pairs = [e.pair for e in mix.examples]
-    train, held_out = pairs[:HH_TRAIN], pairs[HH_TRAIN:]
+    train, held_out = pairs[:HH_TRAIN], pairs[HH_TRAIN:][:HH_HELD_OUT]
     backbone = out / "hh_backbone"
     if not (backbone / "config.json").is_file():
         build_tiny_text_lm(pair_texts(train), backbone, TinyTextConfig(vocab_size=4096), seed=0)
@@ -482,7 +482,7 @@ def part_hh(out: Path, results: dict) -> None:
         "longer_baseline_held_out": accuracy(LongerJudge(), held_out, None)["accuracy"],
     }
     results["hh"] = r
-    print_rows(
+    harness.print_table(
         "HH-RLHF harmless-base (text RM, tiny Qwen2 from scratch)",
         [
             "train pairs",
@@ -509,15 +509,28 @@ def part_hh(out: Path, results: dict) -> None:
     )
 
 
+def heads_checks(results: dict) -> list[harness.Check]:
+    """Issue 6's target for the lab heads: the mlp reward model ≥ 90 % on the clean test in ≤ 3 min."""
+    mlp = results.get("rm_mlp_seed0")
+    if mlp is None:
+        return []
+    return [
+        harness.Check("mlp head (seed 0): clean test accuracy", mlp["accuracy"], 0.9, ">="),
+        harness.Check("mlp head (seed 0): training wall seconds", mlp["wall_s"], 180.0),
+    ]
+
+
 PARTS = {"heads": part_heads, "ensemble": part_ensemble, "grpo": part_grpo, "hh": part_hh}
 
 
-def main() -> None:
-    global RM_STEPS, HH_STEPS, HEADS
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+QUICK = dict(rm_steps=10, heads="linear:0,mlp:0,mlp:1", sft_steps=4, grpo_steps=2, grpo_eval_every=0, hh_steps=4)
+QUICK_LABS = dict(n_sft=256, n_rl_pool=64, n_test=32)  # the lab, the calibration lab and the policy's lab
+
+
+def main() -> int:
+    global RM_STEPS, HH_STEPS, HEADS, HH_TRAIN, HH_HELD_OUT
+    parser = harness.make_parser(__doc__, repeats=1)
     parser.add_argument("--parts", default="heads,ensemble,grpo,hh")
-    parser.add_argument("--out", default="runs/bench_rm")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rm_steps", type=int, default=RM_STEPS)
     parser.add_argument(
         "--rm_lr", type=float, default=RM_RECIPE["learning_rate"], help="lab reward models' learning rate"
@@ -540,8 +553,8 @@ def main() -> None:
         help="rm (σ(RM score)) and/or hybrid (verifier → 1/0, else σ(RM)); comma list, one run each",
     )
     parser.add_argument("--hh_steps", type=int, default=HH_STEPS)
-    parser.add_argument("--rm", default=GRPO["rm"], help="reward model (under --out) for the GRPO part")
-    args = parser.parse_args()
+    parser.add_argument("--rm", default=GRPO["rm"], help="reward model (under the work folder) for the GRPO part")
+    args = harness.parse(parser, quick=QUICK)
     RM_STEPS, HH_STEPS, HEADS = args.rm_steps, args.hh_steps, args.heads
     RM_RECIPE["learning_rate"] = args.rm_lr
     if set(args.grpo_reward.split(",")) - {"rm", "hybrid"}:
@@ -556,17 +569,21 @@ def main() -> None:
         reward=args.grpo_reward,
         eval_every=args.grpo_eval_every,
     )
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if args.quick:
+        LAB.update(QUICK_LABS)
+        POLICY_LAB.update(n_test=QUICK_LABS["n_test"] * 4)
+        HH_TRAIN, HH_HELD_OUT = 200, 100
+        RM_RECIPE["logging_steps"] = HH_RECIPE["logging_steps"] = 2
+    out = harness.work_dir(args, "rm_lab_quick" if args.quick else __file__)
+    results_path = Path(args.output_dir) / "rm_lab.json"
+    earlier = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    keep = earlier.get("args", {}).get("quick") == args.quick  # other runs of the same size may share the folder
+    results = earlier.get("results", {}) if keep else {}
     for part in args.parts.split(","):
         PARTS[part](out, results)
-        on_disk = json.loads(results_path.read_text()) if results_path.is_file() else {}
-        results_path.write_text(json.dumps({**on_disk, **results}, indent=2))  # other runs may share --out
-    print(f"\nwrote {results_path}")
+        harness.write_results(results_path, harness.results_document(__file__, args, results, []))
+    return harness.finish(__file__, args, results, heads_checks(results))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,21 +16,24 @@ and reruns the demo's RQ1 step (score the noisy pool, analyse, curate) on it:
 the image where a token names the colour) and then on claims from that checkpoint, so the verdict
 token has image features to decide from.
 
-Prints the test accuracy (clean split, both orders) and the RQ1 numbers.
+Prints the test accuracy (clean split, both orders) and the RQ1 numbers. Work files go under
+``<output_dir>/rq1_variants/<variant>/``; give each variant its own ``--output_dir`` to keep every
+variant's ``rq1_variants.json``.
 
-    .venv/bin/python bench/rq1_variants.py --style seen [--epochs 4] [--threads 1] --out /tmp/rq1-seen
-    .venv/bin/python bench/rq1_variants.py --warmup_style marks --style claims --epochs 2 --out /tmp/rq1-two
+    .venv/bin/python bench/rq1_variants.py --style seen [--epochs 4] --output_dir runs/bench/rq1-seen
+    .venv/bin/python bench/rq1_variants.py --warmup_style marks --style claims --epochs 2
+    .venv/bin/python bench/rq1_variants.py --quick            # a small lab, one epoch: a smoke check
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
-import torch
+import harness
 
 TRACE = re.compile(
     r"<think>(?P<pos>[^:]+): image (?P<seen>\w+), response 1 (?P<c1>\w+) (?P<m1>\w+), "
@@ -52,8 +55,8 @@ def restyle(trace: str, style: str) -> str:
     return f"<think>{think}</think><answer>{g['a']}</answer>"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=1)
     parser.add_argument("--style", choices=("marks", "seen", "claims"), default="marks")
     parser.add_argument("--epochs", type=float, default=4.0, help="SFT epochs (the demo: 4)")
     parser.add_argument(
@@ -63,24 +66,29 @@ def main() -> None:
         help="train on this style first, then on --style from that checkpoint",
     )
     parser.add_argument("--warmup_epochs", type=float, default=4.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    parser.add_argument("--n_sft", type=int, default=5000)
+    parser.add_argument("--n_rl_pool", type=int, default=2000)
+    parser.add_argument("--n_test", type=int, default=500)
+    args = harness.parse(
+        parser, quick={"epochs": 1.0, "warmup_epochs": 1.0, "n_sft": 200, "n_rl_pool": 40, "n_test": 20}
+    )
 
     from trl import SFTConfig
 
-    from egt.analysis.rq1 import run_rq1
     from egt.evaluation.runner import evaluate
-    from egt.judge.factory import JudgeArgs, make_judge
+    from egt.judge.args import JudgeArgs
     from egt.lab import LabConfig, make_lab
+    from egt.pipelines.judges import make_judge
+    from egt.pipelines.rq1 import run_rq1
     from egt.records import read_pairs
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
 
-    start, out = time.perf_counter(), Path(args.out)
+    variant = f"{args.warmup_style}-then-{args.style}" if args.warmup_style else args.style
+    start, out = time.perf_counter(), harness.work_dir(args, __file__) / variant
     lab = out / "lab"
-    make_lab(LabConfig(out=str(lab), seed=args.seed, n_sft=5000, n_rl_pool=2000, n_test=500))
+    make_lab(
+        LabConfig(output_dir=str(lab), seed=args.seed, n_sft=args.n_sft, n_rl_pool=args.n_rl_pool, n_test=args.n_test)
+    )
     lab_traces = [json.loads(line) for line in (lab / "sft.jsonl").read_text().splitlines()]
 
     def write_style(style: str, name: str) -> Path:
@@ -110,26 +118,32 @@ def main() -> None:
         sft(write_style(args.warmup_style, "sft_warmup.jsonl"), "tiny", args.warmup_epochs, out / "warmup")
         model = str(out / "warmup")
     sft(write_style(args.style, "sft_styled.jsonl"), model, args.epochs, out / "judge")
-    judge = make_judge(JudgeArgs(judge=str(out / "judge"), batch_size=100, device="cpu"))
+    judge = make_judge(JudgeArgs(model=str(out / "judge"), batch_size=100, device="cpu"))
     report, _ = evaluate(
         judge, read_pairs(lab / "test.jsonl"), order="both", seed=args.seed, images_root=lab, batch_size=100
     )
     rq1 = run_rq1(out / "judge", lab / "rl_pool.jsonl", lab, out / "rq1", rollouts=4, seed=args.seed, batch_size=100)
     warm = f"{args.warmup_style} {args.warmup_epochs:g} epochs, then " if args.warmup_style else ""
-    print(
+    signals = ("answer", "sentence", "mixed", "vote")
+    harness.print_table(
         f"style {warm}{args.style}, {args.epochs:g} epochs: test accuracy {report['metrics']['accuracy']:.3f}, "
-        f"rollout accuracy on the pool {rq1['mean_rollout_accuracy']:.3f}"
+        f"rollout accuracy on the pool {rq1['mean_rollout_accuracy']:.3f}",
+        ["entropy", "Spearman", "AUROC flipped", "AUROC hard"],
+        [
+            [
+                name,
+                f"{rq1[f'spearman_{name}']:+.3f}",
+                f"{rq1[f'auroc_flipped_{name}']:.3f}",
+                f"{rq1[f'auroc_hard_{name}']:.3f}",
+            ]
+            for name in signals
+        ],
+        caption=f"answer-entropy curation: flip rate kept {rq1['curation']['flip_rate_kept']:.3f}, "
+        f"dropped {rq1['curation']['flip_rate_dropped']:.3f}; {time.perf_counter() - start:.0f} s",
     )
-    for name in ("answer", "sentence", "mixed", "vote"):
-        print(
-            f"  {name:8s} entropy: Spearman {rq1[f'spearman_{name}']:+.3f}  AUROC flipped "
-            f"{rq1[f'auroc_flipped_{name}']:.3f}  AUROC hard {rq1[f'auroc_hard_{name}']:.3f}"
-        )
-    print(
-        f"  answer-entropy curation: flip rate kept {rq1['curation']['flip_rate_kept']:.3f}, "
-        f"dropped {rq1['curation']['flip_rate_dropped']:.3f}; {time.perf_counter() - start:.0f} s"
-    )
+    results = {"variant": variant, "test_accuracy": report["metrics"]["accuracy"], "rq1": rq1}
+    return harness.finish(__file__, args, results)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,8 @@
 """``egt score`` backends on a GPU: transformers vs vLLM on the tiny judge, and timings on a real model.
 
 NOT RUN YET: written on CPU-only machines (vLLM cannot run there). Runnable as is on a machine with
-a CUDA GPU and ``pip install 'egt[vllm]'``; without them it exits with one line (status 2). It
-prints, it does not assert.
+a CUDA GPU and ``pip install 'egt[vllm]'``; without them it says so in one line, writes
+``"skipped"`` in its results and exits 0. It prints, it does not assert.
 
 1. Tiny judge (an untrained tiny Qwen2.5-VL built on a small shapes lab, float32): the same requests
    and per-(seed, id, rollout) seeds through both backends (:mod:`egt.entropy.backends`).
@@ -20,22 +20,18 @@ prints, it does not assert.
    with in-generate entropies) against vLLM generation + the teacher-forced pass, tokens/s.
 
 Run: ``python bench/score_backends_gpu.py [--model Qwen/Qwen2.5-VL-7B-Instruct] [--data POOL.jsonl]
-[--items 64] [--rollouts 4] [--max-new-tokens 512] [--gpu-memory-utilization 0.5]``
+[--items 64] [--rollouts 4] [--max_new_tokens 512] [--gpu_memory_utilization 0.5] [--quick]``
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def fail(msg: str) -> int:
-    print(f"score_backends_gpu: {msg}", file=sys.stderr)
-    return 2
+import harness
 
 
 def quantiles(xs: list[float]) -> str:
@@ -57,7 +53,7 @@ def ks(a: list[float], b: list[float]) -> float:
 
 
 def make_requests(pairs, root, is_vision, rollouts, seed):
-    from egt.entropy.scoring import presented_swapped, rollout_seed
+    from egt.data.presentation import presented_swapped, rollout_seed
     from egt.judge.base import JudgeRequest
     from egt.records import open_images
 
@@ -82,7 +78,7 @@ def tiny_comparison(args, work: Path) -> None:
     from egt.records import default_images_root, read_pairs
     from egt.train.sft import lab_corpus
 
-    make_lab(LabConfig(out=str(work / "lab"), n_sft=64, n_rl_pool=args.tiny_items, n_test=1, seed=1))
+    make_lab(LabConfig(output_dir=str(work / "lab"), n_sft=64, n_rl_pool=args.tiny_items, n_test=1, seed=args.seed + 1))
     judge = str(build_tiny_judge(lab_corpus(read_pairs(work / "lab" / "sft.jsonl"), "compact"), work / "judge"))
     data = work / "lab" / "rl_pool.jsonl"
     loaded = load_model(judge, device="cuda", dtype="float32")
@@ -143,8 +139,10 @@ def model_timing(args) -> None:
     import torch
 
     from egt.entropy.backends import TransformersBackend, VllmArgs, start_vllm
-    from egt.entropy.scoring import PieceDecoder, ScoringConfig, score_batch
+    from egt.entropy.sampling import PieceDecoder
     from egt.models.load import ModelArgs, load_model
+    from egt.pipelines.scoring.config import ScoringConfig
+    from egt.pipelines.scoring.run import score_batch
     from egt.records import default_images_root, open_images, read_pairs
 
     if not args.data:
@@ -206,39 +204,46 @@ def model_timing(args) -> None:
         )
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="")
-    ap.add_argument("--data", default="")
-    ap.add_argument("--dtype", default="bfloat16")
-    ap.add_argument("--items", type=int, default=64)
-    ap.add_argument("--rollouts", type=int, default=4)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-new-tokens", type=int, default=512)
-    ap.add_argument("--prompt-style", default="r1_reward")
-    ap.add_argument("--gpu-memory-utilization", type=float, default=0.5)
-    ap.add_argument("--max-model-len", type=int, default=8192)
-    ap.add_argument("--tiny-items", type=int, default=8)
-    ap.add_argument("--tiny-tokens", type=int, default=48)
-    ap.add_argument("--skip-tiny", action="store_true")
-    args = ap.parse_args()
-    try:
-        import torch
-    except ImportError:
-        return fail("torch is not installed")
+def missing_requirement() -> str | None:
+    """Why this machine cannot run the script, or None."""
+    import torch
+
     if not torch.cuda.is_available():
-        return fail("needs a CUDA GPU (none visible); vLLM does not run on CPU")
+        return "needs a CUDA GPU (none visible); vLLM does not run on CPU"
     try:
         import vllm  # noqa: F401
     except ImportError:
-        return fail("needs vLLM: pip install 'egt[vllm]'")
+        return "needs vLLM: pip install 'egt[vllm]'"
+    return None
+
+
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=1)
+    parser.add_argument("--model", default="")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--rollouts", type=int, default=4)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=512)
+    parser.add_argument("--prompt_style", default="r1_reward")
+    parser.add_argument("--gpu_memory_utilization", type=float, default=0.5)
+    parser.add_argument("--max_model_len", type=int, default=8192)
+    parser.add_argument("--tiny_items", type=int, default=8)
+    parser.add_argument("--tiny_tokens", type=int, default=48)
+    parser.add_argument("--skip_tiny", action="store_true")
+    args = harness.parse(parser, quick={"items": 8, "max_new_tokens": 64, "tiny_items": 4, "tiny_tokens": 16})
+    reason = missing_requirement()
+    if reason:
+        print(f"score_backends_gpu: {reason}; skipped")
+        return harness.finish(__file__, args, {"skipped": reason})
     if not args.skip_tiny:
         with tempfile.TemporaryDirectory() as tmp:
             tiny_comparison(args, Path(tmp))
     if args.model:
         model_timing(args)
-    return 0
+    return harness.finish(__file__, args, {})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

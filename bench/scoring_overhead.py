@@ -1,9 +1,9 @@
 """Scoring K rollouts with entropies vs plain ``generate`` of the same rollouts: time ratio.
 
 Three ways to produce the same workload (``--items`` pool items × ``--rollouts`` rollouts, in
-batches of ``--batch-size`` items):
+batches of ``--batch_size`` items):
 
-* ``scoring`` — what ``egt score`` does per batch (``egt.entropy.scoring.score_batch``):
+* ``scoring`` — what ``egt score`` does per batch (``egt.pipelines.scoring.run.score_batch``):
   generate with :class:`RolloutSampler` recording ``token_entropy`` at every step, then the
   per-rollout statistics (answer-token / reasoning-sentence entropy, strict parse, verdicts).
 * ``plain`` — the same ``generate`` with the same sampler and seeds but no entropy, then
@@ -13,25 +13,25 @@ batches of ``--batch-size`` items):
   num_return_sequences=K)`` on the same prompts. Its samples differ, so the runs differ in length
   whenever the judge stops at EOS; the line says what per-row seeded sampling costs against it.
 
-The machine may be shared: the sides run interleaved (their order alternating) for
-``--repeats`` rounds after one warm-up round, and the medians of wall time and of process CPU
+The machine may be shared: the sides run interleaved (their order alternating, ``bench/harness.py``)
+for ``--repeats`` rounds after one warm-up round, and the medians of wall time and of process CPU
 time are compared (CPU time is the steadier of the two on a contended machine; ``--threads 1``
 steadier still). PASS needs both ratios within the target.
 
-Run: ``.venv/bin/python bench/scoring_overhead.py [--model DIR] [--items 16] [--rollouts 4]``.
+Run: ``.venv/bin/python bench/scoring_overhead.py [--model DIR] [--items 16] [--rollouts 4] [--quick]``.
 Without ``--model`` it uses ``runs/demo/judge`` when present, else an untrained tiny judge built
 on a small shapes lab (which writes until ``max_new_tokens``).
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+
+import harness
 
 TARGET = 1.15
 
@@ -46,7 +46,9 @@ def setup(args, workdir: Path):
     if args.data:
         data = Path(args.data)
     else:
-        make_lab(LabConfig(out=str(workdir / "lab"), n_sft=64, n_rl_pool=args.items, n_test=1, seed=1))
+        make_lab(
+            LabConfig(output_dir=str(workdir / "lab"), n_sft=64, n_rl_pool=args.items, n_test=1, seed=args.seed + 1)
+        )
         data = workdir / "lab" / "rl_pool.jsonl"
     if not model:
         from egt.models.tiny import build_tiny_judge
@@ -70,31 +72,23 @@ def setup(args, workdir: Path):
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=5)
     parser.add_argument("--model", default="")
     parser.add_argument("--data", default="")
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--rollouts", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=0, help="0: the judge's own setting (else 64)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = harness.parse(parser, quick={"items": 4, "rollouts": 2, "batch_size": 4, "max_new_tokens": 16, "repeats": 2})
 
-    from egt.entropy.scoring import (
-        PieceDecoder,
-        ScoringConfig,
-        generate_rollouts,
-        presented_swapped,
-        rollout_seed,
-        score_batch,
-    )
+    from egt.data.presentation import presented_swapped, rollout_seed
+    from egt.entropy.sampling import PieceDecoder, generate_rollouts
     from egt.judge.base import JudgeRequest
     from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
+    from egt.pipelines.scoring.config import ScoringConfig
+    from egt.pipelines.scoring.run import score_batch
 
     with tempfile.TemporaryDirectory() as tmp:
         model, loaded, pairs, images, style, max_new = setup(args, Path(tmp))
@@ -151,6 +145,7 @@ def main() -> None:
 
         @torch.no_grad()
         def native() -> int:
+            torch.manual_seed(args.seed)
             tokens = 0
             settings = GenerationSettings(max_new_tokens=max_new, temperature=cfg.temperature)
             for batch in batches:
@@ -164,47 +159,41 @@ def main() -> None:
             return tokens
 
         sides = {"scoring": scoring, "plain": plain, "native": native}
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        cpu: dict[str, list[float]] = {name: [] for name in sides}
-        tokens: dict[str, int] = {}
-        for round_ in range(args.repeats + 1):  # round 0 warms up
-            names = list(sides) if round_ % 2 == 0 else list(reversed(sides))
-            for name in names:
-                torch.manual_seed(round_)
-                t0, c0 = time.perf_counter(), time.process_time()
-                tokens[name] = sides[name]()
-                if round_:
-                    times[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)
-        assert tokens["scoring"] == tokens["plain"], "scoring and plain generate must produce the same rollouts"
+        samples, tokens = harness.interleave(sides, args.repeats, warmup=1)
+        if tokens["scoring"] != tokens["plain"]:
+            raise RuntimeError("scoring and plain generate must produce the same rollouts")
 
-    med = {name: statistics.median(ts) for name, ts in times.items()}
-    med_cpu = {name: statistics.median(ts) for name, ts in cpu.items()}
-    ratio = med["scoring"] / med["plain"]
-    ratio_cpu = med_cpu["scoring"] / med_cpu["plain"]
-    print(
-        f"model: {model} ({'VLM' if loaded.is_vision else 'LM'}, vocab {loaded.model.config.get_text_config().vocab_size}), "
-        f"device {args.device}, torch threads {torch.get_num_threads()}"
+    med = {name: s.median("wall") for name, s in samples.items()}
+    med_cpu = {name: s.median("cpu") for name, s in samples.items()}
+    ratio = harness.paired_ratio(samples["scoring"].wall, samples["plain"].wall)
+    ratio_cpu = harness.paired_ratio(samples["scoring"].cpu, samples["plain"].cpu)
+    harness.print_table(
+        f"model: {model} ({'VLM' if loaded.is_vision else 'LM'}, vocab "
+        f"{loaded.model.config.get_text_config().vocab_size}), device {args.device}, torch threads "
+        f"{torch.get_num_threads()}; {len(pairs)} items × {cfg.rollouts} rollouts, {len(batches)} batches of "
+        f"≤ {args.batch_size} items, max_new_tokens {max_new}; {tokens['plain']} generated tokens per pass",
+        ["side", "wall median s", "CPU median s", "wall runs"],
+        [
+            [name, f"{med[name]:.3f}", f"{med_cpu[name]:.3f}", ", ".join(f"{t:.2f}" for t in samples[name].wall)]
+            for name in sides
+        ],
+        caption=f"context: per-row seeded sampler, plain / transformers' native sampling: wall "
+        f"{med['plain'] / med['native']:.3f}, CPU {med_cpu['plain'] / med_cpu['native']:.3f} (native made "
+        f"{tokens['native']} tokens: its samples differ)",
     )
-    print(
-        f"workload: {len(pairs)} items × {cfg.rollouts} rollouts, {len(batches)} batches of ≤ {args.batch_size} items, "
-        f"max_new_tokens {max_new}; {tokens['plain']} generated tokens per pass"
-    )
-    for name in sides:
-        print(
-            f"  {name:<8} wall median {med[name]:7.3f} s (runs "
-            + ", ".join(f"{t:.2f}" for t in times[name])
-            + f")   CPU median {med_cpu[name]:7.3f} s"
-        )
-    print(
-        f"scoring with entropies / plain generate (same rollouts): wall {ratio:.3f}, CPU {ratio_cpu:.3f}  "
-        f"(target ≤ {TARGET})  {'PASS' if max(ratio, ratio_cpu) <= TARGET else 'FAIL'}"
-    )
-    print(
-        f"context: per-row seeded sampler, plain / transformers' native sampling: wall {med['plain'] / med['native']:.3f}, "
-        f"CPU {med_cpu['plain'] / med_cpu['native']:.3f} (native made {tokens['native']} tokens: its samples differ)"
-    )
+    checks = [
+        harness.Check("scoring with entropies / plain generate, wall", ratio, TARGET),
+        harness.Check("scoring with entropies / plain generate, CPU", ratio_cpu, TARGET),
+    ]
+    results = {
+        "model": str(model),
+        "tokens": tokens,
+        "timings": {name: s.summary() for name, s in samples.items()},
+        "ratio_wall": ratio,
+        "ratio_cpu": ratio_cpu,
+    }
+    return harness.finish(__file__, args, results, checks)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

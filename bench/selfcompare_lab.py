@@ -12,40 +12,31 @@ aligns the attempt's steps with the reference's by value. A model this small can
 verifying correction itself.
 
     .venv/bin/python bench/selfcompare_lab.py                 # 3 seeds, ≈10 min on 2 free cores
-    .venv/bin/python bench/selfcompare_lab.py --seeds 0 --quick
+    .venv/bin/python bench/selfcompare_lab.py --quick         # seed 0, a smaller lab: a smoke check
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import time
 import warnings
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import harness
+
 warnings.filterwarnings("ignore")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.make_parser(__doc__, repeats=1)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true", help="a smaller run (for a smoke check, not for the numbers)")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (tiny matrices: 1 is as fast and shares well)"
-    )
-    parser.add_argument("--out", default="", help="also write the results as JSON here (atomic)")
-    args = parser.parse_args()
+    args = harness.parse(parser, quick={"seeds": [0]})
 
-    import torch
     import transformers
 
     from egt.math.lab import MathLabConfig, TinyTextConfig, run_lab
-    from egt.report import markdown_table
 
     transformers.logging.set_verbosity_error()
-    torch.set_num_threads(args.threads)
     cfg = MathLabConfig()
     if args.quick:
         cfg = MathLabConfig(n_train=300, n_test=60, n_pool=60, base_steps=150, extra_steps=40)
@@ -75,7 +66,7 @@ def main() -> int:
     def mean(key):
         return statistics.mean(key(r) for r in results)
 
-    means = {arm: mean(lambda r, a=arm: r["after"][arm]["accuracy"]) for arm in arms}
+    means = {arm: mean(lambda r, a=arm: r["after"][a]["accuracy"]) for arm in arms}
     m_before = mean(lambda r: r["before"]["accuracy"])
     deltas = [r["after"]["self-compare"]["accuracy"] - r["after"]["plain SFT"]["accuracy"] for r in results]
     sd = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
@@ -90,35 +81,27 @@ def main() -> int:
             "",
         ]
     )
-    print(
-        f"\nSelf-compare lab: held-out greedy accuracy ({cfg.n_test} problems), {cfg.base_steps} base steps, "
+    harness.print_table(
+        f"Self-compare lab: held-out greedy accuracy ({cfg.n_test} problems), {cfg.base_steps} base steps, "
         f"+{cfg.extra_steps} steps × {cfg.batch_size} sequences per arm, K={cfg.k_samples} attempts "
-        f"(T={cfg.temperature}) on {cfg.n_pool} training questions\n"
-    )
-    print(
-        markdown_table(
-            [
-                "seed",
-                "before",
-                *[f"after {a}" for a in arms],
-                "Δ self-compare − plain (pts)",
-                "kept comparisons",
-                "SFT comparison recs",
-                "SFT verified recs",
-            ],
-            rows,
-        )
+        f"(T={cfg.temperature}) on {cfg.n_pool} training questions",
+        [
+            "seed",
+            "before",
+            *[f"after {a}" for a in arms],
+            "Δ self-compare − plain (pts)",
+            "kept comparisons",
+            "SFT comparison recs",
+            "SFT verified recs",
+        ],
+        rows,
     )
     b = results[0]["build"]
     print(f"seed {results[0]['seed']} build outcomes: {b}")
     tokens = {arm: round(mean(lambda r, a=arm: r["approx_tokens"][a])) for arm in arms}
     print(f"approximate tokens per arm (steps × batch × mean length): {tokens}")
     print(f"total {time.time() - started:.0f}s for {len(results)} seed(s)")
-    if args.out:
-        from egt.io import atomic_write_json
-
-        atomic_write_json(args.out, {"results": results, "mean": {"before": m_before, **means}})
-    return 0
+    return harness.finish(__file__, args, {"results": results, "mean": {"before": m_before, **means}})
 
 
 if __name__ == "__main__":

@@ -16,54 +16,33 @@ Variants (``--variants``, interleaved):
 A trainer's step time is the interval between consecutive ``on_step_end`` callbacks, so it holds
 data loading, collation, forward, backward, clipping, optimiser, scheduler and logging; each
 burst is one ``trainer.train()`` of ``--steps`` steps, the first of which is not timed. Variants
-take turns burst by burst (round robin), so neighbouring bursts share the load of a shared
-machine; the ratio is taken per round and its median reported. Two clocks: wall and this
+take turns burst by burst (round robin, ``--repeats`` rounds after a warm-up round), so
+neighbouring bursts share the load of a shared machine; the ratio is taken per round and its
+median reported. Two clocks: wall and this
 process's CPU time (the work done rather than the waiting; they agree on an idle machine with
 one thread). Prints, never asserts.
 
     .venv/bin/python bench/sft_step.py                       # 640-item lab, batch 32
-    .venv/bin/python bench/sft_step.py --variants old,egt,bare --rounds 7 --threads 2
+    .venv/bin/python bench/sft_step.py --variants old,egt,bare --repeats 7 --threads 1
 
 Target (issue 15): egt / bare ≤ 1.3.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import json
-import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import harness
 
 TARGET = 1.3
 VARIANTS = ("old", "old_nogc", "pretok", "egt", "bare")
-
-
-def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lab", default="", help="A shapes-lab folder; default: a fresh one of --items SFT items.")
-    p.add_argument("--items", type=int, default=640)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=11, help="Steps per burst (the first is not timed).")
-    p.add_argument("--rounds", type=int, default=5, help="Bursts per variant, round robin.")
-    p.add_argument("--variants", default="old,egt,bare", help=f"Comma-separated, of {', '.join(VARIANTS)}.")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (0: torch's default). 1 is fastest on a shared 2-core box: with 2, "
-        "other processes' load makes OpenMP wait and a step takes seconds.",
-    )
-    p.add_argument("--out", default="", help="Optional JSON file for the numbers.")
-    return p.parse_args()
 
 
 class StepClock:
@@ -96,8 +75,14 @@ def make_callback(clock: StepClock):
     return Clock()
 
 
-def main() -> None:
-    args = parse()
+def main() -> int:
+    parser = harness.make_parser(__doc__, repeats=5)
+    parser.add_argument("--lab", default="", help="A shapes-lab folder; default: a fresh one of --items SFT items.")
+    parser.add_argument("--items", type=int, default=640)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=11, help="Steps per burst (the first is not timed).")
+    parser.add_argument("--variants", default="old,egt,bare", help=f"Comma-separated, of {', '.join(VARIANTS)}.")
+    args = harness.parse(parser, quick={"items": 64, "batch": 8, "steps": 3, "repeats": 1, "variants": "egt,bare"})
     import torch
     from transformers import PrinterCallback
     from trl import SFTConfig
@@ -106,8 +91,6 @@ def main() -> None:
     from egt.records import read_pairs
     from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, load_sft_model, make_sft_trainer, select_traces
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - set(VARIANTS)
     if unknown:
@@ -115,7 +98,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egt-sft-step-"))
     lab = Path(args.lab) if args.lab else work / "lab"
     if not args.lab:
-        make_lab(LabConfig(out=str(lab), n_sft=args.items, n_rl_pool=8, n_test=8, seed=0))
+        make_lab(LabConfig(output_dir=str(lab), n_sft=args.items, n_rl_pool=8, n_test=8, seed=args.seed))
     pairs = read_pairs(lab / "sft.jsonl")
     base = {
         **cpu_sft_defaults(),
@@ -123,6 +106,7 @@ def main() -> None:
         "max_steps": args.steps,
         "disable_tqdm": True,
         "output_dir": str(work / "ckpt"),
+        "seed": args.seed,
     }
     config = SFTConfig(**base)
     examples, _ = select_traces(pairs, "random", config.seed, fidelity_filter=True)
@@ -170,7 +154,7 @@ def main() -> None:
             clock.tick()
 
     per_round = {v: [] for v in variants}
-    for r in range(args.rounds + 1):  # round 0 warms up
+    for r in range(args.repeats + 1):  # round 0 warms up
         for v in variants:
             clock = clocks[v]
             start = len(clock.wall)
@@ -185,39 +169,41 @@ def main() -> None:
                 del clock.wall[start:], clock.cpu[start:]
 
     batch0 = bare_batches[0] if bare_batches else None
-    print(
-        f"tiny judge: {n_params / 1e6:.2f}M params, batch {args.batch}, {len(examples)} examples, "
-        f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps - 1} timed steps"
-        + (
-            f", seq len {batch0['input_ids'].shape[1]}, {int((batch0['labels'] != -100).sum())} loss tokens / batch"
-            if batch0
-            else ""
-        )
+    shape = (
+        f", seq len {batch0['input_ids'].shape[1]}, {int((batch0['labels'] != -100).sum())} loss tokens / batch"
+        if batch0
+        else ""
     )
-    print(f"trainer setup (incl. pre-tokenisation): {setup_s:.1f} s for {len(trainers)} trainer(s)")
-    result = {"variants": {}, "ratios": {}}
+    result = {"params": n_params, "setup_seconds": setup_s, "variants": {}, "ratios": {}}
+    rows = []
     for v in variants:
-        wall = statistics.median(clocks[v].wall)
-        cpu = statistics.median(clocks[v].cpu)
-        result["variants"][v] = {"wall_s": round(wall, 4), "cpu_s": round(cpu, 4)}
-        print(f"  {v:9s} step  wall {wall * 1000:7.1f} ms   cpu {cpu * 1000:7.1f} ms")
-    if "bare" in variants:
-        for v in variants:
-            if v == "bare":
-                continue
-            rw = statistics.median(a[0] / b[0] for a, b in zip(per_round[v], per_round["bare"]))
-            rc = statistics.median(a[1] / b[1] for a, b in zip(per_round[v], per_round["bare"]))
-            result["ratios"][f"{v}/bare"] = {"wall": round(rw, 3), "cpu": round(rc, 3)}
-            note = f"   (target <= {TARGET})" if v == "egt" else ""
-            print(f"  {v:9s} / bare   wall {rw:5.2f}x   cpu {rc:5.2f}x{note}")
+        wall, cpu = statistics.median(clocks[v].wall), statistics.median(clocks[v].cpu)
+        result["variants"][v] = {"wall_s": wall, "cpu_s": cpu}
+        rows.append([f"{v} step", f"{wall * 1000:.1f} ms", f"{cpu * 1000:.1f} ms"])
+    checks = []
+    baselines = [("bare", v) for v in variants if v != "bare"] if "bare" in variants else []
     if "old" in variants and "egt" in variants:
-        rw = statistics.median(a[0] / b[0] for a, b in zip(per_round["old"], per_round["egt"]))
-        result["ratios"]["old/egt"] = {"wall": round(rw, 3)}
-        print(f"  old / egt        wall {rw:5.2f}x  (speed-up)")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        baselines.append(("egt", "old"))
+    for base_name, v in baselines:
+        rw = harness.paired_ratio([a[0] for a in per_round[v]], [b[0] for b in per_round[base_name]])
+        rc = harness.paired_ratio([a[1] for a in per_round[v]], [b[1] for b in per_round[base_name]])
+        result["ratios"][f"{v}/{base_name}"] = {"wall": rw, "cpu": rc}
+        rows.append([f"{v} / {base_name}", f"{rw:.2f}x", f"{rc:.2f}x"])
+        if (v, base_name) == ("egt", "bare"):
+            checks += [
+                harness.Check(f"egt / bare step, {clock}", r, TARGET) for clock, r in (("wall", rw), ("CPU", rc))
+            ]
+    harness.print_table(
+        f"tiny judge: {n_params / 1e6:.2f}M params, batch {args.batch}, {len(examples)} examples, torch threads "
+        f"{torch.get_num_threads()}, {args.repeats} rounds x {args.steps - 1} timed steps{shape}",
+        ["", "wall", "CPU"],
+        rows,
+        caption=f"trainer setup (incl. pre-tokenisation): {setup_s:.1f} s for {len(trainers)} trainer(s); "
+        "ratios: median over rounds; old / egt is the speed-up of issue 15",
+    )
     shutil.rmtree(work, ignore_errors=True)
+    return harness.finish(__file__, args, result, checks)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
