@@ -28,7 +28,7 @@ def small_lab(tmp_path_factory) -> Path:
     from egt.lab import LabConfig, make_lab
 
     out = tmp_path_factory.mktemp("lab") / "lab"
-    make_lab(LabConfig(out=str(out), n_sft=64, n_rl_pool=32, n_test=16, seed=3))
+    make_lab(LabConfig(output_dir=str(out), n_sft=64, n_rl_pool=32, n_test=16, seed=3))
     return out
 
 

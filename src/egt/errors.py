@@ -7,6 +7,9 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class EgtError(Exception):
     """A user error: the message names the file, record and field where it can."""
@@ -24,3 +27,9 @@ def where(path: object = None, record: object = None, field: str | None = None) 
     if field is not None:
         parts.append(f"field {field!r}")
     return ": ".join(parts)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the choice closest to ``word`` (difflib), or ``""`` when none is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""

@@ -9,27 +9,27 @@ HF ``datasets`` folder (images embedded with the ``Image`` feature). JSONL field
 ``id`` (str), ``question`` (str), ``images`` (list of paths, may be absent), ``responses``
 (exactly 2 strings), ``preferred`` (0 or 1), optional ``category``, ``source``, ``meta`` (object).
 
-Every validation error names the file, the line or record id, and the field. Writes are atomic:
-a failed write leaves no partial file behind.
+Files are read by :func:`egt.data.readers.read_records` (one reader for every format; a ``.json``
+file may also be a JSON list). Every validation error names the file, the line or record id, and
+the field. Writes are atomic: a failed write leaves no partial file behind.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from egt.data.atomic import atomic_path, atomic_write_jsonl
+from egt.data.readers import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported: older imports
+from egt.data.readers import check_unique_ids, decode_image_cell, field_error, open_image, read_records
+from egt.data.readers import iter_jsonl as iter_jsonl  # re-exported: older imports
+from egt.data.readers import resolve_image_path as resolve_image_path  # re-exported: older imports
 from egt.errors import EgtError, where
-from egt.io import atomic_path, atomic_write_text
-
-Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs, still allow large photos
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
 @dataclass
@@ -94,10 +94,9 @@ def pair_from_dict(obj: Any, loc: str) -> PreferencePair:
     if not isinstance(obj, dict):
         raise EgtError(f"{loc}: expected a JSON object, got {type(obj).__name__}")
     rid = obj.get("id")
-    here = f"{loc} (id={rid!r})" if rid is not None else loc
 
     def bad(fieldname: str, msg: str) -> EgtError:
-        return EgtError(f"{here}: field {fieldname!r}: {msg}")
+        return field_error(loc, obj, fieldname, msg)
 
     if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
         raise bad("id", "missing or not a non-empty string")
@@ -140,12 +139,19 @@ def pair_from_dict(obj: Any, loc: str) -> PreferencePair:
     )
 
 
-def check_unique_ids(pairs: Sequence[PreferencePair], path: object) -> None:
-    seen: set[str] = set()
-    for p in pairs:
-        if p.id in seen:
-            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id")
-        seen.add(p.id)
+def pair_from_row(row: Any, loc: str) -> PreferencePair:
+    """A pair from a row of any format: embedded image cells decoded, a JSON-string ``meta`` (as
+    parquet and ``datasets`` folders store it) parsed, then :func:`pair_from_dict`."""
+    if isinstance(row, dict) and (isinstance(row.get("meta"), str) or isinstance(row.get("images"), (list, tuple))):
+        row = dict(row)
+        if isinstance(row.get("meta"), str):
+            try:
+                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+            except json.JSONDecodeError:
+                raise field_error(loc, row, "meta", "not a JSON object string") from None
+        if isinstance(row.get("images"), (list, tuple)):
+            row["images"] = [decode_image_cell(c, loc, row, "images") for c in row["images"]]
+    return pair_from_dict(row, loc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,90 +160,18 @@ def check_unique_ids(pairs: Sequence[PreferencePair], path: object) -> None:
 
 def read_pairs(path: str | Path, *, allow_empty: bool = False, unique_ids: bool = True) -> list[PreferencePair]:
     """Read a pairs dataset from JSONL, parquet or a saved ``datasets`` folder."""
-    path = Path(path)
-    if not path.exists():
-        raise EgtError(f"{path}: no such file or folder")
-    if path.is_dir():
-        pairs = _read_hf_folder(path)
-    elif path.suffix == ".parquet":
-        pairs = _read_parquet(path)
-    elif path.suffix in (".jsonl", ".json") or path.name.endswith(".jsonl.gz"):
-        pairs = list(iter_jsonl_pairs(path))
-    else:
-        raise EgtError(f"{path}: unknown dataset format (expected .jsonl, .parquet or a datasets folder)")
+    pairs = list(iter_pairs(path))
     if not pairs and not allow_empty:
         raise EgtError(f"{path}: the dataset is empty")
     if unique_ids:
-        check_unique_ids(pairs, path)
+        check_unique_ids((p.id for p in pairs), path)
     return pairs
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, decoded_object)`` for every non-blank line; errors name the line."""
-    path = Path(path)
-    opener = _open_text(path)
-    with opener as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EgtError(f"{path}: line {lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-
-
-def iter_jsonl_pairs(path: str | Path) -> Iterator[PreferencePair]:
-    for lineno, obj in iter_jsonl(path):
-        yield pair_from_dict(obj, f"{path}: line {lineno}")
-
-
-def _open_text(path: Path):
-    if path.name.endswith(".gz"):
-        import gzip
-
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def _rows_to_pairs(rows: Iterable[dict], path: Path) -> list[PreferencePair]:
-    pairs = []
-    for i, row in enumerate(rows):
-        row = dict(row)
-        row["images"] = [_decode_image_cell(img) for img in (row.get("images") or [])]
-        if isinstance(row.get("meta"), str):  # meta is stored as a JSON string column
-            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-        pairs.append(pair_from_dict(row, f"{path}: record {i}"))
-    return pairs
-
-
-def _decode_image_cell(img: Any) -> Any:
-    if isinstance(img, dict) and img.get("bytes") is not None:
-        return Image.open(io.BytesIO(img["bytes"]))
-    if isinstance(img, dict) and img.get("path"):
-        return img["path"]
-    return img
-
-
-def _read_parquet(path: Path) -> list[PreferencePair]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a corrupt file
-        raise EgtError(f"{path}: cannot read parquet ({e})") from None
-    return _rows_to_pairs(table.to_pylist(), path)
-
-
-def _read_hf_folder(path: Path) -> list[PreferencePair]:
-    import datasets
-
-    try:
-        ds = datasets.load_from_disk(str(path))
-    except Exception as e:
-        raise EgtError(f"{path}: cannot load a datasets folder ({e})") from None
-    if isinstance(ds, datasets.DatasetDict):
-        raise EgtError(f"{path}: is a DatasetDict with splits {list(ds)}; point at one split's folder")
-    return _rows_to_pairs(ds, path)
+def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
+    """Every record of a pairs file or folder (:func:`egt.data.readers.read_records`) as a pair."""
+    for loc, row in read_records(path):
+        yield pair_from_row(row, loc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,9 +186,7 @@ def write_pairs(pairs: Sequence[PreferencePair], path: str | Path, images_root: 
     """
     path = Path(path)
     if path.suffix in (".jsonl", ".json"):
-        text = "".join(json.dumps(p.to_json(), ensure_ascii=False) + "\n" for p in pairs)
-        atomic_write_text(path, text)
-        return path
+        return atomic_write_jsonl(path, (p.to_json() for p in pairs))
     ds = to_hf_dataset(pairs, images_root)
     if path.suffix == ".parquet":
         with atomic_path(path) as tmp:
@@ -298,32 +230,9 @@ def to_hf_dataset(pairs: Sequence[PreferencePair], images_root: str | Path | Non
 # images
 
 
-def resolve_image_path(ref: str, root: str | Path | None, *, record_id: str | None = None) -> Path:
-    """Resolve ``ref`` under ``root``; refuse paths that escape it (``..``, absolute, symlinks out)."""
-    loc = f"id={record_id!r}: field 'images'" if record_id is not None else "field 'images'"
-    root_path = Path(root if root is not None else ".").resolve()
-    candidate = (root_path / ref).resolve()
-    if not candidate.is_relative_to(root_path):
-        raise EgtError(f"{loc}: image path {ref!r} escapes the images root {str(root_path)!r}")
-    return candidate
-
-
 def open_images(pair: PreferencePair, root: str | Path | None) -> list[Image.Image]:
     """Load a pair's images as RGB PIL images; a missing or corrupt file is a user error."""
-    out = []
-    for ref in pair.images:
-        if isinstance(ref, Image.Image):
-            out.append(ref.convert("RGB"))
-            continue
-        path = resolve_image_path(ref, root, record_id=pair.id)
-        if not path.is_file():
-            raise EgtError(f"id={pair.id!r}: field 'images': image file not found: {path}")
-        try:
-            with Image.open(path) as im:
-                out.append(im.convert("RGB"))
-        except Exception as e:
-            raise EgtError(f"id={pair.id!r}: field 'images': cannot decode image {path} ({e})") from None
-    return out
+    return [open_image(ref, root, pair.id) for ref in pair.images]
 
 
 def default_images_root(data_path: str | Path) -> Path:

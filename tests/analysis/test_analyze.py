@@ -36,7 +36,7 @@ def test_analyze_needs_data_for_the_page_unless_skipped(tmp_path, scores_file):
 
 def test_cli_analyze_and_bad_inputs_exit_2_without_output(tmp_path, scores_file, small_lab, pool, capsys):
     data = str(small_lab / "rl_pool.jsonl")
-    assert main(["analyze", "--scores", str(scores_file), "--out", str(tmp_path / "ok"), "--data", data]) == 0
+    assert main(["analyze", "--scores", str(scores_file), "--output_dir", str(tmp_path / "ok"), "--data", data]) == 0
     assert "Spearman" in capsys.readouterr().out
     bad = write_scores(
         tmp_path / "bad.jsonl", [{**r, "id": "zz"} if i == 3 else r for i, r in enumerate(synthetic_records(pool))]
@@ -44,13 +44,18 @@ def test_cli_analyze_and_bad_inputs_exit_2_without_output(tmp_path, scores_file,
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "a", "accuracy": 1}\n{oops\n')
     cases = [
-        ["--out", str(tmp_path / "x")],
-        ["--scores", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "x")],
-        ["--scores", str(broken), "--out", str(tmp_path / "x"), "--review_top", "0"],
-        ["--scores", str(bad), "--out", str(tmp_path / "x"), "--data", data],
-        ["--scores", str(scores_file), "--out", str(tmp_path / "x"), "--data", data, "--review_by", "nope"],
+        ["--scores", str(tmp_path / "none.jsonl"), "--output_dir", str(tmp_path / "x")],
+        ["--scores", str(broken), "--output_dir", str(tmp_path / "x"), "--review_top", "0"],
+        ["--scores", str(bad), "--output_dir", str(tmp_path / "x"), "--data", data],
     ]
     for argv in cases:
         assert main(["analyze", *argv]) == 2, argv
         assert capsys.readouterr().err.startswith("egt: error:")
+    declared = [  # a required option and a choice, refused by the parser itself
+        (["--output_dir", str(tmp_path / "x")], "--scores"),
+        (["--scores", str(scores_file), "--output_dir", str(tmp_path / "x"), "--review_by", "nope"], "review_by"),
+    ]
+    for argv, message in declared:
+        assert main(["analyze", *argv]) == 2, argv
+        assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

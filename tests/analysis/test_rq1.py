@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from egt.analysis.rq1 import SIGNALS, TARGETS, best_signal, rq1_from_scores, rq1_summary_rows, run_rq1
+from egt.analysis.rq1 import SIGNALS, TARGETS, best_signal, rq1_from_scores, rq1_summary_rows
 from egt.errors import EgtError
+from egt.pipelines.rq1 import run_rq1
 from synthetic_scores import synthetic_records, write_scores
 
 

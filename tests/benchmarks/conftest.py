@@ -198,7 +198,7 @@ def mm_rlhf_records() -> list[dict]:
 @pytest.fixture
 def mm_rlhf_jsonl(tmp_path) -> Path:
     root = tmp_path / "mmrlhf"
-    for qid, kind, media in MM_RLHF_ROWS:
+    for _qid, kind, media in MM_RLHF_ROWS:
         if kind == "image":
             write_image(root / media)
     for name in FRAMES:

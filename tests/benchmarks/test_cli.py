@@ -70,7 +70,10 @@ def test_baselines_on_every_fixture(fixtures, tmp_path, name, judge):
         if bench == "generic"
         else []
     )
-    assert run("--benchmark", bench, "--data", str(fixtures[name]), "--judge", judge, "--out", str(out), *extra) == 0
+    assert (
+        run("--benchmark", bench, "--data", str(fixtures[name]), "--model", judge, "--output_dir", str(out), *extra)
+        == 0
+    )
     report = read_report(out)
     assert REPORT_KEYS <= set(report) and report["benchmark"] == bench and report["order"] == "both"
     for metric in HEADLINES[bench]:
@@ -91,9 +94,9 @@ def test_first_on_winner_first_data_is_at_chance(fixtures, tmp_path):
             "mm_rlhf_rewardbench",
             "--data",
             str(fixtures["mm_rlhf_rewardbench"]),
-            "--judge",
+            "--model",
             "first",
-            "--out",
+            "--output_dir",
             str(out),
         )
         == 0
@@ -120,11 +123,11 @@ def test_tiny_generative_judge_on_every_fixture(fixtures, bench_judge_dir, tmp_p
             str(data),
             "--limit",
             "3",
-            "--judge",
+            "--model",
             str(bench_judge_dir),
             "--batch_size",
             "16",
-            "--out",
+            "--output_dir",
             str(out),
         )
         == 0
@@ -147,13 +150,13 @@ def test_voting_with_the_tiny_judge(fixtures, bench_judge_dir, tmp_path):
             str(fixtures["mm_rlhf_rewardbench"]),
             "--limit",
             "3",
-            "--judge",
+            "--model",
             str(bench_judge_dir),
             "--votes",
             "3",
             "--order",
             "random",
-            "--out",
+            "--output_dir",
             str(out),
         )
         == 0
@@ -168,7 +171,7 @@ def test_voting_with_the_tiny_judge(fixtures, bench_judge_dir, tmp_path):
 def test_reaggregate_saved_predictions(fixtures, tmp_path):
     first, again = tmp_path / "a", tmp_path / "b"
     data = str(fixtures["vl_rewardbench"])
-    assert run("--benchmark", "vl_rewardbench", "--data", data, "--judge", "longer", "--out", str(first)) == 0
+    assert run("--benchmark", "vl_rewardbench", "--data", data, "--model", "longer", "--output_dir", str(first)) == 0
     assert (
         run(
             "--benchmark",
@@ -179,7 +182,7 @@ def test_reaggregate_saved_predictions(fixtures, tmp_path):
             str(first / "predictions.jsonl"),
             "--tie_policy",
             "half",
-            "--out",
+            "--output_dir",
             str(again),
         )
         == 0
@@ -194,10 +197,16 @@ def test_reaggregate_saved_predictions(fixtures, tmp_path):
 def test_plain_pairs_keep_the_foundation_report(tmp_path):
     rows = [{"id": f"p{i}", "question": "q", "responses": ["aa", "b"], "preferred": i % 2} for i in range(4)]
     out = tmp_path / "plain"
-    assert run("--data", str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "--judge", "longer", "--out", str(out)) == 0
+    assert (
+        run("--data", str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "--model", "longer", "--output_dir", str(out))
+        == 0
+    )
     report = read_report(out)
     assert REPORT_KEYS <= set(report) and report["metrics"]["accuracy"] == 0.5 and report["tie_policy"] == "wrong"
-    assert run("--data", str(tmp_path / "pairs.jsonl"), "--judge", "first", "--order", "stored", "--out", str(out)) == 0
+    assert (
+        run("--data", str(tmp_path / "pairs.jsonl"), "--model", "first", "--order", "stored", "--output_dir", str(out))
+        == 0
+    )
 
 
 def test_plain_pairs_need_their_images_whatever_the_judge(capsys, tmp_path):
@@ -215,10 +224,10 @@ def test_plain_pairs_need_their_images_whatever_the_judge(capsys, tmp_path):
         for i in range(3)
     ]
     data = str(write_jsonl(tmp_path / "pairs.jsonl", rows))
-    err = _fails(capsys, tmp_path / "o", "--data", data, "--judge", "first")
+    err = _fails(capsys, tmp_path / "o", "--data", data, "--model", "first")
     assert "gone.png" in err and "pairs format needs every image" in err
     out = tmp_path / "skip"
-    assert run("--data", data, "--judge", "first", "--skip_missing_images", "--out", str(out)) == 0
+    assert run("--data", data, "--model", "first", "--skip_missing_images", "--output_dir", str(out)) == 0
     report = read_report(out)
     assert report["n_items"] == 2 and report["images"]["skipped_by_category"] == {"c": 1}
     assert "skipped 1 of 3 items" in (out / "report.md").read_text()
@@ -229,7 +238,7 @@ def test_plain_pairs_need_their_images_whatever_the_judge(capsys, tmp_path):
 
 
 def _fails(capsys, out, *args) -> str:
-    assert run(*args, "--out", str(out)) == 2
+    assert run(*args, "--output_dir", str(out)) == 2
     assert not out.exists()
     err = capsys.readouterr().err.strip().splitlines()[-1]  # model loading may draw a progress bar first
     assert err.startswith("egt: error:")
@@ -238,7 +247,7 @@ def _fails(capsys, out, *args) -> str:
 
 def test_unknown_benchmark(capsys, fixtures, tmp_path):
     err = _fails(
-        capsys, tmp_path / "o", "--benchmark", "vlrb", "--data", str(fixtures["vl_rewardbench"]), "--judge", "first"
+        capsys, tmp_path / "o", "--benchmark", "vlrb", "--data", str(fixtures["vl_rewardbench"]), "--model", "first"
     )
     assert "unknown benchmark 'vlrb'" in err and "vl_rewardbench" in err
 
@@ -251,7 +260,7 @@ def test_malformed_record(capsys, tmp_path):
         tmp_path / "o",
         "--benchmark",
         "vl_rewardbench",
-        "--judge",
+        "--model",
         "first",
         "--data",
         str(write_jsonl(tmp_path / "bad.jsonl", rows)),
@@ -262,14 +271,14 @@ def test_malformed_record(capsys, tmp_path):
 def test_malformed_json(capsys, tmp_path):
     path = tmp_path / "broken.jsonl"
     path.write_text('{"id": "a", "prompt": "x"\n')
-    err = _fails(capsys, tmp_path / "o", "--benchmark", "mm_rlhf_rewardbench", "--judge", "first", "--data", str(path))
+    err = _fails(capsys, tmp_path / "o", "--benchmark", "mm_rlhf_rewardbench", "--model", "first", "--data", str(path))
     assert "line 1: malformed JSON" in err
 
 
 def test_stored_order_is_refused_on_benchmarks(capsys, fixtures, tmp_path):
     data = str(fixtures["vl_rewardbench"])
     err = _fails(
-        capsys, tmp_path / "o", "--benchmark", "vl_rewardbench", "--data", data, "--judge", "first", "--order", "stored"
+        capsys, tmp_path / "o", "--benchmark", "vl_rewardbench", "--data", data, "--model", "first", "--order", "stored"
     )
     assert "--allow_stored_order" in err
     out = tmp_path / "allowed"
@@ -279,13 +288,13 @@ def test_stored_order_is_refused_on_benchmarks(capsys, fixtures, tmp_path):
             "vl_rewardbench",
             "--data",
             data,
-            "--judge",
+            "--model",
             "first",
             "--order",
             "stored",
             "--allow_stored_order",
             "true",
-            "--out",
+            "--output_dir",
             str(out),
         )
         == 0
@@ -301,7 +310,7 @@ def test_votes_need_a_generative_judge(capsys, fixtures, tmp_path):
         "rewardbench",
         "--data",
         str(fixtures["rewardbench"]),
-        "--judge",
+        "--model",
         "first",
         "--votes",
         "3",
@@ -312,11 +321,11 @@ def test_votes_need_a_generative_judge(capsys, fixtures, tmp_path):
 def test_missing_images_error_skip_and_images_dir(capsys, bench_judge_dir, tmp_path):
     # the release, its images somewhere else; long/b.png and the video's frame folder are absent there too
     elsewhere = tmp_path / "elsewhere"
-    for qid, kind, media in {(r["id"], k, r[k]) for r in mm_rlhf_records() for k in ("image", "video") if k in r}:
+    for _qid, kind, media in {(r["id"], k, r[k]) for r in mm_rlhf_records() for k in ("image", "video") if k in r}:
         if kind == "image" and not media.startswith("long/"):
             write_image(elsewhere / media)
     data = write_jsonl(tmp_path / "release" / "mm_reward_bench.jsonl", mm_rlhf_records())
-    common = ["--benchmark", "mm_rlhf_rewardbench", "--data", str(data), "--judge", str(bench_judge_dir)]
+    common = ["--benchmark", "mm_rlhf_rewardbench", "--data", str(data), "--model", str(bench_judge_dir)]
 
     err = _fails(capsys, tmp_path / "o1", *common)
     assert "image file(s) missing for 9 of 9 items" in err and "mcq/a.png" in err
@@ -334,7 +343,7 @@ def test_missing_images_error_skip_and_images_dir(capsys, bench_judge_dir, tmp_p
             "true",
             "--order",
             "random",
-            "--out",
+            "--output_dir",
             str(out),
         )
         == 0
@@ -347,5 +356,8 @@ def test_missing_images_error_skip_and_images_dir(capsys, bench_judge_dir, tmp_p
 
     shutil.copytree(elsewhere, tmp_path / "release", dirs_exist_ok=True)  # baselines never needed them anyway
     out = tmp_path / "first"
-    assert run("--benchmark", "mm_rlhf_rewardbench", "--data", str(data), "--judge", "first", "--out", str(out)) == 0
+    assert (
+        run("--benchmark", "mm_rlhf_rewardbench", "--data", str(data), "--model", "first", "--output_dir", str(out))
+        == 0
+    )
     assert read_report(out)["images"]["items_missing_images"] == 4

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from egt.benchmarks import BENCHMARKS, PAIRS, generic, get_benchmark
+from egt.benchmarks import BENCHMARKS, PAIRS, field_mapping, generic, get_benchmark
 from egt.benchmarks.images import check_images
 from egt.benchmarks.run import evaluate_benchmark, reaggregate
-from egt.benchmarks.voting import majority
 from egt.errors import EgtError
 from egt.judge.base import FirstJudge, Judgement
+from egt.judge.voting import majority
 from egt.records import PreferencePair
 
 from .conftest import write_image, write_jsonl
@@ -72,7 +72,7 @@ def test_generic_defaults_and_responses_form(tmp_path):
 @pytest.mark.parametrize("spec, msg", [("question", "expected OURS=THEIRS"), ("answer=x", "unknown field 'answer'")])
 def test_generic_bad_mapping(spec, msg):
     with pytest.raises(EgtError, match=msg):
-        generic.parse_fields(spec)
+        field_mapping.parse_fields(spec)
 
 
 def test_generic_accuracy_by_category(tmp_path):

@@ -65,12 +65,12 @@ def test_acc_and_acc_plus_by_hand(mm_rlhf_jsonl):
     pairs = mmr.load(mm_rlhf_jsonl, mm_rlhf_jsonl.parent)
     outcomes = ["right", "right", "tie", "right", "right", "right", "fail", "right", "wrong"]
     preds = [prediction(p, o) for p, o in zip(pairs, outcomes)]
-    out = mmr.aggregate(preds, pairs)
+    out = mmr.BENCHMARK.aggregate(preds, pairs)
     assert out["metrics"]["acc"] == round(6 / 9, 6) and out["metrics"]["acc_plus"] == 0.4
     cats = out["categories"]
     assert cats["mcq"] == {"n": 3, "n_questions": 1, "accuracy": round(2 / 3, 6), "acc_plus": 0.0}
     assert cats["long"]["acc_plus"] == 1.0 and cats["video"]["accuracy"] == 0.5 and cats["short"]["acc_plus"] == 0.0
-    half = mmr.aggregate(preds, pairs, "half")["metrics"]
+    half = mmr.BENCHMARK.aggregate(preds, pairs, "half")["metrics"]
     assert half["acc"] == round(7 / 9, 6) and half["acc_plus"] == 0.4
 
 
@@ -79,7 +79,7 @@ def test_acc_plus_is_computed_per_order_then_averaged(mm_rlhf_jsonl):
     Acc+ stored = 1, swapped = 4/5, headline = 0.9."""
     pairs = mmr.load(mm_rlhf_jsonl, mm_rlhf_jsonl.parent)
     preds = [prediction(p, "wrong" if (p.id == "aaa_1#0" and s) else "right", s) for p in pairs for s in (False, True)]
-    m = mmr.aggregate(preds, pairs)["metrics"]
+    m = mmr.BENCHMARK.aggregate(preds, pairs)["metrics"]
     assert m["acc_plus_stored_order"] == 1.0 and m["acc_plus_swapped_order"] == 0.8 and m["acc_plus"] == 0.9
 
 

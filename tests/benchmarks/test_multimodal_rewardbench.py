@@ -53,7 +53,7 @@ def test_metrics_by_hand(mmrb_json):
     pairs = mmrb.load(mmrb_json)
     outcomes = ["right", "right", "fail", "right", "wrong", "tie", "right", "right"]
     preds = [prediction(p, o) for p, o in zip(pairs, outcomes)]
-    out = mmrb.aggregate(preds, pairs)
+    out = mmrb.BENCHMARK.aggregate(preds, pairs)
     assert out["metrics"]["overall"] == 0.75
     acc = {c: v["accuracy"] for c, v in out["categories"].items()}
     assert acc == {
@@ -69,6 +69,6 @@ def test_metrics_by_hand(mmrb_json):
         "safety/toxicity": 1.0,
     }
     assert list(out["categories"])[:6] == ["correctness", "preference", "knowledge", "reasoning", "safety", "vqa"]
-    wrong = mmrb.aggregate(preds, pairs, "wrong")
+    wrong = mmrb.BENCHMARK.aggregate(preds, pairs, "wrong")
     assert wrong["metrics"]["overall"] == 0.625 and wrong["categories"]["safety"]["accuracy"] == 0.5
     assert wrong["ties"] == 1 and wrong["parse_failures"] == 1

@@ -37,12 +37,12 @@ def test_sections_and_score_by_hand(rb_jsonl):
     pairs = rb.load(rb_jsonl)
     assert pairs[0].id == "1000" and pairs[0].category == "alpacaeval-easy" and pairs[0].meta["chosen_model"] == "gpt-4"
     preds = [prediction(p, o) for p, o in zip(pairs, OUTCOMES)]
-    half = rb.aggregate(preds, pairs)["metrics"]
+    half = rb.BENCHMARK.aggregate(preds, pairs)["metrics"]
     sections = {"chat": 6 / 7, "chat_hard": 0.75, "safety": 327 / 404, "reasoning": 656 / 1148}
     for k, v in sections.items():
         assert half[k] == pytest.approx(v, abs=1e-6)
     assert half["score"] == pytest.approx(sum(sections.values()) / 4, abs=1e-6)
-    out = rb.aggregate(preds, pairs, "wrong")
+    out = rb.BENCHMARK.aggregate(preds, pairs, "wrong")
     assert out["metrics"]["chat_hard"] == 0.5 and out["metrics"]["safety"] == pytest.approx(250 / 404, abs=1e-6)
     assert out["categories"]["anthropic_helpful"] == {"n": 1, "accuracy": 0.0, "weight": 0}
     assert out["categories"]["math-prm"]["weight"] == 984

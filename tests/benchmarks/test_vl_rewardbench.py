@@ -128,7 +128,7 @@ def test_overall_and_macro_by_hand(vl_jsonl):
     }
     pairs = vl.load(vl_jsonl)
     preds = [prediction(p, outcomes[p.id][swapped], swapped) for p in pairs for swapped in (False, True)]
-    out = vl.aggregate(preds, pairs, "wrong")
+    out = vl.BENCHMARK.aggregate(preds, pairs, "wrong")
     m = out["metrics"]
     assert m["overall"] == round(4 / 7, 6) and m["macro"] == round(5 / 9, 6)
     assert m["overall_stored_order"] == m["overall_swapped_order"] == round(4 / 7, 6)
@@ -138,7 +138,7 @@ def test_overall_and_macro_by_hand(vl_jsonl):
     assert out["ties"] == 2 and out["parse_failures"] == 2
     assert out["sources"]["povid"] == {"n": 2, "accuracy": 0.75}  # "povid" and "POVID": 1003 (1, 1), pair_0042 (0, 1)
 
-    half = vl.aggregate(preds, pairs, "half")["metrics"]
+    half = vl.BENCHMARK.aggregate(preds, pairs, "half")["metrics"]
     assert half["overall"] == round(5 / 7, 6)
     assert half["macro"] == pytest.approx(((2.5 / 3 + 0.75 + 0.5) / 3 + (2 / 3 + 0.75 + 0.75) / 3) / 2, abs=1e-6)
 

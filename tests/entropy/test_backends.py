@@ -20,13 +20,16 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
+from egt.data.presentation import presented_swapped, rollout_seed
 from egt.entropy.backends import VllmBackend, make_backend
+from egt.entropy.sampling import RolloutSampler
 from egt.entropy.score_store import read_scores
-from egt.entropy.scoring import RolloutSampler, ScoringConfig, presented_swapped, rollout_seed, score_pool
 from egt.errors import EgtError
 from egt.judge.base import JudgeRequest
 from egt.judge.generative import GenerationSettings, chat_prompts, generation_kwargs
 from egt.models.load import ModelArgs
+from egt.pipelines.scoring.config import ScoringConfig
+from egt.pipelines.scoring.run import score_pool
 from egt.records import open_images, read_pairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,8 +122,8 @@ def test_requests_carry_rollout_seeds_chat_prompts_and_images(vllm_run, loaded, 
 
 
 def test_scores_file_matches_transformers_structure_with_teacher_forced_entropies(vllm_run, loaded, small_lab):
-    from egt.entropy.maths import answer_token_entropy, reasoning_sentence_entropy
-    from egt.entropy.scoring import PieceDecoder
+    from egt.entropy.sampling import PieceDecoder
+    from egt.entropy.signals import answer_token_entropy, reasoning_sentence_entropy
     from egt.entropy.teacher_forced import rollout_entropies
 
     _, out = vllm_run
@@ -197,8 +200,8 @@ def test_without_vllm_the_backend_fails_with_one_clear_line(loaded, tiny_judge_d
             str(tiny_judge_dir),
             "--data",
             str(small_lab / "rl_pool.jsonl"),
-            "--out",
-            str(tmp_path / "s.jsonl"),
+            "--output_dir",
+            str(tmp_path / "s"),
             "--backend",
             "vllm",
             "--device",
@@ -212,7 +215,7 @@ def test_without_vllm_the_backend_fails_with_one_clear_line(loaded, tiny_judge_d
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "pip install 'egt[vllm]'" in lines[0] and "GPU" in lines[0]
-    assert not (tmp_path / "s.jsonl").exists()
+    assert not (tmp_path / "s").exists()
 
 
 def test_vllm_recipe_parses_into_the_score_command_config():
@@ -227,5 +230,5 @@ def test_vllm_recipe_parses_into_the_score_command_config():
     c.check()
     assert (c.backend, c.rollouts, c.max_new_tokens, c.prompt_style) == ("vllm", 4, 1024, "r1_reward")
     assert (model.model, model.dtype, model.device) == ("Qwen/Qwen2.5-VL-7B-Instruct", "bfloat16", "cuda")
-    assert io.data and io.out.endswith(".jsonl")
+    assert io.data and io.output_dir == "runs/score/qwen2_5_vl_7b"
     assert 0 < vargs.vllm_gpu_memory_utilization < 1

@@ -1,5 +1,5 @@
-"""Tests for ``egt.entropy.maths``: hand-worked entropies, dtype/masking edge cases, chunking
-invariance, the token-string statistics, ranks and vote entropy."""
+"""Tests for ``egt.entropy.tokens`` and ``egt.entropy.signals``: hand-worked entropies, dtype/masking
+edge cases, chunking invariance, the token-string statistics, ranks and vote entropy."""
 
 from __future__ import annotations
 

@@ -18,18 +18,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from egt.data.presentation import presented_swapped
 from egt.entropy import token_entropy
+from egt.entropy.sampling import RolloutSampler, generate_rollouts
 from egt.entropy.score_store import meta_path, partial_path, read_partial, read_scores
-from egt.entropy.scoring import (
-    RolloutSampler,
-    ScoringConfig,
-    generate_rollouts,
-    presented_swapped,
-    score_pool,
-    summarise_item,
-)
+from egt.entropy.summary import summarise_item
 from egt.errors import EgtError
 from egt.models.load import ModelArgs
+from egt.pipelines.scoring.config import ScoringConfig
+from egt.pipelines.scoring.run import score_pool
 from egt.records import PreferencePair, open_images, read_pairs
 
 N_ITEMS, BATCH = 6, 2
@@ -194,6 +191,11 @@ def test_random_order_is_seeded_per_item_and_rollout():
     assert not any(presented_swapped(3, f"id{i}", 0, "stored") for i in range(40))
 
 
+def test_both_orders_alternate_rollouts():
+    """``--order both``: odd rollouts swapped, so K = 4 shows each order twice, whatever the item."""
+    assert [presented_swapped(3, f"id{i}", k, "both") for i in range(3) for k in range(4)] == [False, True] * 6
+
+
 # ----------------------------------------------------------------------------------------------
 # The file
 # ----------------------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ def test_existing_output_of_another_config_is_refused_unless_overwrite(
     partial.write_text(
         json.dumps({**json.loads(meta_path(reference).read_text())["header"], "scoring": {"seed": 99}}) + "\n"
     )
-    with pytest.raises(EgtError, match="unfinished run for another configuration"):
+    with pytest.raises(EgtError, match=r"unfinished run with other settings \(scoring .*seed.*--overwrite"):
         score_pool(
             model_args, small_lab / "rl_pool.jsonl", tmp_path / "other.jsonl", cfg(), limit=N_ITEMS, loaded=loaded
         )
@@ -281,7 +283,7 @@ def test_existing_output_of_another_config_is_refused_unless_overwrite(
 
 @pytest.mark.parametrize(
     "garbage, why",
-    [("not json\n", "malformed JSON"), ('{"id": "nope"}\n', "not in the dataset"), (None, "duplicate id")],
+    [("not json\n", "malformed JSON"), ('{"id": "nope"}\n', "not in the dataset"), ('["a"]\n', "string 'id'")],
 )
 def test_corrupt_resume_file_is_a_clear_error_and_nothing_is_overwritten(
     tmp_path, reference, small_lab, model_args, loaded, garbage, why
@@ -289,7 +291,7 @@ def test_corrupt_resume_file_is_a_clear_error_and_nothing_is_overwritten(
     out = tmp_path / "scores.jsonl"
     header = json.loads(meta_path(reference).read_text())["header"]
     first = reference.read_text().splitlines()[0]
-    body = first + "\n" + (garbage if garbage is not None else first + "\n")
+    body = first + "\n" + garbage
     partial_path(out).write_text(json.dumps(header) + "\n" + body + first.replace("00000", "00001") + "\n")
     before = partial_path(out).read_bytes()
     with pytest.raises(EgtError, match=f"corrupt resume file \\(.*{why}"):
@@ -319,15 +321,14 @@ def test_vlm_judge_refuses_items_without_their_images(tmp_path, small_lab, model
 def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, small_lab, tiny_judge_dir, capsys):
     from egt.cli import main
 
-    out = tmp_path / "s.jsonl"
+    out = tmp_path / "s"
     data = str(small_lab / "rl_pool.jsonl")
     cases = [
-        ["--out", str(out), "--model", str(tiny_judge_dir)],  # no --data
-        ["--data", data, "--out", str(out), "--model", str(tmp_path / "no_such_model")],
-        ["--data", data, "--out", str(out), "--model", str(tiny_judge_dir), "--rollouts", "0"],
-        ["--data", data, "--out", str(out), "--model", str(tiny_judge_dir), "--peak_k", "0"],
-        ["--data", data, "--out", str(tmp_path / "s.csv"), "--model", str(tiny_judge_dir)],
-        ["--data", str(tmp_path / "missing.jsonl"), "--out", str(out), "--model", str(tiny_judge_dir)],
+        ["--output_dir", str(out), "--model", str(tiny_judge_dir)],  # no --data
+        ["--data", data, "--output_dir", str(out), "--model", str(tmp_path / "no_such_model")],
+        ["--data", data, "--output_dir", str(out), "--model", str(tiny_judge_dir), "--rollouts", "0"],
+        ["--data", data, "--output_dir", str(out), "--model", str(tiny_judge_dir), "--peak_k", "0"],
+        ["--data", str(tmp_path / "missing.jsonl"), "--output_dir", str(out), "--model", str(tiny_judge_dir)],
     ]
     for argv in cases:
         assert main(["score", *argv]) == 2, argv
@@ -342,7 +343,7 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, mod
     the result equals an uninterrupted run of the same configuration (here run in-process)."""
     env = {**os.environ, "EGT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
     n = 24
-    out = tmp_path / "b.jsonl"
+    out = tmp_path / "b" / "scores.jsonl"  # what --output_dir b writes
     command = [
         sys.executable,
         "-m",
@@ -354,8 +355,8 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, mod
         "cpu",
         "--data",
         str(small_lab / "rl_pool.jsonl"),
-        "--out",
-        str(out),
+        "--output_dir",
+        str(out.parent),
         "--rollouts",
         "2",
         "--max_new_tokens",

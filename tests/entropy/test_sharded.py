@@ -1,4 +1,4 @@
-"""Data-parallel ``egt score`` (egt.entropy.sharded): 2 CPU processes (gloo) against 1, and resume.
+"""Data-parallel ``egt score`` (egt.pipelines.scoring.sharded): 2 CPU processes (gloo) against 1, and resume.
 
 The merged file of an ``accelerate launch`` run with 2 processes is the single-process file byte for
 byte (each fixed batch is computed exactly as one process computes it). A rank that dies mid-run
@@ -15,10 +15,12 @@ import sys
 
 import pytest
 
-from egt.entropy import sharded
 from egt.entropy.score_store import partial_path, read_partial
-from egt.entropy.scoring import ScoringConfig, score_pool
+from egt.evaluation.distributed import Distributed
 from egt.models.load import ModelArgs
+from egt.pipelines.scoring import run, sharded
+from egt.pipelines.scoring.config import ScoringConfig
+from egt.pipelines.scoring.run import score_pool
 
 N_ITEMS, BATCH = 8, 2
 
@@ -69,8 +71,8 @@ def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, ti
         "cpu",
         "--data",
         str(small_lab / "rl_pool.jsonl"),
-        "--out",
-        str(out),
+        "--output_dir",
+        str(out.parent),
         "--rollouts",
         "2",
         "--max_new_tokens",
@@ -117,7 +119,7 @@ def test_a_dead_rank_then_a_rerun_scores_only_what_is_missing(
     data = small_lab / "rl_pool.jsonl"
 
     # rank 1 of 2 scores its first batch (batch 1 of 4), then dies before its second (batch 3)
-    monkeypatch.setattr(sharded, "distributed_state", lambda: sharded.Distributed(1, 2, _Rank(1, 2)))
+    monkeypatch.setattr(run, "distributed_state", lambda: Distributed(1, 2, _Rank(1, 2)))
 
     def die(batch: int) -> None:
         raise KeyboardInterrupt
@@ -130,7 +132,7 @@ def test_a_dead_rank_then_a_rerun_scores_only_what_is_missing(
         fh.write('{"id": "rl_pool-00006", "index": 6, "answer_ent')
 
     # rerun as one process, even with another --batch_size: the parts' batches are kept
-    monkeypatch.setattr(sharded, "distributed_state", lambda: None)
+    monkeypatch.setattr(run, "distributed_state", lambda: None)
     scored = []
     summary = score_pool(args, data, out, cfg(batch_size=3), limit=N_ITEMS, loaded=loaded, on_batch=scored.append)
     assert summary["resumed"] == 2 and summary["scored_now"] == N_ITEMS - 2

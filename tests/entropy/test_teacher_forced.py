@@ -16,11 +16,13 @@ import pytest
 import torch
 
 from egt.entropy import token_entropy
+from egt.entropy.sampling import generate_rollouts
 from egt.entropy.score_store import read_scores
-from egt.entropy.scoring import ScoringConfig, generate_rollouts, score_pool
 from egt.entropy.teacher_forced import completion_hidden, pad_completions, rollout_entropies
 from egt.errors import EgtError
 from egt.models.load import ModelArgs
+from egt.pipelines.scoring.config import ScoringConfig
+from egt.pipelines.scoring.run import score_pool
 from egt.records import open_images, read_pairs
 
 N_ITEMS = 4
@@ -160,7 +162,7 @@ def test_score_with_teacher_forced_entropy_source(tmp_path, small_lab, tiny_judg
 def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(
     tmp_path, tiny_judge_dir, loaded, generation_scores
 ):
-    from egt.entropy.rescore import rescore_pool
+    from egt.pipelines.scoring.rescore import rescore_pool
 
     out = tmp_path / "re.jsonl"
     summary = rescore_pool(
@@ -182,8 +184,8 @@ def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(
 def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(
     tmp_path, tiny_judge_dir, loaded, generation_scores
 ):
-    from egt.entropy.rescore import rescore_pool
     from egt.models.load import load_model
+    from egt.pipelines.scoring.rescore import rescore_pool
 
     other_dir = tmp_path / "other"
     shutil.copytree(tiny_judge_dir, other_dir)

@@ -29,11 +29,11 @@ def free_port() -> int:
 def eval_args(judge, data, out) -> list[str]:
     return [
         "eval",
-        "--judge",
+        "--model",
         str(judge),
         "--data",
         str(data),
-        "--out",
+        "--output_dir",
         str(out),
         "--device",
         "cpu",

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from egt.data.presentation import rollout_seed
 from egt.entropy.backends import VllmBackend
-from egt.entropy.scoring import rollout_seed
 from egt.errors import EgtError
+from egt.judge.args import JudgeArgs
 from egt.judge.base import JudgeRequest
-from egt.judge.factory import JudgeArgs, make_generative_judge, make_judge
 from egt.judge.generative import GenerationSettings, generation_kwargs
+from egt.pipelines.judges import make_generative_judge, make_judge
 from egt.records import open_images, read_pairs
 from entropy.test_backends import FakeLLM, FakeSamplingParams
 
@@ -50,7 +51,7 @@ class GreedyFakeLLM(FakeLLM):
 
 def test_greedy_vllm_judgements_equal_the_transformers_path(tiny_judge_dir, small_lab):
     args = JudgeArgs(
-        judge=str(tiny_judge_dir),
+        model=str(tiny_judge_dir),
         device="cpu",
         dtype="float32",
         batch_size=3,
@@ -78,9 +79,9 @@ def test_greedy_vllm_judgements_equal_the_transformers_path(tiny_judge_dir, smal
 
 def test_vllm_backend_is_for_generative_judges_only():
     with pytest.raises(EgtError, match="only a generative judge"):
-        make_judge(JudgeArgs(judge="random", backend="vllm"))
+        make_judge(JudgeArgs(model="random", backend="vllm"))
     with pytest.raises(EgtError, match="unknown backend"):
-        make_judge(JudgeArgs(judge="random", backend="onnx"))
+        make_judge(JudgeArgs(model="random", backend="onnx"))
 
 
 def test_eval_with_vllm_backend_fails_with_one_clear_line_without_vllm(tiny_judge_dir, small_lab, tmp_path):
@@ -98,11 +99,11 @@ def test_eval_with_vllm_backend_fails_with_one_clear_line_without_vllm(tiny_judg
         "-m",
         "egt.cli",
         "eval",
-        "--judge",
+        "--model",
         str(tiny_judge_dir),
         "--data",
         str(small_lab / "test.jsonl"),
-        "--out",
+        "--output_dir",
         str(tmp_path / "ev"),
         "--device",
         "cpu",

@@ -21,9 +21,9 @@ def _digest(folder):
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
     kw = dict(n_sft=12, n_rl_pool=6, n_test=6)
-    make_lab(LabConfig(out=str(tmp_path / "a"), seed=7, **kw))
-    make_lab(LabConfig(out=str(tmp_path / "b"), seed=7, **kw))
-    make_lab(LabConfig(out=str(tmp_path / "c"), seed=8, **kw))
+    make_lab(LabConfig(output_dir=str(tmp_path / "a"), seed=7, **kw))
+    make_lab(LabConfig(output_dir=str(tmp_path / "b"), seed=7, **kw))
+    make_lab(LabConfig(output_dir=str(tmp_path / "c"), seed=8, **kw))
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 
@@ -35,7 +35,7 @@ def test_ambiguous_hue_keeps_its_name():
 
 
 def test_splits_noise_and_ground_truth(tmp_path):
-    cfg = LabConfig(out=str(tmp_path), n_sft=0, n_rl_pool=0, n_test=0)
+    cfg = LabConfig(output_dir=str(tmp_path), n_sft=0, n_rl_pool=0, n_test=0)
     (tmp_path / "images").mkdir()
     pool = make_split(cfg, "rl_pool", 1500, tmp_path / "images")
     test = make_split(cfg, "test", 200, tmp_path / "images")

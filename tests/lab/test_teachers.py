@@ -49,7 +49,7 @@ def test_confusion_probability_at_known_ambiguities():
 def test_default_lab_is_unchanged(tmp_path):
     """Same seed → the files the lab wrote before it had a choice of teacher."""
     out = tmp_path / "lab"
-    make_lab(LabConfig(out=str(out), **PINNED_CONFIG))
+    make_lab(LabConfig(output_dir=str(out), **PINNED_CONFIG))
     h = hashlib.sha256()
     for name in ("sft.jsonl", "rl_pool.jsonl", "test.jsonl"):
         h.update((out / name).read_bytes())
@@ -68,8 +68,8 @@ def test_default_lab_is_unchanged(tmp_path):
 
 def test_annotator_teacher_changes_only_the_traces(tmp_path):
     kw = dict(seed=5, n_sft=40, n_rl_pool=10, n_test=5)
-    make_lab(LabConfig(out=str(tmp_path / "s"), **kw))
-    make_lab(LabConfig(out=str(tmp_path / "a"), teacher="annotator", **kw))
+    make_lab(LabConfig(output_dir=str(tmp_path / "s"), **kw))
+    make_lab(LabConfig(output_dir=str(tmp_path / "a"), teacher="annotator", **kw))
     for name in ("rl_pool.jsonl", "test.jsonl"):
         assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
     for f in (tmp_path / "s" / "images").iterdir():
@@ -88,7 +88,7 @@ def test_annotator_teacher_changes_only_the_traces(tmp_path):
 
 def test_unknown_teacher_is_refused(tmp_path):
     with pytest.raises(EgtError, match="teacher"):
-        make_lab(LabConfig(out=str(tmp_path / "x"), teacher="oracle", n_sft=1, n_rl_pool=1, n_test=1))
+        make_lab(LabConfig(output_dir=str(tmp_path / "x"), teacher="oracle", n_sft=1, n_rl_pool=1, n_test=1))
     with pytest.raises(ValueError, match="teacher_rng"):
         sample_item(np.random.default_rng(0), apply_noise=True, teacher="annotator", **NOISE)
 
@@ -122,7 +122,7 @@ def test_annotator_teacher_errs_like_the_annotators():
 
 
 def test_annotator_traces_parse_after_the_fidelity_filter(tmp_path):
-    cfg = LabConfig(out=str(tmp_path), teacher="annotator")
+    cfg = LabConfig(output_dir=str(tmp_path), teacher="annotator")
     (tmp_path / "images").mkdir()
     pairs = make_split(cfg, "sft", 400, tmp_path / "images")
     kept, stats = select_traces(pairs, "both", seed=0, fidelity_filter=True)

@@ -32,9 +32,19 @@ def run(capsys, *argv):
 def test_malformed_jsonl_is_one_line_exit_2_and_no_output(tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [EXAMPLE_LINE, '{"question": "x", "solution": '])
     for argv in (
-        ["math", "eval", "--solutions", str(bad), "--out", str(tmp_path / "eval")],
-        ["math", "pairs", "--solutions", str(bad), "--out", str(tmp_path / "pairs" / "p.jsonl")],
-        ["selfcompare", "build", "--solutions", str(bad), "--comparer", "none", "--out", str(tmp_path / "sc")],
+        ["math", "eval", "--solutions", str(bad), "--output_dir", str(tmp_path / "eval")],
+        ["math", "pairs", "--solutions", str(bad), "--output_dir", str(tmp_path / "pairs")],
+        [
+            "math",
+            "selfcompare",
+            "build",
+            "--solutions",
+            str(bad),
+            "--comparer",
+            "none",
+            "--output_dir",
+            str(tmp_path / "sc"),
+        ],
     ):
         code, out, err = run(capsys, *argv)
         assert code == 2, argv
@@ -58,7 +68,15 @@ def test_malformed_jsonl_is_one_line_exit_2_and_no_output(tmp_path, capsys):
 def test_bad_questions_file(tmp_path, capsys, row, message):
     data = write_jsonl(tmp_path / "q.jsonl", [row])
     code, _, err = run(
-        capsys, "math", "eval", "--data", str(data), "--model", str(tmp_path / "none"), "--out", str(tmp_path / "o")
+        capsys,
+        "math",
+        "eval",
+        "--data",
+        str(data),
+        "--model",
+        str(tmp_path / "none"),
+        "--output_dir",
+        str(tmp_path / "o"),
     )
     assert code == 2 and message in err, err
 
@@ -66,7 +84,7 @@ def test_bad_questions_file(tmp_path, capsys, row, message):
 def test_eval_scores_existing_solutions(tmp_path, capsys):
     solutions = write_jsonl(tmp_path / "s.jsonl", [EXAMPLE_LINE])
     code, out, _ = run(
-        capsys, "math", "eval", "--solutions", str(solutions), "--out", str(tmp_path / "e"), "--ks", "1", "2"
+        capsys, "math", "eval", "--solutions", str(solutions), "--output_dir", str(tmp_path / "e"), "--ks", "1", "2"
     )
     assert code == 0
     report = json.loads((tmp_path / "e" / "report.json").read_text())
@@ -88,34 +106,35 @@ def test_eval_simple_format_takes_references_from_data(tmp_path, capsys):
         ],
     )
     code, _, _ = run(
-        capsys, "math", "eval", "--solutions", str(solutions), "--data", str(data), "--out", str(tmp_path / "e")
+        capsys, "math", "eval", "--solutions", str(solutions), "--data", str(data), "--output_dir", str(tmp_path / "e")
     )
     assert code == 0
     assert json.loads((tmp_path / "e" / "report.json").read_text())["accuracy"] == 0.5
     orphan = write_jsonl(tmp_path / "o.jsonl", [{"id": "b", "question": "q2", "solution": "A: 1"}])
-    code, _, err = run(capsys, "math", "eval", "--solutions", str(orphan), "--out", str(tmp_path / "e2"))
+    code, _, err = run(capsys, "math", "eval", "--solutions", str(orphan), "--output_dir", str(tmp_path / "e2"))
     assert code == 2 and "no reference for id 'b'" in err
 
 
 def test_pairs_and_comparison_prompts_from_a_solutions_file(tmp_path, capsys):
     solutions = write_jsonl(tmp_path / "s.jsonl", [EXAMPLE_LINE, {**EXAMPLE_LINE, "question": "other"}])
-    code, out, _ = run(capsys, "math", "pairs", "--solutions", str(solutions), "--out", str(tmp_path / "p.jsonl"))
+    code, out, _ = run(capsys, "math", "pairs", "--solutions", str(solutions), "--output_dir", str(tmp_path / "p"))
     assert code == 0
     from egt.records import read_pairs
 
-    pairs = read_pairs(tmp_path / "p.jsonl")
+    pairs = read_pairs(tmp_path / "p" / "pairs.jsonl")
     assert len(pairs) == 4  # 2 questions × 1 right × 2 wrong
     assert all(p.responses[p.preferred].endswith("A: 7") for p in pairs)
 
     code, out, _ = run(
         capsys,
+        "math",
         "selfcompare",
         "build",
         "--solutions",
         str(solutions),
         "--comparer",
         "none",
-        "--out",
+        "--output_dir",
         str(tmp_path / "sc"),
     )
     assert code == 0
@@ -134,6 +153,7 @@ def test_selfcompare_with_the_reference_comparer(tmp_path, capsys, problems):
     solutions = write_jsonl(tmp_path / "s.jsonl", wrong)
     code, _, _ = run(
         capsys,
+        "math",
         "selfcompare",
         "build",
         "--solutions",
@@ -142,7 +162,7 @@ def test_selfcompare_with_the_reference_comparer(tmp_path, capsys, problems):
         str(data),
         "--comparer",
         "reference",
-        "--out",
+        "--output_dir",
         str(tmp_path / "sc"),
     )
     assert code == 0
@@ -159,17 +179,20 @@ def test_selfcompare_with_the_reference_comparer(tmp_path, capsys, problems):
 
 def test_selfcompare_needs_a_comparer_it_can_build(tmp_path, capsys):
     solutions = write_jsonl(tmp_path / "s.jsonl", [EXAMPLE_LINE])
-    code, _, err = run(capsys, "selfcompare", "build", "--solutions", str(solutions), "--out", str(tmp_path / "sc"))
+    code, _, err = run(
+        capsys, "math", "selfcompare", "build", "--solutions", str(solutions), "--output_dir", str(tmp_path / "sc")
+    )
     assert code == 2 and "--comparer self needs --model" in err
     code, _, err = run(
         capsys,
+        "math",
         "selfcompare",
         "build",
         "--solutions",
         str(solutions),
         "--comparer",
         "openai",
-        "--out",
+        "--output_dir",
         str(tmp_path / "sc"),
     )
     assert code == 2 and "--comparer_url" in err
@@ -185,7 +208,7 @@ def test_eval_with_a_model_is_resumable(tmp_path, capsys, tiny_lab):
         "cpu",
         "--data",
         str(tiny_lab / "test.jsonl"),
-        "--out",
+        "--output_dir",
         str(tmp_path / "e"),
         "--n_samples",
         "2",

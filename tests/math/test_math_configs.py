@@ -12,13 +12,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "math"
 
 
 def types_for(name: str):
-    from egt.commands.math import (
-        MathEvalArgs,
-        MathLabMakeArgs,
-        MathPairsArgs,
-        SelfCompareBuildArgs,
-        SelfCompareTrainArgs,
-    )
+    from egt.commands.math import MathEvalArgs, MathLabMakeArgs, MathPairsArgs
+    from egt.commands.selfcompare import SelfCompareBuildArgs, SelfCompareTrainArgs
     from egt.math.generate import SamplingArgs
     from egt.math.lab import MathLabConfig, TinyTextConfig
     from egt.math.selfcompare import ComparerArgs

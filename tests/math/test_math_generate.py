@@ -42,7 +42,7 @@ def test_bad_sampling_settings(tmp_path, capsys, tiny_lab, flags, message):
             str(tiny_lab / "model"),
             "--data",
             str(tiny_lab / "test.jsonl"),
-            "--out",
+            "--output_dir",
             str(tmp_path / "e"),
             *flags,
         ]
@@ -81,7 +81,7 @@ def test_eval_through_a_vision_language_model(tmp_path, capsys, tiny_lab):
             "3",
             "--max_new_tokens",
             "4",
-            "--out",
+            "--output_dir",
             str(tmp_path / "e"),
         ]
     )

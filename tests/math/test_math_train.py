@@ -63,6 +63,7 @@ def test_selfcompare_train_cli(tiny_lab, problems, tmp_path, capsys):
     out = tmp_path / "model"
     code = main(
         [
+            "math",
             "selfcompare",
             "train",
             "--model",
@@ -90,6 +91,7 @@ def test_selfcompare_train_cli(tiny_lab, problems, tmp_path, capsys):
     assert load_model(str(out), device="cpu").model is not None
     code = main(
         [
+            "math",
             "selfcompare",
             "train",
             "--model",
@@ -129,7 +131,7 @@ def test_math_lab_cli_writes_problems_and_a_trained_model(tmp_path, capsys):
         [
             "math",
             "lab",
-            "--out",
+            "--output_dir",
             str(tmp_path / "lab"),
             "--n_train",
             "24",

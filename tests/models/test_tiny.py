@@ -65,3 +65,37 @@ def test_unknown_model_path_is_a_user_error(tmp_path):
 
     with pytest.raises(EgtError, match="not a model folder"):
         load_model(str(tmp_path / "nope"))
+
+
+def test_tiny_text_lm_is_the_vlm_text_decoder_without_eyes(tmp_path):
+    """One decoder recipe for both tiny models: the text LM's config is the VLM's text config (same
+    sizes), it saves and reloads through the Auto classes, and its weights depend on the seed only."""
+    from dataclasses import asdict
+
+    from egt.models.tiny import TinyTextConfig, TinyVLConfig, build_model, build_tiny_text_lm, train_tokenizer
+
+    corpus = [f"Is {i} even? Yes, {i} is even. No, {i} is odd." for i in range(50)]
+    vl_cfg = TinyVLConfig(hidden_size=32, intermediate_size=64, vision_hidden_size=32, mrope_section=[2, 1, 1])
+    text_cfg = TinyTextConfig(**{k: v for k, v in asdict(vl_cfg).items() if k in asdict(TinyTextConfig())})
+    vlm = build_model(train_tokenizer(corpus, vl_cfg.vocab_size), vl_cfg)
+    build_tiny_text_lm(corpus, tmp_path / "a", text_cfg, seed=1)
+    build_tiny_text_lm(corpus, tmp_path / "b", text_cfg, seed=1)
+    build_tiny_text_lm(corpus, tmp_path / "c", text_cfg, seed=2)
+    loaded = load_model(str(tmp_path / "a"), device="cpu", dtype="float32")
+    assert not loaded.is_vision and type(loaded.model).__name__ == "Qwen2ForCausalLM"
+    text, vision_text = loaded.model.config, vlm.config.text_config
+    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
+        assert getattr(text, key) == getattr(vision_text, key), key
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        assert getattr(text, key) == getattr(vision_text, key) == getattr(loaded.model.generation_config, key)
+    assert text.eos_token_id == loaded.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in "abc"]
+    assert weights[0] == weights[1] != weights[2]
+
+
+def test_vl_config_extends_the_text_config():
+    from egt.models.tiny import TinyTextConfig, TinyVLConfig
+
+    assert isinstance(TinyVLConfig(), TinyTextConfig)
+    assert TinyVLConfig().vocab_size == 1024 and TinyTextConfig().vocab_size == 2048
+    assert TinyVLConfig().hidden_size == TinyTextConfig().hidden_size == 128

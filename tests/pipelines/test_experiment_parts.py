@@ -106,11 +106,11 @@ def test_paired_bootstrap_interval_holds_the_mean_and_refuses_one_unit():
 
 
 def test_a_folder_refuses_a_run_with_other_settings(tmp_path):
-    cfg = ExperimentConfig(out=str(tmp_path))
+    cfg = ExperimentConfig(output_dir=str(tmp_path))
     check_preset(cfg)
-    check_preset(ExperimentConfig(out=str(tmp_path), workers=2))  # how it runs may change
+    check_preset(ExperimentConfig(output_dir=str(tmp_path), workers=2))  # how it runs may change
     with pytest.raises(EgtError, match="rl_steps"):
-        check_preset(ExperimentConfig(out=str(tmp_path), rl_steps=7))
+        check_preset(ExperimentConfig(output_dir=str(tmp_path), rl_steps=7))
 
 
 def test_config_checks_name_the_field():
@@ -134,16 +134,16 @@ def test_the_demo_runs_the_lab_quick_preset():
     from egt.pipelines.demo import DemoArgs, experiment_config
 
     values = yaml.safe_load((REPO / "configs" / "experiment" / "lab_quick.yaml").read_text())
-    demo = experiment_config(DemoArgs(out=values["out"]))
+    demo = experiment_config(DemoArgs(output_dir=values["output_dir"]))
     for key, value in values.items():
-        if key in ("preset", "out", "curricula", "estimators", "subset_sizes"):
+        if key in ("preset", "output_dir", "curricula", "estimators", "subset_sizes"):
             continue
         assert getattr(demo, key) == value, key
 
 
 def test_rq1_scores_with_the_backend_it_is_given(monkeypatch, tmp_path):
-    import egt.entropy.scoring as scoring
-    from egt.analysis.rq1 import run_rq1
+    import egt.pipelines.scoring.run as scoring
+    from egt.pipelines.rq1 import run_rq1
 
     seen = []
 
@@ -154,7 +154,7 @@ def test_rq1_scores_with_the_backend_it_is_given(monkeypatch, tmp_path):
         seen.append(cfg)
         raise Stop
 
-    monkeypatch.setattr(scoring, "score_pool", capture)  # run_rq1 imports it from there at call time
+    monkeypatch.setattr(scoring, "score_pool", capture)  # run_rq1 calls it through that module
     with pytest.raises(Stop):
         run_rq1("judge", "pool.jsonl", None, tmp_path, rollouts=2, backend="vllm")
     assert seen[0].backend == "vllm" and seen[0].rollouts == 2
@@ -168,14 +168,14 @@ def test_the_experiment_backend_is_checked_and_older_folders_resume(tmp_path):
 
     with pytest.raises(EgtError, match="backend"):
         ExperimentConfig(backend="onnx").check()
-    check_preset(ExperimentConfig(out=str(tmp_path)))
+    check_preset(ExperimentConfig(output_dir=str(tmp_path)))
     path = tmp_path / "experiment.json"
     old = json.loads(path.read_text())
     del old["backend"]  # written before the field existed
     path.write_text(json.dumps(old))
-    check_preset(ExperimentConfig(out=str(tmp_path)))
+    check_preset(ExperimentConfig(output_dir=str(tmp_path)))
     with pytest.raises(EgtError, match="backend"):
-        check_preset(ExperimentConfig(out=str(tmp_path), backend="vllm"))
+        check_preset(ExperimentConfig(output_dir=str(tmp_path), backend="vllm"))
 
 
 def test_own_data_is_checked_before_anything_is_written(tmp_path, small_lab):
@@ -185,7 +185,7 @@ def test_own_data_is_checked_before_anything_is_written(tmp_path, small_lab):
     bad.write_text('{"id": "a", "question": "q"}\n')
     good = small_lab / "test.jsonl"
     out = tmp_path / "exp"
-    common = dict(out=str(out), seeds=[0], tables=["T1"], images_dir=str(small_lab))
+    common = dict(output_dir=str(out), seeds=[0], tables=["T1"], images_dir=str(small_lab))
     with pytest.raises(EgtError, match=r"bad.jsonl: line 1 \(id='a'\): field 'responses'"):
         run_experiment(ExperimentConfig(sft_data=str(good), pool=str(bad), test=str(good), **common))
     missing = tmp_path / "missing_image.jsonl"

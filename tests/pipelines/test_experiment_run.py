@@ -52,7 +52,7 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
 
     out = tmp_path / "exp"
     preset = tmp_path / "micro.yaml"
-    preset.write_text(MICRO + f"out: {out}\n")
+    preset.write_text(MICRO + f"output_dir: {out}\n")
     cmd = [sys.executable, "-m", "egt.cli", "experiment", "--config", str(preset)]
     proc = subprocess.Popen(
         cmd,
@@ -77,13 +77,14 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
     after = _done_files(out)
     assert all(after[k] == v for k, v in before.items()), "a finished unit was redone"
     cells = {p.parent.name for p in (out / "seed0" / "converged").glob("*/done.json")}
+    main_signal = json.loads((out / "seed0/sft-annotator/epoch1/stats/done.json").read_text())["main_signal"]
     assert cells == {
         "full-100pct-off-grpo",
         "random-50pct-off-grpo",
         "accuracy-50pct-off-grpo",
         "entropy-answer-50pct-off-grpo",
         "entropy-peak-50pct-off-grpo",
-        f"highest-{json.loads((out / 'seed0/sft-annotator/epoch1/stats/done.json').read_text())['main_signal']}-50pct-off-grpo",
+        f"highest-{main_signal}-50pct-off-grpo",
         "oracle-50pct-off-grpo",
     }
     cell = json.loads((out / "seed0" / "converged" / "oracle-50pct-off-grpo" / "done.json").read_text())

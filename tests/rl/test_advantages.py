@@ -1,4 +1,7 @@
-"""Tests for egt.rl.advantages: hand-worked cases, the identities of docs/methods.md §5, edge cases."""
+"""Tests for egt.rl.advantages: hand-worked cases, the identities of docs/methods.md §5, edge cases.
+
+Estimators are called by name through :func:`egt.rl.estimators.compute_advantages` (what the trainer
+uses) where a test covers all of them; the registry itself is tested in test_estimators.py."""
 
 from __future__ import annotations
 
@@ -11,29 +14,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egt.rl.advantages import (
-    ADVANTAGE_ESTIMATORS,
     STD_EPS,
-    agg_loss,
     dr_grpo_advantages,
-    get_advantage_estimator,
     grpo_advantages,
     grpo_s_advantages,
     grpo_s_shaped_rewards,
     gtpo_advantages,
     gtpo_shaped_rewards,
-    register_advantage_estimator,
 )
+from egt.rl.estimators import compute_advantages
 
 NAN = float("nan")
 ESTIMATORS = ("grpo", "dr_grpo", "gtpo", "grpo_s")
 
 
 def advantages(name, rewards, correct, entropies, mask, group_size, **kwargs):
-    """Call any registered estimator with the inputs it takes."""
-    fn = get_advantage_estimator(name)
-    if name in ("grpo", "dr_grpo"):
-        return fn(rewards, mask, group_size, **kwargs)
-    return fn(rewards, correct, entropies, mask, group_size, **kwargs)
+    """Run any registered estimator through the trainer's dispatch (entropies go only where needed)."""
+    return compute_advantages(name, rewards, mask, group_size, correct=correct, entropies=entropies, **kwargs)
 
 
 def random_batch(groups=3, group_size=4, length=6, seed=0):
@@ -173,29 +170,6 @@ def test_grpo_s_hand_computed():
     expected = torch.where(HAND_MASK.bool(), per_response[:, None], 0.0)
     adv = grpo_s_advantages(HAND_REWARDS, HAND_CORRECT, HAND_ENTROPIES, HAND_MASK, 4, 1.0, 0.5)
     torch.testing.assert_close(adv, expected)
-
-
-def test_agg_loss_hand_computed():
-    """loss = [[1, 2, 3], [4, ·, ·]] (· masked, holding NaN).
-
-    token-mean = (1+2+3+4)/4 = 2.5; seq-mean-token-mean = (2 + 4)/2 = 3;
-    seq-mean-token-sum-norm with max_length 5 = (6/5 + 4/5)/2 = 1.
-    """
-    loss = torch.tensor([[1.0, 2.0, 3.0], [4.0, NAN, NAN]])
-    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    assert agg_loss(loss, mask, "token-mean").item() == pytest.approx(2.5)
-    assert agg_loss(loss, mask, "seq-mean-token-mean").item() == pytest.approx(3.0)
-    assert agg_loss(loss, mask, "seq-mean-token-sum-norm", max_length=5).item() == pytest.approx(1.0)
-
-
-def test_agg_loss_empty_sequence_and_batch():
-    """A sequence without tokens contributes 0 and still counts: seq-mean-token-mean of
-    [[2, 2], [·, ·]] = (2 + 0)/2 = 1; an all-masked batch gives 0, not NaN."""
-    loss = torch.tensor([[2.0, 2.0], [5.0, 5.0]])
-    mask = torch.tensor([[1, 1], [0, 0]])
-    assert agg_loss(loss, mask, "seq-mean-token-mean").item() == pytest.approx(1.0)
-    for mode in ("token-mean", "seq-mean-token-mean"):
-        assert agg_loss(loss, torch.zeros_like(mask), mode).item() == 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,29 +315,6 @@ def test_micro_batch_invariance_of_advantages(name):
         trimmed = advantages(name, rewards[rows], correct[rows], entropies[rows, :length], mask[rows, :length], 4)
         torch.testing.assert_close(trimmed, full[rows, :length], rtol=1e-6, atol=1e-6)
         assert torch.all(full[rows, length:] == 0)
-
-
-@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"])
-def test_micro_batch_invariance_of_loss(mode):
-    """Splitting a batch into micro-batches k (each trimmed to its own length) leaves the loss
-    unchanged once recombined: token-mean as Σ_k (N_k/N)·loss_k with N_k the tokens of k, the
-    seq-mean modes as Σ_k (B_k/B)·loss_k (seq-mean-token-sum-norm with a constant max_length)."""
-    rewards, correct, entropies, mask = random_batch(groups=3, length=7, seed=7)
-    adv = gtpo_advantages(rewards, correct, entropies, mask, 4)
-    ratio = 1 + 0.1 * torch.randn(mask.shape, generator=torch.Generator().manual_seed(0))
-    loss_mat = -adv * ratio  # [B, T], a stand-in per-token policy loss
-    full = agg_loss(loss_mat, mask, mode, max_length=7)
-    combined = torch.tensor(0.0)
-    for rows in (slice(0, 4), slice(4, 12)):
-        length = int(mask[rows].sum(dim=1).max())
-        part_mask = mask[rows, :length]
-        part = agg_loss(loss_mat[rows, :length], part_mask, mode, max_length=7)
-        if mode == "token-mean":
-            weight = part_mask.sum() / mask.sum()
-        else:
-            weight = torch.tensor(part_mask.shape[0] / mask.shape[0])
-        combined = combined + weight * part
-    torch.testing.assert_close(combined, full)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +469,7 @@ def test_entropies_with_grad_are_detached(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors and the registry
+# Errors
 # ---------------------------------------------------------------------------------------------
 
 
@@ -563,23 +514,6 @@ def test_error_bad_options():
     rewards, correct, entropies, mask = random_batch(groups=1)
     with pytest.raises(ValueError, match=r"normalize must be one of \('joint', 'separate'\), got 'tokens'"):
         gtpo_advantages(rewards, correct, entropies, mask, 4, normalize="tokens")
-    with pytest.raises(ValueError, match=r"unknown loss aggregation mode 'sum'; known: token-mean"):
-        agg_loss(torch.zeros(2, 2), torch.ones(2, 2), "sum")
-    with pytest.raises(ValueError, match=r"needs a positive constant max_length"):
-        agg_loss(torch.zeros(2, 2), torch.ones(2, 2), "seq-mean-token-sum-norm")
-    with pytest.raises(ValueError, match=r"loss_mat and mask must both have shape"):
-        agg_loss(torch.zeros(2, 3), torch.ones(2, 2), "token-mean")
-
-
-def test_registry():
-    assert set(ADVANTAGE_ESTIMATORS) == set(ESTIMATORS)
-    assert get_advantage_estimator("gtpo") is gtpo_advantages
-    assert get_advantage_estimator("dr_grpo") is dr_grpo_advantages
-    with pytest.raises(ValueError, match=r"unknown advantage estimator 'ppo'; known: dr_grpo, grpo, grpo_s, gtpo"):
-        get_advantage_estimator("ppo")
-    with pytest.raises(ValueError, match=r"'grpo' is already registered"):
-        register_advantage_estimator("grpo")(lambda rewards, mask, group_size: rewards)
-    assert ADVANTAGE_ESTIMATORS["grpo"] is grpo_advantages
 
 
 # ---------------------------------------------------------------------------------------------

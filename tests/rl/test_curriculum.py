@@ -1,4 +1,4 @@
-"""Curriculum over the curation manifest (docs/methods.md §3): orders, TRL's repeat semantics, manifest errors."""
+"""Curriculum over the curation manifest (docs/methods.md §3): orders, TRL's repeat semantics, the curation order."""
 
 from __future__ import annotations
 
@@ -7,37 +7,11 @@ import json
 import pytest
 from trl.trainer.utils import RepeatSampler
 
+from egt.curation.manifest import kept_order_keys, read_manifest
 from egt.errors import EgtError
-from egt.rl.curriculum import (
-    Curriculum,
-    CurriculumSampler,
-    curriculum_order,
-    kept_items,
-    kept_order_keys,
-    read_manifest,
-    stage_bounds,
-)
+from egt.rl.curriculum import Curriculum, CurriculumSampler, curriculum_order, stage_bounds
 
 SCORES = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 0.0]  # row → entropy; sorted order is 9,1,5,3,7,2,8,4,6,0
-
-
-def write_manifest(path, rows):
-    path.mkdir(parents=True, exist_ok=True)
-    lines = [
-        json.dumps(
-            {
-                "id": rid,
-                "scores": {"answer": s, "sentence": s / 2 if isinstance(s, float) else None, "mixed": s},
-                "kept": kept,
-                "rank": i,
-                "selector": "entropy:answer",
-                "reason": "test",
-            }
-        )
-        for i, (rid, s, kept) in enumerate(rows)
-    ]
-    (path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_sorted_is_low_to_high_every_epoch():
@@ -58,18 +32,6 @@ def test_missing_entropy_sorts_last_and_ties_break_by_id():
     """The curation contract (egt.curation.manifest): null last, ties by id."""
     scores, ids = [None, 0.2, 0.1, 0.2, float("nan")], ["e", "d", "c", "a", "b"]
     assert curriculum_order(scores, "sorted", ids=ids) == [2, 3, 1, 4, 0]
-
-
-def test_the_manifest_by_field_is_the_default_key(tmp_path):
-    d = tmp_path / "m"
-    d.mkdir()
-    rows = [
-        {"id": "a", "scores": {"answer": 0.9, "mixed": 0.1}, "kept": True, "by": "mixed"},
-        {"id": "b", "scores": {"answer": 0.1, "mixed": None}, "kept": True, "by": "mixed"},
-    ]
-    (d / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert kept_items(read_manifest(d), ["a", "b"]) == ([0, 1], [0.1, None])
-    assert kept_items(read_manifest(d), ["a", "b"], by="answer") == ([0, 1], [0.9, 0.1])
 
 
 def test_staged_keeps_quantile_stages_and_shuffles_inside_them():
@@ -115,15 +77,6 @@ def test_sampler_keeps_repeat_semantics_with_the_curriculum_order():
         Curriculum("random")
 
 
-def test_manifest_alignment_keeps_only_kept_items_in_data_order(tmp_path):
-    d = write_manifest(tmp_path / "m", [("b", 0.2, True), ("a", 0.9, True), ("c", 0.1, False), ("d", 0.5, True)])
-    entries = read_manifest(d)
-    assert [e.id for e in entries] == ["b", "a", "c", "d"] and entries[2].kept is False
-    positions, scores = kept_items(entries, ["a", "b", "c", "d", "e"], by="answer")
-    assert positions == [0, 1, 3] and scores == [0.9, 0.2, 0.5]
-    assert kept_items(entries, ["a", "b", "c", "d"], by="sentence")[1] == [0.45, 0.1, 0.25]
-
-
 def test_the_trainer_visits_kept_items_in_the_curation_order(tmp_path):
     """Format failures rank after every clean item and vote ties break by sentence entropy, as in egt curate."""
     from egt.curation.manifest import curriculum_order as curation_order
@@ -162,30 +115,5 @@ def test_the_trainer_visits_kept_items_in_the_curation_order(tmp_path):
     data_ids = ["d", "c", "b", "a"]
     positions, keys = kept_order_keys(read_manifest(tmp_path), data_ids)
     visited = [data_ids[positions[i]] for i in curriculum_order(keys, "sorted")]
-    assert visited == [r["id"] for r in curation_order(rows)] == ["b", "a", "d", "c"]
+    assert visited == [e.id for e in curation_order(read_manifest(tmp_path))] == ["b", "a", "d", "c"]
     assert [data_ids[positions[i]] for i in curriculum_order(keys, "reverse")] == ["c", "d", "a", "b"]
-
-
-def test_manifest_ids_missing_from_the_data_are_named(tmp_path):
-    d = write_manifest(tmp_path / "m", [("x1", 0.2, True), ("a", 0.9, True), ("x2", 0.3, True), ("x3", 0.1, False)])
-    with pytest.raises(EgtError, match=r"2 kept id\(s\) are not in the training data: 'x1', 'x2'"):
-        kept_items(read_manifest(d), ["a", "b"])
-
-
-def test_manifest_errors_name_the_line_and_field(tmp_path):
-    d = write_manifest(tmp_path / "m", [("a", 0.1, True), ("a", 0.2, True)])
-    with pytest.raises(EgtError, match="line 2.*duplicate id"):
-        read_manifest(d / "manifest.jsonl")
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "a", "scores": {"answer": 1.0}, "kept": "yes"}) + "\n")
-    with pytest.raises(EgtError, match="line 1.*'kept'"):
-        read_manifest(tmp_path / "bad.jsonl")
-    with pytest.raises(EgtError, match="not found"):
-        read_manifest(tmp_path / "nowhere")
-    d = write_manifest(tmp_path / "n", [("a", "high", True), ("b", 0.2, True)])
-    with pytest.raises(EgtError, match=r"scores.answer.*not a number or null.*'a'"):
-        kept_items(read_manifest(d), ["a", "b"])
-    with pytest.raises(EgtError, match=r"scores.vote.*missing.*'a', 'b'"):
-        kept_items(read_manifest(d), ["a", "b"], by="vote")
-    d = write_manifest(tmp_path / "k", [("a", 0.1, False)])
-    with pytest.raises(EgtError, match="no item is kept"):
-        kept_items(read_manifest(d), ["a"])

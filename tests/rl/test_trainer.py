@@ -21,8 +21,10 @@ from egt.errors import EgtError
 from egt.records import read_pairs
 from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
 from egt.rl.curriculum import Curriculum
+from egt.rl.dataset import build_rl_dataset, presentation_rows
+from egt.rl.recipe import train_judge_rl
 from egt.rl.rewards import completion_text
-from egt.rl.trainer import JudgeGRPOTrainer, build_rl_dataset, presentation_rows, train_judge_rl
+from egt.rl.trainer import JudgeGRPOTrainer
 
 
 @pytest.fixture(autouse=True)
@@ -507,9 +509,90 @@ def test_shipped_recipes_parse(recipe, overrides):
 
 
 def test_resume_flag_values():
-    from egt.rl.trainer import _resume_value, checkpoint_dir
+    from egt.rl.recipe import _resume_value, checkpoint_dir
 
     assert _resume_value("true") is True and _resume_value("True") is True
     assert _resume_value("") is None and _resume_value("false") is None and _resume_value(None) is None
     assert _resume_value("runs/x.checkpoints/checkpoint-4") == "runs/x.checkpoints/checkpoint-4"
     assert str(checkpoint_dir("runs/rl/judge")) == "runs/rl/judge.checkpoints"
+
+
+def test_a_registered_toy_estimator_trains_through_the_same_dispatch(
+    small_lab, tiny_judge_dir, tmp_path, estimator_registry
+):
+    """One function + one registration and the trainer runs it: it computes the rollout entropies the toy
+    declares it needs, hands over ``correct``, the group size and the toy's parameter, and TRL's loss
+    receives the toy's [B, T] advantages."""
+    from egt.rl.estimators import register_advantage_estimator
+
+    seen = {}
+
+    def entropy_bonus(rewards, correct, entropies, mask, group_size, scale=1.0):
+        seen.update(correct=correct.clone(), group_size=group_size)
+        grouped = rewards.reshape(-1, group_size)  # [n, G]
+        centred = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1, 1)  # [B, 1]
+        return torch.where(mask != 0, scale * centred * (1 + entropies), 0.0)  # [B, T]
+
+    register_advantage_estimator("entropy_bonus", needs_entropy=True)(entropy_bonus)
+    trainer = make_trainer(
+        small_lab, tiny_judge_dir, tmp_path, "entropy_bonus", trainer_cls=Recording, estimator_kwargs={"scale": 0.5}
+    )
+    trainer.train()
+    (entropies,) = trainer.entropy_checks  # [B, T]: computed because the toy declared needs_entropy
+    mask = trainer.batch["completion_mask"]
+    rewards = torch.tensor([float(k % 2) for k in range(8)])  # the stand-in judge_accuracy; group means 0.5
+    expected = torch.where(mask != 0, 0.5 * (rewards - 0.5)[:, None] * (1 + entropies), 0.0)
+    torch.testing.assert_close(trainer.last_advantages, expected)
+    assert torch.equal(seen["correct"], rewards > 0.5) and seen["group_size"] == 4
+    (used,) = trainer.loss_advantages  # rows shuffled by TRL
+    torch.testing.assert_close(used.flatten().sort().values, expected.flatten().sort().values)
+
+
+def test_an_unknown_estimator_or_parameter_fails_before_loading_the_model(small_lab, tiny_judge_dir, tmp_path):
+    with pytest.raises(EgtError, match=r"unknown estimator 'ppo' \(grpo \| dr_grpo \| gtpo \| grpo_s \| trl\)"):
+        make_trainer(small_lab, tiny_judge_dir, tmp_path, "ppo")
+    with pytest.raises(EgtError, match=r"'gtpo' has no parameter\(s\) \['beta2'\]; its parameters: alpha1, alpha2"):
+        make_trainer(small_lab, tiny_judge_dir, tmp_path, "gtpo", estimator_kwargs={"beta2": 0.2})
+
+
+def test_estimator_parameters_come_from_the_fields_named_after_it(small_lab, tiny_judge_dir):
+    from dataclasses import replace
+
+    from egt.rl.recipe import estimator_kwargs
+
+    args = _rl_args(small_lab, tiny_judge_dir, advantage_estimator="gtpo", gtpo_alpha2=0.3, gtpo_normalize="separate")
+    assert estimator_kwargs(args) == {"alpha1": 1.0, "alpha2": 0.3, "normalize": "separate"}
+    assert estimator_kwargs(replace(args, advantage_estimator="grpo_s", grpo_s_beta2=0.2)) == {
+        "beta1": 1.0,
+        "beta2": 0.2,
+    }
+    assert estimator_kwargs(replace(args, advantage_estimator="grpo")) == {}  # scale_by_std: TRL's scale_rewards
+    assert estimator_kwargs(replace(args, advantage_estimator="trl")) == {}
+
+
+def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_judge_dir, tmp_path):
+    """A full run (one step) writes the judge, and neither the JudgeRLArgs nor the GRPOConfig passed in
+    has changed: the recipe sets reward_weights, model_init_kwargs and output_dir on its own copy."""
+    import copy
+    import dataclasses
+
+    args = _rl_args(small_lab, tiny_judge_dir, curriculum="off", limit=4, advantage_estimator="gtpo")
+    config = GRPOConfig(
+        **{
+            **cpu_rl_defaults(),
+            "output_dir": str(tmp_path / "judge"),
+            "max_steps": 1,
+            "per_device_train_batch_size": 8,
+            "num_generations": 4,
+            "max_completion_length": 8,
+        }
+    )
+    fields = [f.name for f in dataclasses.fields(config)]
+    before = {name: copy.deepcopy(getattr(config, name)) for name in fields}
+    before_args = copy.deepcopy(args)
+    summary = train_judge_rl(args, config)
+    assert summary["steps"] == 1 and (tmp_path / "judge" / "rl_summary.json").is_file()
+    assert (tmp_path / "judge.checkpoints").is_dir()  # the run's own output_dir
+    changed = [name for name in fields if getattr(config, name) != before[name]]
+    assert changed == [] and config.reward_weights is None and config.output_dir == str(tmp_path / "judge")
+    assert args == before_args

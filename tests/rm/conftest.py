@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from egt.lab import LabConfig, make_lab
+from egt.models.tiny import TinyTextConfig, build_tiny_text_lm
 from egt.records import read_pairs
-from egt.rm.backbones import TinyTextConfig, build_tiny_backbone, build_tiny_text_lm, pair_texts
+from egt.rm.backbones import build_tiny_backbone, pair_texts
 from egt.rm.collate import RewardExample
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rm") / "lab"
-    make_lab(LabConfig(out=str(out), n_sft=24, n_rl_pool=16, n_test=16))
+    make_lab(LabConfig(output_dir=str(out), n_sft=24, n_rl_pool=16, n_test=16))
     return out
 
 

@@ -1,4 +1,4 @@
-"""``egt train rm`` and ``egt ensemble`` end to end on a tiny lab (a couple of steps), and bad input."""
+"""``egt rm train`` and ``egt rm ensemble`` end to end on a tiny lab (a couple of steps), and bad input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys
     out = tmp_path / "rm"
     rc = main(
         [
-            "train",
             "rm",
+            "train",
             "--model",
             "tiny",
             "--sources",
@@ -47,12 +47,13 @@ def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys
     assert (
         main(
             [
+                "rm",
                 "ensemble",
                 "--members",
                 str(out),
                 "--calibration",
                 str(lab / "rl_pool.jsonl"),
-                "--out",
+                "--output_dir",
                 str(ens),
                 "--device",
                 "cpu",
@@ -67,11 +68,11 @@ def test_train_rm_then_ensemble_then_eval(tmp_path, lab, text_pairs_file, capsys
         main(
             [
                 "eval",
-                "--judge",
+                "--model",
                 str(ens),
                 "--data",
                 str(lab / "test.jsonl"),
-                "--out",
+                "--output_dir",
                 str(tmp_path / "ev"),
                 "--device",
                 "cpu",
@@ -88,8 +89,8 @@ def test_bad_inputs_exit_2_naming_the_source(tmp_path, capsys):
     bad.write_text(json.dumps({"id": "x1", "question": "q", "responses": ["same", "same"], "preferred": 0}) + "\n")
     rc = main(
         [
-            "train",
             "rm",
+            "train",
             "--model",
             "tiny-text",
             "--sources",
@@ -103,14 +104,14 @@ def test_bad_inputs_exit_2_naming_the_source(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "source 'mine'" in err and "id='x1'" in err and "identical" in err
-    assert main(["train", "rm", "--sources", str(tmp_path / "missing.jsonl"), "--output_dir", str(tmp_path / "o")]) == 2
+    assert main(["rm", "train", "--sources", str(tmp_path / "missing.jsonl"), "--output_dir", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert main(["ensemble", "--members", str(tmp_path), "--calibration", str(bad)]) == 2
+    assert main(["rm", "ensemble", "--members", str(tmp_path), "--calibration", str(bad)]) == 2
     assert "not a reward model checkpoint" in capsys.readouterr().err
 
 
 def test_a_fresh_process_judges_with_a_reward_model_checkpoint(tmp_path, vl_backbone):
-    """`egt eval --judge RM_DIR` in a new process must find the reward-model judge kind, not fall
+    """`egt eval --model RM_DIR` in a new process must find the reward-model judge kind, not fall
     back to a generative judge (the kinds register when egt.rm is imported)."""
     import subprocess
     import sys
@@ -120,8 +121,8 @@ def test_a_fresh_process_judges_with_a_reward_model_checkpoint(tmp_path, vl_back
     model, processor = RewardModel.from_backbone(vl_backbone, HeadConfig("linear"), device="cpu")
     model.save_pretrained(tmp_path / "rm", processor)
     code = (
-        "from egt.judge.factory import JudgeArgs, make_judge; "
-        f"print(type(make_judge(JudgeArgs(judge={str(tmp_path / 'rm')!r}, device='cpu'))).__name__)"
+        "from egt.judge.args import JudgeArgs; from egt.pipelines.judges import make_judge; "
+        f"print(type(make_judge(JudgeArgs(model={str(tmp_path / 'rm')!r}, device='cpu'))).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "RewardModelJudge"

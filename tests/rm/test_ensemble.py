@@ -131,13 +131,14 @@ def test_saved_ensemble_scores_the_same_and_evaluates(tmp_path, lab, lab_pairs, 
 
 def test_factory_builds_reward_model_and_ensemble_judges(tmp_path, vl_backbone):
     import egt.rm  # noqa: F401  (registers the judge kinds)
-    from egt.judge.factory import JUDGE_KINDS, JudgeArgs, make_judge
+    from egt.judge.args import JUDGE_KINDS, JudgeArgs
+    from egt.pipelines.judges import make_judge
 
     model, processor = RewardModel.from_backbone(vl_backbone, device="cpu", for_training=False)
     model.save_pretrained(tmp_path / "rm", processor)
-    judge = make_judge(JudgeArgs(judge=str(tmp_path / "rm"), device="cpu"))
+    judge = make_judge(JudgeArgs(model=str(tmp_path / "rm"), device="cpu"))
     assert isinstance(judge, RewardModelJudge) and judge.reads_images
     RewardEnsemble([judge], [MemberStats(str(tmp_path / "rm"), 0.0, 1.0)]).save(tmp_path / "ens")
-    assert isinstance(make_judge(JudgeArgs(judge=str(tmp_path / "ens"), device="cpu")), RewardEnsemble)
+    assert isinstance(make_judge(JudgeArgs(model=str(tmp_path / "ens"), device="cpu")), RewardEnsemble)
     markers = [m for m, _ in JUDGE_KINDS]
     assert markers.count("egt_reward.json") == 1 and markers.count("egt_ensemble.json") == 1

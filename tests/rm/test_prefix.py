@@ -7,8 +7,9 @@ import torch
 
 from egt.records import open_images, read_pairs
 from egt.rm.collate import ScoreItem, encode_items
-from egt.rm.model import HeadConfig, RewardModel
-from egt.rm.prefix import group_slots, image_rows, packed_layout, plan_prefix, split_masks, split_rows
+from egt.rm.head import HeadConfig
+from egt.rm.model import RewardModel
+from egt.rm.prefix import group_slots, packed_layout, plan_prefix, shared_prefix_rewards, split_masks, split_rows
 from egt.rm.scoring import prompt_key, score_items
 
 
@@ -61,11 +62,6 @@ def test_split_rows_and_masks_rebuild_every_row():
     assert rest_pos[0, 1, 0] == 2 and rest_pos[2, 3, :4].tolist() == [2, 3, 4, 5]  # positions continue the prefix
 
 
-def test_image_rows_maps_occurrences_to_rows():
-    ids, mask = right_padded([[1, 9, 9, 2], [9, 9, 9, 9, 3], [4]])  # 9 = image token: 2 images in row 0, 2 in row 1
-    assert image_rows(ids, mask, torch.tensor([2, 2, 2]), 9).tolist() == [0, 1, 1]
-
-
 @pytest.fixture(scope="module")
 def vl_model(vl_backbone):
     return RewardModel.from_backbone(vl_backbone, HeadConfig("mlp"), device="cpu", for_training=False)
@@ -87,7 +83,7 @@ def test_shared_prefix_rewards_equal_the_plain_forward(lab, lab_pairs, vl_model,
     slot = group_slots([prompt_key(it) for it in items])
     with torch.no_grad():
         plain = model(**enc)
-        shared = model.shared_prefix_rewards(**enc, slot=slot, layout=layout)
+        shared = shared_prefix_rewards(model, **enc, slot=slot, layout=layout)
     torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-5)
     assert len(set(plain.tolist())) == len(items)  # distinct rewards, so a mix-up of rows would show
     plan = plan_prefix(enc["input_ids"], enc["attention_mask"], slot)
@@ -129,19 +125,19 @@ def test_sharing_only_when_it_saves_enough(lab, lab_pairs, vl_model, monkeypatch
     slot = group_slots([prompt_key(it) for it in items])
     saved = plan_prefix(enc["input_ids"], enc["attention_mask"], slot).saved_tokens
     passes = []  # the shape of the input ids of each backbone pass
-    run = model._run
-    monkeypatch.setattr(model, "_run", lambda ids, *a, **k: passes.append(tuple(ids.shape)) or run(ids, *a, **k))
+    run = model.run_base
+    monkeypatch.setattr(model, "run_base", lambda ids, *a, **k: passes.append(tuple(ids.shape)) or run(ids, *a, **k))
     with torch.no_grad():
-        model.shared_prefix_rewards(**enc, slot=slot, min_saved_tokens=saved)  # packed: one row per pair
+        shared_prefix_rewards(model, **enc, slot=slot, min_saved_tokens=saved)  # packed: one row per pair
         assert [rows for rows, _ in passes] == [2]
         passes.clear()
-        model.shared_prefix_rewards(**enc, slot=slot, min_saved_tokens=saved, layout="cached")  # prefixes, then rests
+        shared_prefix_rewards(model, **enc, slot=slot, min_saved_tokens=saved, layout="cached")  # prefixes, then rests
         assert [rows for rows, _ in passes] == [2, 4]
         passes.clear()
-        model.shared_prefix_rewards(**enc, slot=slot, min_saved_tokens=saved + 1)
+        shared_prefix_rewards(model, **enc, slot=slot, min_saved_tokens=saved + 1)
         assert passes == [tuple(enc["input_ids"].shape)]  # the plain forward
         passes.clear()
-        model.shared_prefix_rewards(**enc, slot=torch.arange(len(items)))  # no group of two: nothing to share
+        shared_prefix_rewards(model, **enc, slot=torch.arange(len(items)))  # no group of two: nothing to share
         assert passes == [tuple(enc["input_ids"].shape)]
 
 
@@ -153,5 +149,55 @@ def test_text_backbone_shares_too(text_backbone, text_pairs_file):
     torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-5)
     enc = encode_items(processor, items, reads_images=False)
     with torch.no_grad():
-        cached = model.shared_prefix_rewards(**enc, slot=group_slots([prompt_key(it) for it in items]), layout="cached")
+        cached = shared_prefix_rewards(
+            model, **enc, slot=group_slots([prompt_key(it) for it in items]), layout="cached"
+        )
     torch.testing.assert_close(cached, plain, atol=1e-5, rtol=1e-5)
+
+
+def varied_items(lab, pairs, with_images: bool) -> list[ScoreItem]:
+    """Groups whose shared prefixes end at different places: a pair differing at its first answer
+    word, one differing only at its last, a group of three, a text-only pair, and singletons."""
+    images = [open_images(p, lab) if with_images else [] for p in pairs[:3]]
+    long = "The square in the top left corner of the picture is"
+    return [
+        ScoreItem(pairs[0].question, "Red.", images[0]),
+        ScoreItem(pairs[0].question, "Blue, I think.", images[0]),
+        ScoreItem(pairs[1].question, f"{long} red.", images[1]),
+        ScoreItem(pairs[1].question, f"{long} green.", images[1]),
+        ScoreItem(pairs[2].question, "One.", images[2]),
+        ScoreItem(pairs[2].question, "One or two.", images[2]),
+        ScoreItem(pairs[2].question, "Three, surely.", images[2]),
+        ScoreItem("A question without an image?", "Yes.", []),
+        ScoreItem("A question without an image?", "No, not at all.", []),
+        ScoreItem(pairs[3].question, "Alone.", open_images(pairs[3], lab) if with_images else []),
+        ScoreItem("Another text-only question?", "Also alone."),
+    ]
+
+
+@pytest.mark.parametrize("layout", ["packed", "cached"])
+@pytest.mark.parametrize("backbone", ["vl_backbone", "text_backbone"])
+def test_shared_prefix_rewards_equal_unshared_on_varied_batches(request, lab, lab_pairs, backbone, layout, monkeypatch):
+    """Prefixes of very different lengths, rows with and without images, groups of 1 to 3, in one
+    batch: the shared passes run (and are smaller than the batch), and every reward equals the
+    unshared forward's."""
+    model, processor = RewardModel.from_backbone(
+        request.getfixturevalue(backbone), HeadConfig("mlp"), device="cpu", for_training=False
+    )
+    items = varied_items(lab, lab_pairs, with_images=model.is_vision)
+    enc = encode_items(processor, items, reads_images=model.is_vision)
+    slot = group_slots([prompt_key(it) for it in items])
+    plan = plan_prefix(enc["input_ids"], enc["attention_mask"], slot)
+    group_lengths = plan.prefix_len[plan.leaders].tolist()
+    assert len(set(group_lengths)) >= 4, group_lengths  # the groups share prefixes of different lengths
+    passes = []
+    run = model.run_base
+    monkeypatch.setattr(model, "run_base", lambda ids, *a, **k: passes.append(ids.shape[0]) or run(ids, *a, **k))
+    with torch.no_grad():
+        plain = model(**enc)
+        passes.clear()
+        shared = shared_prefix_rewards(model, **enc, slot=slot, layout=layout)
+    n_groups = len(plan.leaders)
+    assert passes == ([n_groups] if layout == "packed" else [n_groups, len(items)])  # shared, not the fallback
+    assert len(set(plain.tolist())) == len(items)  # distinct rewards, so a mix-up of rows would show
+    torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-5)

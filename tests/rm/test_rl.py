@@ -7,14 +7,16 @@ import math
 import pytest
 import torch
 
+from egt.lab.colours import NAMES
 from egt.records import open_images
 from egt.rm.collate import ScoreItem
-from egt.rm.model import HeadConfig, RewardModel
+from egt.rm.head import HeadConfig
+from egt.rm.model import RewardModel
 from egt.rm.rl import (
     RewardModelReward,
+    colour_verifier,
     completion_text,
     hybrid_reward,
-    lab_verifier,
     names_colour,
     prompt_question_and_images,
 )
@@ -37,12 +39,15 @@ def test_hybrid_rule_by_hand():
 
 
 def test_names_colour():
-    assert names_colour("The square at the top is red.", "red")
-    assert not names_colour("It is red or orange.", "red")
-    assert not names_colour("It is blue.", "red")
-    assert not names_colour("", "red")
-    assert lab_verifier("It is green.", colour="green") is True
-    assert lab_verifier("It is green.") is None
+    assert names_colour("The square at the top is red.", "red", NAMES)
+    assert not names_colour("It is red or orange.", "red", NAMES)
+    assert not names_colour("It is blue.", "red", NAMES)
+    assert not names_colour("", "red", NAMES)
+    assert names_colour("It is red or orange.", "red", ["red", "blue"])  # orange is not in this palette
+    verifier = colour_verifier(NAMES)
+    assert verifier("It is green.", colour="green") is True
+    assert verifier("It is green or red.", colour="green") is False
+    assert verifier("It is green.") is None
 
 
 def test_prompt_and_completion_parsing():
@@ -75,9 +80,9 @@ def test_reward_function_matches_the_model_and_applies_the_hybrid_rule(lab, lab_
     # images may also come from the dataset column, with a text-only prompt
     text_prompts = [[{"role": "user", "content": p.question}] for p in pairs]
     assert raw(text_prompts, completions, images=images) == pytest.approx(expected, abs=1e-6)
-    hybrid = RewardModelReward(model, processor, verifier=lab_verifier)
+    hybrid = RewardModelReward(model, processor, verifier=colour_verifier(NAMES))
     colours = [p.meta["colour"] for p in pairs]
     out = hybrid(prompts, completions, colour=colours, trainer_state=None)
     for value, p, s in zip(out, pairs, expected):
-        right = names_colour(p.responses[0], p.meta["colour"])
+        right = names_colour(p.responses[0], p.meta["colour"], NAMES)
         assert value == pytest.approx(1.0 if right else sigmoid(s), abs=1e-6)

@@ -33,8 +33,8 @@ def analyze_scores(
     from egt.analysis.plots import plot_accuracy_by_bin, plot_entropy_histogram
     from egt.analysis.review import render_review_page
     from egt.analysis.stats import ENTROPY_FIELDS, analyze_records
+    from egt.data.atomic import atomic_write_json, atomic_write_text
     from egt.entropy.score_store import read_scores, show_ids
-    from egt.io import atomic_write_json, atomic_write_text
     from egt.records import default_images_root, read_pairs
 
     if n_bins < 1:

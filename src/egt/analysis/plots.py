@@ -3,7 +3,8 @@
 * ``entropy_histogram.png``: the distribution of answer-token and reasoning-sentence entropy;
   on the lab, clean and flipped-label items stacked in two colours.
 * ``accuracy_by_bin.png``: rollout accuracy per entropy quantile bin (low → high) for the
-  answer, sentence, mixed and peak entropies (peak when the file has it), and on the lab the flipped-label rate per bin of answer-token entropy.
+  answer, sentence, mixed and peak entropies (peak when the file has it), and on the lab the
+  flipped-label rate per bin of answer-token entropy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from egt.io import atomic_path
+from egt.data.atomic import atomic_path
 
 
 def _pyplot():

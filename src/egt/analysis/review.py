@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egt.analysis.stats import ENTROPY_FIELDS, ranks
-from egt.io import atomic_write_text
+from egt.data.atomic import atomic_write_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;background:#fff}
@@ -112,7 +112,8 @@ def _row_html(rank: int, record: dict, pair, images: list) -> str:
         f"<td><code>{esc(record['id'])}</code><div>{''.join(badges)}</div></td>"
         f"<td>{imgs}</td><td>{question}</td>{''.join(responses)}"
         f"<td>{label_text}</td><td>{_verdicts_html(record)}</td>"
-        f'<td class="num">answer {_fmt(record.get("answer_entropy"))}<br>sentence {_fmt(record.get("sentence_entropy"))}'
+        f'<td class="num">answer {_fmt(record.get("answer_entropy"))}'
+        f"<br>sentence {_fmt(record.get('sentence_entropy'))}"
         f"<br>vote {_fmt(record.get('vote_entropy'))}<br>peak {_fmt(record.get('peak_entropy'))}"
         f"<br>accuracy {_fmt(record.get('accuracy'), 2)}</td>"
         f"<td>{reasoning}</td></tr>"

@@ -1,9 +1,10 @@
 """RQ1 of the demo: does the SFT judge's response entropy flag hard items and label noise?
 
-``run_rq1`` scores the lab's ``rl_pool`` with the judge (K rollouts at τ = 1), analyses the scores
-and curates the lowest-entropy part by one signal (``signal``, default answer-token entropy) —
-EGT steps (2) and (3) (docs/methods.md §3). Every signal (:data:`SIGNALS`: answer, sentence, mixed, vote,
-peak) is measured: Spearman ρ with rollout accuracy and AUROC for flipped labels and hard items.
+:func:`egt.pipelines.rq1.run_rq1` scores the lab's ``rl_pool`` with the judge (K rollouts at τ = 1);
+:func:`rq1_from_scores` here analyses the scores and curates the lowest-entropy part by one signal
+(``signal``, default answer-token entropy) — EGT steps (2) and (3) (docs/methods.md §3). Every
+signal (:data:`SIGNALS`: answer, sentence, mixed, vote, peak) is measured: Spearman ρ with rollout
+accuracy and AUROC for flipped labels and hard items.
 
 The targets are relative to the lab's **ceiling** — the AUROC that the true ``ambiguity`` the lab
 built each item with achieves (flips and hardness are drawn from it, so no signal read off the
@@ -89,7 +90,7 @@ def rq1_from_scores(
     fraction: float = 0.5,
     seed: int = 0,
 ) -> dict:
-    """Analyse and curate an already scored pool under ``out_dir``; the numbers of :func:`run_rq1`.
+    """Analyse and curate an already scored pool under ``out_dir``; the numbers of :func:`egt.pipelines.rq1.run_rq1`.
 
     Keys (s over :data:`SIGNALS`, t over flipped / hard): ``signal``, ``best_signal``,
     ``spearman_<s>``, ``auroc_<t>_<s>``, ``auroc_<t>_rollout_error``, ``auroc_<t>_ceiling``,
@@ -149,61 +150,6 @@ def rq1_from_scores(
     return result
 
 
-def run_rq1(
-    judge_dir: str | Path,
-    pool_path: str | Path,
-    images_root: str | Path | None,
-    out_dir: str | Path,
-    rollouts: int = 4,
-    seed: int = 0,
-    *,
-    batch_size: int = 16,
-    device: str = "cpu",
-    fraction: float = 0.5,
-    max_new_tokens: int = 0,
-    signal: str = "answer",
-    peak_k: int = 3,
-    temperature: float = 1.0,
-    backend: str = "transformers",
-) -> dict:
-    """Score → analyse → curate (by ``signal``) under ``out_dir``; the numbers for ``report.json``'s ``rq1``.
-
-    ``rollouts``, ``temperature``, ``peak_k``, ``max_new_tokens``, ``batch_size`` and ``backend``
-    (transformers | vllm) are the scoring's (:class:`egt.entropy.scoring.ScoringConfig`). Reruns resume an unfinished scoring run
-    and replace outputs written by another judge or config.
-    Keys: those of :func:`rq1_from_scores`, plus ``rollouts`` and ``seconds["score"]``.
-    """
-    from egt.curation.selectors import check_kind
-    from egt.entropy.scoring import ScoringConfig, score_pool
-    from egt.models.load import ModelArgs
-
-    check_kind(signal)  # before the expensive part
-    out = Path(out_dir)
-    t0 = time.perf_counter()
-    scores_path = out / "scores.jsonl"
-    score_pool(
-        ModelArgs(model=str(judge_dir), device=device),
-        pool_path,
-        scores_path,
-        ScoringConfig(
-            rollouts=rollouts,
-            seed=seed,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            peak_k=peak_k,
-            backend=backend,
-        ),
-        images_dir=images_root,
-        overwrite=True,
-    )
-    score_seconds = round(time.perf_counter() - t0, 1)
-    result = rq1_from_scores(scores_path, pool_path, images_root, out, signal=signal, fraction=fraction, seed=seed)
-    result["rollouts"] = rollouts
-    result["seconds"] = {"score": score_seconds, **result["seconds"]}
-    return result
-
-
 def rq1_summary_rows(rq1: dict) -> list[list[str]]:
     """Rows for ``egt demo``'s summary table: every signal, the ceiling, the best signal, the curation."""
 
@@ -248,7 +194,8 @@ def rq1_summary_rows(rq1: dict) -> list[list[str]]:
         rows.append(
             [
                 f"curated lowest-entropy part by {signal}: flip rate kept / dropped",
-                f"{100 * cur['flip_rate_kept']:.1f}% / {100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}",
+                f"{100 * cur['flip_rate_kept']:.1f}% / "
+                f"{100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}",
             ]
         )
     return rows

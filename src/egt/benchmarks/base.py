@@ -1,7 +1,10 @@
 """The :class:`Benchmark` record: how to load a release, how to score it, how to show it.
 
-An adapter module defines ``load(path, images_dir)``, ``aggregate(predictions, pairs, tie_policy)``
-and its constants, and exposes them as one ``BENCHMARK``. ``tie_policy`` is how a tie or an
+An adapter module defines ``load(path, images_dir)``, ``score_view(predictions, pairs, tie_policy)``
+(one presentation order's report blocks) and its constants ``NAME``, ``TIE_POLICY``, ``RULE``,
+``REPEATED_IDS_RULE`` (and ``CATEGORIES``, ``RELEASE_COUNTS`` where the paper has them);
+:func:`adapter_benchmark` turns them into its one ``BENCHMARK``, whose ``aggregate`` combines the
+orders (:func:`egt.benchmarks.common.combine_views`). ``tie_policy`` is how a tie or an
 unparsable verdict scores (``wrong`` = 0, ``half`` = 0.5); each benchmark's default follows its own
 official script and ``rule`` says which, in words printed in every report.
 
@@ -19,10 +22,12 @@ What a repeated id means is each benchmark's own, so each states it (``repeated_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from egt.benchmarks.common import ViewScorer, combine_views
 from egt.evaluation.runner import Prediction
 from egt.records import PreferencePair
 
@@ -65,3 +70,30 @@ REPEATED_ID_RULES = ("refuse", "keep", "group")
 
 def _policy_words(policy: str) -> str:
     return {"wrong": "0 (wrong)", "half": "0.5 (half)"}.get(policy, policy)
+
+
+def view_aggregator(score_view: ViewScorer, default_tie_policy: str) -> Aggregator:
+    """``aggregate(predictions, pairs, tie_policy=default_tie_policy)``: ``score_view`` over each
+    presentation order judged, combined (:func:`egt.benchmarks.common.combine_views`)."""
+
+    def aggregate(
+        predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = default_tie_policy
+    ) -> dict:
+        return combine_views(predictions, pairs, tie_policy, score_view)
+
+    return aggregate
+
+
+def adapter_benchmark(names: Mapping[str, Any], **shown: Any) -> Benchmark:
+    """An adapter module's ``BENCHMARK`` from its own names (it passes ``globals()``): ``NAME``,
+    ``TIE_POLICY``, ``RULE``, ``REPEATED_IDS_RULE``, ``load``, ``score_view`` and, where it has them,
+    ``CATEGORIES`` and ``RELEASE_COUNTS``; ``shown`` gives the rest (``title``, ``headline``,
+    ``columns``…, ``repeated_ids``) and may replace ``load``."""
+    optional = {key.lower(): names[key] for key in ("CATEGORIES", "RELEASE_COUNTS") if key in names}
+    return Benchmark(
+        **{"name": names["NAME"], "load": names["load"], **optional, **shown},
+        aggregate=view_aggregator(names["score_view"], names["TIE_POLICY"]),
+        tie_policy=names["TIE_POLICY"],
+        rule=names["RULE"],
+        repeated_ids_rule=names["REPEATED_IDS_RULE"],
+    )

@@ -1,10 +1,11 @@
 """What every benchmark adapter shares: reading release files, checking fields, combining orders.
 
 Release files come as JSONL, a JSON list, parquet (images embedded as ``{bytes, path}`` cells) or
-a folder (a saved ``datasets`` folder, or a snapshot holding parquet files). :func:`read_records`
-yields ``(location, row)`` for all of them so every validation error names the file and the line
-or record. :func:`key_rows` applies a benchmark's rule for repeated ids (``refuse`` / ``keep`` /
-``group``, see :mod:`egt.benchmarks.base`) and :func:`release_summary` says what was read: items
+a folder (a saved ``datasets`` folder, or a snapshot holding parquet files), all read by
+:func:`egt.data.readers.read_records` (re-exported here for the adapters), which yields
+``(location, row)`` so every validation error names the file and the line or record.
+:func:`key_rows` applies a benchmark's rule for repeated ids (``refuse`` / ``keep`` / ``group``,
+see :mod:`egt.benchmarks.base`) and :func:`release_summary` says what was read: items
 per category against the full release's counts, repeated ids, skipped rows.
 :func:`combine_views` turns one benchmark's per-order scoring into the report block:
 when both orders were judged, every headline number is computed on each order on its own and
@@ -13,21 +14,20 @@ the headline is their mean (``overall_stored_order``, ``overall_swapped_order`` 
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from egt.data.readers import IMAGE_SUFFIXES, check_unique_ids, decode_image_cell, resolve_image_path
+from egt.data.readers import field_error as field_error  # re-exported for the adapters
+from egt.data.readers import read_records as read_records  # re-exported for the adapters
 from egt.errors import EgtError
 from egt.evaluation.metrics import aggregate as base_aggregate
 from egt.evaluation.metrics import score_prediction
 from egt.evaluation.runner import Prediction
-from egt.records import IMAGE_SUFFIXES, PreferencePair, iter_jsonl, resolve_image_path
+from egt.records import PreferencePair
 
 # A view scorer: the predictions of one presentation order (one per item) → report blocks
 # {"metrics": {...}, "categories": {...}, optional extra blocks}.
@@ -37,85 +37,7 @@ COUNT_KEYS = ("n", "n_questions", "weight")  # copied, never averaged, when view
 
 
 # --------------------------------------------------------------------------------------------
-# reading release files
-
-
-def read_records(path: str | Path) -> Iterator[tuple[str, dict]]:
-    """Yield ``(location, row)`` for every record of a JSONL / JSON / parquet file or a folder."""
-    path = Path(path)
-    if not path.exists():
-        raise EgtError(f"{path}: no such file or folder")
-    if path.is_dir():
-        yield from _read_folder(path)
-    elif path.suffix == ".parquet":
-        yield from _read_parquet(path)
-    elif path.suffix == ".json":
-        yield from _read_json(path)
-    elif path.suffix == ".jsonl" or path.name.endswith(".jsonl.gz"):
-        for lineno, obj in iter_jsonl(path):
-            yield f"{path}: line {lineno}", obj
-    else:
-        raise EgtError(f"{path}: unknown file format (expected .jsonl, .json, .parquet or a folder)")
-
-
-def _read_json(path: Path) -> Iterator[tuple[str, dict]]:
-    """A JSON list (Multimodal RewardBench's ``all_data.json``) or, failing that, JSONL."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        for lineno, obj in iter_jsonl(path):  # a .json file that is really JSONL
-            yield f"{path}: line {lineno}", obj
-        return
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise EgtError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    for i, obj in enumerate(data):
-        yield f"{path}: record {i}", obj
-
-
-def _read_parquet(path: Path) -> Iterator[tuple[str, dict]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a corrupt file
-        raise EgtError(f"{path}: cannot read parquet ({e})") from None
-    for i, row in enumerate(table.to_pylist()):
-        yield f"{path}: record {i}", row
-
-
-def _read_folder(path: Path) -> Iterator[tuple[str, dict]]:
-    if (path / "state.json").is_file() or (path / "dataset_info.json").is_file():
-        import datasets
-
-        try:
-            ds = datasets.load_from_disk(str(path))
-        except Exception as e:
-            raise EgtError(f"{path}: cannot load a datasets folder ({e})") from None
-        if isinstance(ds, datasets.DatasetDict):
-            raise EgtError(f"{path}: is a DatasetDict with splits {list(ds)}; point at one split's folder")
-        if isinstance(ds.features.get("image"), datasets.Image):  # keep the bytes; image_cell decodes them
-            ds = ds.cast_column("image", datasets.Image(decode=False))
-        for i, row in enumerate(ds):
-            yield f"{path}: record {i}", row
-        return
-    files = sorted(path.rglob("*.parquet"))
-    if not files:
-        raise EgtError(f"{path}: a folder with neither a saved dataset nor parquet files")
-    for f in files:
-        yield from _read_parquet(f)
-
-
-# --------------------------------------------------------------------------------------------
-# field checks (every message names the location and the field)
-
-
-def field_error(loc: str, row: Mapping, name: str, msg: str) -> EgtError:
-    rid = row.get("id", row.get("ID")) if isinstance(row, Mapping) else None
-    here = f"{loc} (id={rid!r})" if rid is not None else loc
-    return EgtError(f"{here}: field {name!r}: {msg}")
+# field checks (every message names the location and the field: egt.data.readers.field_error)
 
 
 def require_row(loc: str, row: Any) -> dict:
@@ -148,28 +70,7 @@ def optional_str(loc: str, row: Mapping, name: str) -> str | None:
 
 def image_cell(loc: str, row: Mapping, name: str) -> Any:
     """An image field: a relative path, or an embedded ``{bytes, path}`` cell decoded to PIL."""
-    value = row.get(name)
-    if isinstance(value, dict):
-        if value.get("bytes") is not None:
-            try:
-                return Image.open(io.BytesIO(value["bytes"]))
-            except Exception as e:
-                raise field_error(loc, row, name, f"cannot decode the embedded image ({e})") from None
-        value = value.get("path")
-    if isinstance(value, Image.Image):
-        return value
-    if not isinstance(value, str) or not value:
-        raise field_error(loc, row, name, f"expected an image path or an embedded image, got {value!r:.60}")
-    return value
-
-
-def check_unique(pairs: Sequence[PreferencePair], path: object, why: str = "") -> None:
-    seen: set[str] = set()
-    for p in pairs:
-        if p.id in seen:
-            rows = sum(q.id == p.id for q in pairs)
-            raise EgtError(f"{path}: id={p.id!r}: field 'id': duplicate id ({rows} rows)" + (f"; {why}" if why else ""))
-        seen.add(p.id)
+    return decode_image_cell(row.get(name), loc, row, name)
 
 
 def nonempty(pairs: list[PreferencePair], path: object) -> list[PreferencePair]:
@@ -202,7 +103,7 @@ def key_rows(pairs: list[PreferencePair], rule: str, path: object, why: str = ""
     Both keep the release's id as ``meta["original_id"]``; a key that collides with an id the file
     already has is an error."""
     if rule == "refuse":
-        check_unique(pairs, path, why)
+        check_unique_ids((p.id for p in pairs), path, why)
         return pairs
     if rule not in ("keep", "group"):
         raise ValueError(f"unknown repeated-id rule {rule!r}")

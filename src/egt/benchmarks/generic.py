@@ -26,7 +26,8 @@ joins fields with a blank line; when the responses are conversations, their last
 question (earlier turns are not shown to the judge).
 
 When the file does not fit the mapping, the error names the record's fields and suggests a
-mapping built from them.
+mapping built from them. The mapping itself — parsing, label encodings, suggestions — is
+:mod:`egt.benchmarks.field_mapping`; this module reads the rows with it.
 
 Repeated ids (rule ``keep``): people's files repeat ids on purpose (an arena file's
 ``question_id`` names the question, asked of many model pairs), so every row is an item; a
@@ -38,7 +39,6 @@ Metrics: ``accuracy`` (micro) and accuracy per category. Tie / parse-failure rul
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,10 +46,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from egt.benchmarks.base import Benchmark
+from egt.benchmarks.base import Benchmark, adapter_benchmark
 from egt.benchmarks.common import (
     Rows,
-    combine_views,
     field_error,
     grouped_accuracy,
     image_cell,
@@ -60,6 +59,19 @@ from egt.benchmarks.common import (
     require_row,
     scored,
 )
+from egt.benchmarks.field_mapping import (
+    DEFAULTS,
+    PREFERRED,
+    TIE,
+    Encoding,
+    first_present,
+    get_field,
+    has_field,
+    infer_encoding,
+    mapping_error,
+    parse_encoding,
+    parse_fields,
+)
 from egt.errors import EgtError
 from egt.evaluation.runner import Prediction
 from egt.records import PreferencePair
@@ -68,233 +80,8 @@ NAME = "generic"
 TIE_POLICY = "wrong"
 RULE = "the project's default: a tie or an unparsable verdict is not a correct preference"
 REPEATED_IDS_RULE = "people's files repeat an id on purpose, e.g. one question asked of several model pairs"
-OUR_FIELDS = ("id", "question", "chosen", "rejected", "responses", "label", "preferred", "images", "category", "source")
-DEFAULTS: dict[str, tuple[str, ...]] = {
-    "id": ("id",),
-    "question": ("question", "prompt", "query", "instruction"),
-    "chosen": ("chosen",),
-    "rejected": ("rejected",),
-    "responses": ("responses",),
-    "preferred": ("preferred",),
-    "label": ("label",),
-    "images": ("images", "image"),
-    "category": ("category",),
-    "source": ("source",),
-}
 ASSISTANT_ROLES = ("assistant", "gpt", "model", "bot", "chatbot")
 USER_ROLES = ("user", "human")
-
-
-# --------------------------------------------------------------------------------------------
-# label encodings
-
-
-def _norm(value: Any) -> str | None:
-    """A label value as compared: ``1``, ``1.0`` and ``"1"`` alike, letters in any case; None for
-    values no encoding reads (booleans, lists, missing)."""
-    if value is None or isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().lower()
-
-
-TIE = "tie"  # what Encoding.read returns for a tie value
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How a label field names the winner: ``first`` / ``second`` / tie values (compared lower-case)."""
-
-    first: str
-    second: str
-    ties: tuple[str, ...] = ()
-    tie_prefix: str = ""  # any value starting with it is a tie (arena files: "tie", "tie (bothbad)")
-    text: str = ""  # as written, for messages
-
-    def read(self, value: Any) -> int | str | None:
-        """0 (first), 1 (second), ``TIE``, or None (not a value of this encoding)."""
-        v = _norm(value)
-        if v is None:
-            return None
-        if v == self.first:
-            return 0
-        if v == self.second:
-            return 1
-        if v in self.ties or (self.tie_prefix and v.startswith(self.tie_prefix)):
-            return TIE
-        return None
-
-
-def parse_encoding(text: str) -> Encoding:
-    """``"1/2"`` → first ``1``, second ``2``; ``"model_a/model_b/tie"``; values compared lower-case."""
-    parts = [p.strip() for p in text.split("/")]
-    if len(parts) < 2 or not all(parts):
-        raise EgtError(
-            f"--fields: label encoding {text!r}: expected FIRST/SECOND[/TIE...], e.g. 1/2, A/B, model_a/model_b/tie"
-        )
-    low = [p.lower() for p in parts]
-    if len(set(low)) != len(low):
-        raise EgtError(f"--fields: label encoding {text!r} names a value twice")
-    prefix = "tie" if low[:2] == ["model_a", "model_b"] else ""
-    return Encoding(first=low[0], second=low[1], ties=tuple(low[2:]), tie_prefix=prefix, text=text)
-
-
-# the encodings a label's values are matched against when the mapping does not say
-KNOWN_ENCODINGS = tuple(parse_encoding(t) for t in ("0/1", "1/2", "A/B", "model_a/model_b", "Output1/Output2"))
-PREFERRED = parse_encoding("0/1")  # EGT's own ``preferred`` field
-
-
-def infer_encoding(name: str, values: Sequence[Any]) -> tuple[Encoding, str]:
-    """The one known encoding that reads every value of the label field, and a note saying so."""
-    seen = sorted({v for v in (_norm(x) for x in values) if v is not None})
-    fits = [e for e in KNOWN_ENCODINGS if seen and all(e.read(v) is not None for v in seen)]
-    shown = ", ".join(seen[:8]) + (", …" if len(seen) > 8 else "")
-    if len(fits) != 1:
-        why = (
-            f"its values ({shown}) fit {' and '.join(e.text for e in fits)} alike"
-            if fits
-            else f"its values ({shown or 'none'}) fit none of {', '.join(e.text for e in KNOWN_ENCODINGS)}"
-        )
-        raise EgtError(
-            f"--fields: say how label {name!r} names the winner: label={name}:FIRST/SECOND[/TIE...], "
-            f"e.g. label={name}:1/2 — {why}"
-        )
-    enc = fits[0]
-    return enc, (
-        f"label {name!r} read as {enc.text} (inferred from its values {shown}; write label={name}:{enc.text} to say so)"
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# the mapping
-
-
-def parse_fields(spec: str) -> dict[str, str]:
-    """``"question=prompt,responses=output_1+output_2,label=pref:1/2"`` → ``{ours: theirs}``, checked."""
-    mapping: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        ours, sep, theirs = (s.strip() for s in part.partition("="))
-        if not sep or not ours or not theirs:
-            raise EgtError(f"--fields: expected OURS=THEIRS, got {part!r}")
-        if ours not in OUR_FIELDS:
-            raise EgtError(f"--fields: unknown field {ours!r} (one of {', '.join(OUR_FIELDS)})")
-        if ours in mapping:
-            raise EgtError(f"--fields: {ours!r} is mapped twice")
-        if "+" in theirs and ours not in ("question", "responses"):
-            raise EgtError(f"--fields: {ours}={theirs}: only question and responses join fields with '+'")
-        if ours == "responses" and theirs.count("+") > 1:
-            raise EgtError(f"--fields: responses={theirs}: expected one list field or two fields A+B")
-        if ":" in theirs:
-            if ours != "label":
-                raise EgtError(f"--fields: {ours}={theirs}: only label takes an encoding (label=FIELD:1/2)")
-            parse_encoding(theirs.partition(":")[2])
-        if any(not n.strip() for n in theirs.partition(":")[0].split("+")):
-            raise EgtError(f"--fields: {ours}={theirs}: an empty field name")
-        mapping[ours] = theirs
-    pair = {"chosen", "rejected"} & set(mapping)
-    if pair and pair != {"chosen", "rejected"}:
-        raise EgtError("--fields: map chosen and rejected together")
-    if pair and {"responses", "label", "preferred"} & set(mapping):
-        raise EgtError("--fields: map either chosen+rejected, or responses with label (or preferred), not both")
-    if {"label", "preferred"} <= set(mapping):
-        raise EgtError("--fields: map label (any encoding) or preferred (0/1), not both")
-    return mapping
-
-
-def _get(row: Mapping, dotted: str) -> Any:
-    value: Any = row
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
-def _has(row: Mapping, dotted: str) -> bool:
-    return _get(row, dotted) is not None
-
-
-def _first_present(row: Mapping, ours: str) -> str | None:
-    return next((n for n in DEFAULTS[ours] if _has(row, n)), None)
-
-
-# --------------------------------------------------------------------------------------------
-# errors that name the record's fields and suggest a mapping
-
-_PAIR_TAG = re.compile(r"^(?P<base>.*?)(?P<tag>[12abAB])$")
-RESPONSE_HINTS = ("output", "response", "answer", "completion", "conversation", "generation", "reply", "text")
-LABEL_HINTS = ("label", "winner", "preference", "preferred", "better", "choice")
-QUESTION_HINTS = ("question", "prompt", "query", "instruction", "text", "input")
-NOT_RESPONSES = {"model", "id", "score", "scores", "rating", "rank", "image", "img", "judge", "annotator"}
-
-
-def _field_names(row: Mapping) -> list[str]:
-    return [f"{k}.*" if isinstance(v, Mapping) else str(k) for k, v in row.items()]
-
-
-def _looks_like_text(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, list) and bool(value) and isinstance(value[0], Mapping))
-
-
-def suggest_fields(row: Mapping) -> str:
-    """A ``--fields`` value for this record's layout, or "" when nothing fits."""
-    keys = [k for k in row if isinstance(k, str)]
-    low = {k.lower(): k for k in keys}
-    parts = []
-    question = next((low[h] for h in QUESTION_HINTS if h in low and isinstance(row[low[h]], str)), None)
-    chosen = next((k for k in keys if "chosen" in k.lower() and _looks_like_text(row[k])), None)
-    rejected = next((k for k in keys if "rejected" in k.lower() and _looks_like_text(row[k])), None)
-    if chosen and rejected:
-        responses = [f"chosen={chosen}", f"rejected={rejected}"]
-    else:
-        pairs: dict[tuple[str, str], dict[str, str]] = {}
-        for k in keys:
-            m = _PAIR_TAG.match(k)
-            if not m or not _looks_like_text(row[k]):
-                continue
-            base, tag = m["base"], m["tag"].lower()
-            if set(re.split(r"[_\-\s]+", base.lower())) & NOT_RESPONSES:  # model_a, score_1, image_2 …
-                continue
-            pairs.setdefault((base, "12" if tag in "12" else "ab"), {})[tag] = k
-        found = [(base, tags) for (base, kind), tags in pairs.items() if len(tags) == 2]
-        found.sort(key=lambda bt: not any(h in bt[0].lower() for h in RESPONSE_HINTS))
-        responses = []
-        if found:
-            a, b = sorted(found[0][1].values())
-            responses.append(f"responses={a}+{b}")
-        elif "responses" not in low:
-            lists = [
-                k
-                for k in keys
-                if isinstance(row[k], list) and len(row[k]) == 2 and all(isinstance(x, str) for x in row[k])
-            ]
-            if lists:
-                responses.append(f"responses={lists[0]}")
-        label = next(
-            (k for k in keys if k.lower() in LABEL_HINTS or any(h in k.lower() for h in LABEL_HINTS[:3])), None
-        )
-        if label and responses:
-            responses.append(f"label={label}")
-    extra = low.get("input") if question and question.lower() == "instruction" else None
-    if extra and isinstance(row[extra], str):
-        parts.append(f"question={question}+{extra}")  # instruction-tuning files: the input goes with it
-    elif question and question.lower() not in DEFAULTS["question"]:
-        parts.append(f"question={question}")
-    parts += responses
-    if "id" not in row:
-        rid = next((k for k in keys if k.lower() in ("id", "uid", "question_id", "pair_id", "example_id", "idx")), None)
-        if rid:
-            parts.insert(0, f"id={rid}")
-    return ",".join(parts)
-
-
-def mapping_error(loc: str, row: Mapping, what: str) -> EgtError:
-    msg = f"{loc}: {what}; this record's fields: {', '.join(_field_names(row))}"
-    suggestion = suggest_fields(row)
-    if suggestion:
-        msg += f" — try --fields '{suggestion}'"
-    return EgtError(msg + " (docs/benchmarks.md shows the mapping syntax)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,7 +119,7 @@ def _is_conversation(value: Any) -> bool:
 
 
 def _text(loc: str, row: Mapping, name: str, want: str) -> str:
-    value = _get(row, name)
+    value = get_field(row, name)
     if isinstance(value, str):
         return value
     if _is_conversation(value):
@@ -346,11 +133,11 @@ def _question(loc: str, row: Mapping, mapping: Mapping[str, str], response_names
     if "question" in mapping:
         names = mapping["question"].split("+")
     else:
-        first = _first_present(row, "question")
+        first = first_present(row, "question")
         if first is not None:
             names = [first]
-        elif response_names and _is_conversation(_get(row, response_names[0])):
-            return _turn(loc, row, response_names[0], _get(row, response_names[0]), "question")
+        elif response_names and _is_conversation(get_field(row, response_names[0])):
+            return _turn(loc, row, response_names[0], get_field(row, response_names[0]), "question")
         else:
             raise mapping_error(
                 loc, row, f"no question (none of {', '.join(DEFAULTS['question'])}): map it with question=FIELD"
@@ -377,14 +164,14 @@ def layout_of(loc: str, row: Mapping, mapping: Mapping[str, str]) -> Layout:
     if "responses" in mapping:
         names = tuple(mapping["responses"].split("+"))
     elif "label" in mapping or "preferred" in mapping:
-        if not _has(row, "responses"):
+        if not has_field(row, "responses"):
             raise mapping_error(
                 loc, row, "a label is mapped but no responses: map responses=A+B (two fields) or responses=LIST"
             )
         names = ("responses",)
-    elif _has(row, "chosen") or _has(row, "rejected"):
+    elif has_field(row, "chosen") or has_field(row, "rejected"):
         return Layout("pair", ("chosen", "rejected"))
-    elif _has(row, "responses"):
+    elif has_field(row, "responses"):
         names = ("responses",)
     else:
         raise mapping_error(
@@ -399,9 +186,9 @@ def layout_of(loc: str, row: Mapping, mapping: Mapping[str, str]) -> Layout:
     if "label" in mapping:
         name, _, enc = mapping["label"].partition(":")
         return Layout(form, names, name, parse_encoding(enc) if enc else None)
-    if _has(row, "preferred"):
+    if has_field(row, "preferred"):
         return Layout(form, names, "preferred", PREFERRED, strict_01=True)
-    if _has(row, "label"):
+    if has_field(row, "label"):
         return Layout(form, names, "label", None)
     raise mapping_error(
         loc,
@@ -413,7 +200,7 @@ def layout_of(loc: str, row: Mapping, mapping: Mapping[str, str]) -> Layout:
 def _responses(loc: str, row: Mapping, lay: Layout) -> tuple[str, str]:
     if lay.form == "list":
         name = lay.responses[0]
-        value = _get(row, name)
+        value = get_field(row, name)
         if value is None:
             raise mapping_error(loc, row, f"field {name!r}: missing")
         if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -443,14 +230,14 @@ def load(path: str | Path, images_dir: str | Path | None = None, fields: str = "
     lay = layout_of(*records[0], mapping)
     notes = []
     if lay.form != "pair" and lay.encoding is None:
-        encoding, note = infer_encoding(lay.label, [_get(row, lay.label) for _, row in records])
+        encoding, note = infer_encoding(lay.label, [get_field(row, lay.label) for _, row in records])
         lay = Layout(lay.form, lay.responses, lay.label, encoding)
         notes.append(note)
     skipped: Counter = Counter()
     pairs = Rows(notes=notes)
     for k, (loc, row) in enumerate(records):
         id_name = mapping.get("id") or "id"
-        rid = _get(row, id_name)
+        rid = get_field(row, id_name)
         if rid is None and "id" not in mapping:
             rid = k
         if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
@@ -458,7 +245,7 @@ def load(path: str | Path, images_dir: str | Path | None = None, fields: str = "
         if lay.form == "pair":
             responses, preferred = _responses_pair(loc, row, lay), 0
         else:
-            value = _get(row, lay.label)
+            value = get_field(row, lay.label)
             if value is None:
                 raise mapping_error(loc, row, f"field {lay.label!r}: missing")
             winner = lay.encoding.read(value)
@@ -477,14 +264,14 @@ def load(path: str | Path, images_dir: str | Path | None = None, fields: str = "
                 continue
             responses, preferred = _responses(loc, row, lay), winner
         question = _question(loc, row, mapping, lay.responses)
-        img_name = mapping.get("images") or _first_present(row, "images") or "images"
-        img = _get(row, img_name)
+        img_name = mapping.get("images") or first_present(row, "images") or "images"
+        img = get_field(row, img_name)
         cells = img if isinstance(img, (list, tuple)) else ([] if img is None else [img])
         images = [image_cell(loc, {**row, img_name: c}, img_name) for c in cells]
         extra = {}
         for key in ("category", "source"):
             name = mapping.get(key) or key
-            value = _get(row, name)
+            value = get_field(row, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)  # e.g. category=turn
             if value is not None and not isinstance(value, str):
@@ -514,25 +301,17 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     }
 
 
-def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
-    return combine_views(predictions, pairs, tie_policy, score_view)
-
-
 def with_fields(fields: str) -> Benchmark:
     """The generic benchmark reading with a field mapping (checked now, before any loading)."""
     parse_fields(fields)
-    return Benchmark(
-        name=NAME,
-        title="pairs (generic)",
+    return adapter_benchmark(
+        globals(),
         load=partial(load, fields=fields),
-        aggregate=aggregate,
-        tie_policy=TIE_POLICY,
-        rule=RULE,
+        title="pairs (generic)",
         headline="{accuracy} accuracy",
         headline_metrics=("accuracy",),
         columns=(("Accuracy", "metrics.accuracy"),),
         repeated_ids="keep",
-        repeated_ids_rule=REPEATED_IDS_RULE,
     )
 
 

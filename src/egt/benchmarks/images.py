@@ -16,22 +16,11 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from egt.data.readers import missing_images
 from egt.errors import EgtError
-from egt.records import PreferencePair, resolve_image_path
+from egt.records import PreferencePair
 
 SHOW_MISSING = 5
-
-
-def missing_images(pairs: Sequence[PreferencePair], root: str | Path | None) -> list[tuple[PreferencePair, Path]]:
-    """Every (pair, resolved path) whose image file does not exist; embedded images never miss."""
-    missing = []
-    for pair in pairs:
-        for ref in pair.images:
-            if isinstance(ref, str):
-                path = resolve_image_path(ref, root, record_id=pair.id)
-                if not path.is_file():
-                    missing.append((pair, path))
-    return missing
 
 
 def check_images(

@@ -31,10 +31,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from egt.benchmarks.base import Benchmark
+from egt.benchmarks.base import adapter_benchmark
 from egt.benchmarks.common import (
     Rows,
-    combine_views,
     field_error,
     frame_paths,
     key_rows,
@@ -129,17 +128,9 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     }
 
 
-def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
-    return combine_views(predictions, pairs, tie_policy, score_view)
-
-
-BENCHMARK = Benchmark(
-    name=NAME,
+BENCHMARK = adapter_benchmark(
+    globals(),
     title="MM-RLHF-RewardBench",
-    load=load,
-    aggregate=aggregate,
-    tie_policy=TIE_POLICY,
-    rule=RULE,
     headline="{acc} Acc / {acc_plus} Acc+",
     headline_metrics=("acc", "acc_plus"),
     columns=(
@@ -153,7 +144,4 @@ BENCHMARK = Benchmark(
     ),
     category_fields=("accuracy", "acc_plus"),
     repeated_ids="group",
-    repeated_ids_rule=REPEATED_IDS_RULE,
-    release_counts=RELEASE_COUNTS,
-    categories=CATEGORIES,
 )

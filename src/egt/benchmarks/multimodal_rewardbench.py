@@ -31,10 +31,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from egt.benchmarks.base import Benchmark
+from egt.benchmarks.base import adapter_benchmark
 from egt.benchmarks.common import (
     Rows,
-    combine_views,
     field_error,
     grouped_accuracy,
     image_cell,
@@ -120,17 +119,9 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     return {"metrics": {"overall": mean([s for _, s in items])}, "categories": categories}
 
 
-def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
-    return combine_views(predictions, pairs, tie_policy, score_view)
-
-
-BENCHMARK = Benchmark(
-    name=NAME,
+BENCHMARK = adapter_benchmark(
+    globals(),
     title="Multimodal RewardBench",
-    load=load,
-    aggregate=aggregate,
-    tie_policy=TIE_POLICY,
-    rule=RULE,
     headline="{overall} overall",
     headline_metrics=("overall",),
     columns=(
@@ -145,6 +136,4 @@ BENCHMARK = Benchmark(
         ("VQA", "categories.vqa"),
     ),
     repeated_ids="keep",
-    repeated_ids_rule=REPEATED_IDS_RULE,
-    categories=CATEGORIES,
 )

@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from egt.benchmarks.base import Benchmark
+from egt.benchmarks.base import adapter_benchmark
 from egt.benchmarks.common import (
-    combine_views,
     grouped_accuracy,
     key_rows,
     mean,
@@ -141,17 +140,9 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     return {"metrics": {"score": mean(list(sections.values())), **sections}, "categories": subsets}
 
 
-def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
-    return combine_views(predictions, pairs, tie_policy, score_view)
-
-
-BENCHMARK = Benchmark(
-    name=NAME,
+BENCHMARK = adapter_benchmark(
+    globals(),
     title="RewardBench",
-    load=load,
-    aggregate=aggregate,
-    tie_policy=TIE_POLICY,
-    rule=RULE,
     headline="{score} score",
     headline_metrics=("score", "chat", "chat_hard", "safety", "reasoning"),
     columns=(
@@ -167,5 +158,4 @@ BENCHMARK = Benchmark(
         "weigh 250/154).",
     ),
     repeated_ids="refuse",
-    repeated_ids_rule=REPEATED_IDS_RULE,
 )

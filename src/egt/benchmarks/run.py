@@ -18,10 +18,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from egt.benchmarks.base import Benchmark
+from egt.data.readers import iter_jsonl
 from egt.errors import EgtError
+from egt.evaluation.distributed import distributed_state
 from egt.evaluation.runner import Prediction, build_requests, run_judge
 from egt.judge.base import Judge
-from egt.records import PreferencePair, iter_jsonl
+from egt.records import PreferencePair
 
 
 @dataclass
@@ -75,8 +77,6 @@ def evaluate_benchmark(
     tie_policy = tie_policy or bench.tie_policy
     start = time.perf_counter()
     requests = build_requests(pairs, order, seed, images_root, load_images=judge.reads_images)
-    from egt.entropy.sharded import distributed_state
-
     dist = distributed_state()  # None unless launched with several processes (accelerate launch)
     if dist is None:
         judged = run_judge(judge, requests, batch_size=batch_size)

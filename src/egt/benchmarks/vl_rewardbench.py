@@ -42,10 +42,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from egt.benchmarks.base import Benchmark
+from egt.benchmarks.base import adapter_benchmark
 from egt.benchmarks.common import (
     Rows,
-    combine_views,
     field_error,
     grouped_accuracy,
     image_cell,
@@ -191,17 +190,9 @@ def score_view(predictions: Sequence[Prediction], pairs: Mapping[str, Preference
     }
 
 
-def aggregate(predictions: Sequence[Prediction], pairs: Sequence[PreferencePair], tie_policy: str = TIE_POLICY) -> dict:
-    return combine_views(predictions, pairs, tie_policy, score_view)
-
-
-BENCHMARK = Benchmark(
-    name=NAME,
+BENCHMARK = adapter_benchmark(
+    globals(),
     title="VL-RewardBench",
-    load=load,
-    aggregate=aggregate,
-    tie_policy=TIE_POLICY,
-    rule=RULE,
     headline="{overall} overall / {macro} macro",
     headline_metrics=("overall", "macro"),
     columns=(
@@ -213,7 +204,4 @@ BENCHMARK = Benchmark(
     ),
     extra_tables=("subsets", "sources"),
     repeated_ids="keep",
-    repeated_ids_rule=REPEATED_IDS_RULE,
-    release_counts=RELEASE_COUNTS,
-    categories=CATEGORIES,
 )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from egt.commands import in_folder
 from egt.config import parse_config
 from egt.report import console, print_table
 
 
 @dataclass
 class AnalyzeArgs:
-    scores: str = field(default="", metadata={"help": "Scores file written by 'egt score' (.jsonl or .parquet)."})
-    out: str = field(default="", metadata={"help": "Output folder: analysis.json, PNG plots, review.html."})
+    scores: str = field(metadata={"help": "What 'egt score' wrote: its output folder or the scores.jsonl / .parquet."})
+    output_dir: str = field(metadata={"help": "Output folder: analysis.json, PNG plots, review.html."})
     data: str = field(
         default="", metadata={"help": "The scored dataset (for the review page); default: the one the scores name."}
     )
@@ -19,9 +21,8 @@ class AnalyzeArgs:
         default="", metadata={"help": "Images root; default: the one used for scoring / the dataset's folder."}
     )
     bins: int = field(default=5, metadata={"help": "Equal-count entropy quantile bins."})
-    review_by: str = field(
-        default="answer",
-        metadata={"help": "Entropy that ranks the review page: answer | sentence | mixed | vote | peak."},
+    review_by: Literal["answer", "sentence", "mixed", "vote", "peak"] = field(
+        default="answer", metadata={"help": "Entropy that ranks the review page."}
     )
     review_top: int = field(default=50, metadata={"help": "Items on the review page (0 = no page)."})
     lam: float = field(
@@ -31,16 +32,11 @@ class AnalyzeArgs:
 
 def main(argv: list[str], prog: str) -> int:
     from egt.analysis.analyze import analyze_scores
-    from egt.errors import EgtError
 
     (args,) = parse_config([AnalyzeArgs], argv, prog, "Analyse entropy vs rollout accuracy and label noise.")
-    if not args.scores:
-        raise EgtError("--scores is required")
-    if not args.out:
-        raise EgtError("--out is required")
     a = analyze_scores(
-        args.scores,
-        args.out,
+        in_folder(args.scores, "scores.jsonl"),
+        args.output_dir,
         data=args.data or None,
         images_dir=args.images_dir or None,
         n_bins=args.bins,

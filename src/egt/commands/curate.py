@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from egt.commands import in_folder
 from egt.config import parse_config
 from egt.report import console, print_table
 
 
 @dataclass
 class CurateArgs:
-    scores: str = field(default="", metadata={"help": "Scores file written by 'egt score'."})
-    data: str = field(default="", metadata={"help": "The scored pool (the records to select from)."})
-    out: str = field(default="", metadata={"help": "Output folder: manifest.jsonl, selected.jsonl, selection.json."})
-    selector: str = field(
+    scores: str = field(metadata={"help": "What 'egt score' wrote: its output folder or the scores.jsonl."})
+    data: str = field(metadata={"help": "The scored pool (the records to select from)."})
+    output_dir: str = field(metadata={"help": "Output folder: manifest.jsonl, selected.jsonl, selection.json."})
+    selector: Literal["entropy", "random", "accuracy"] = field(
         default="entropy",
         metadata={
-            "help": "entropy (EGT: lowest first) | random | accuracy (highest rollout accuracy) — the last two are the paper's baselines."
+            "help": "entropy (EGT: lowest first) | random | accuracy (highest rollout accuracy) — the last two are "
+            "the paper's baselines."
         },
     )
-    by: str = field(
+    by: Literal["answer", "sentence", "mixed", "vote", "peak"] = field(
         default="answer",
         metadata={
-            "help": "Entropy to select (entropy selector) and to order the curriculum by: answer | sentence | mixed | vote | peak (EGT: answer was best). Items with format failures always rank after those without."
+            "help": "Entropy to select (entropy selector) and to order the curriculum by (EGT: answer was best). "
+            "Items with format failures always rank after those without."
         },
     )
     n: int = field(default=0, metadata={"help": "Keep this many items (EGT kept 2,500)."})
@@ -34,22 +38,20 @@ class CurateArgs:
     images_dir: str = field(default="", metadata={"help": "Images root of --data; default: the dataset's folder."})
     link_images: bool = field(
         default=True,
-        metadata={"help": "Hard-link (or copy) the kept items' images into --out so selected.jsonl is self-contained."},
+        metadata={
+            "help": "Hard-link (or copy) the kept items' images into --output_dir so selected.jsonl is self-contained."
+        },
     )
 
 
 def main(argv: list[str], prog: str) -> int:
     from egt.curation.manifest import curate_pool
-    from egt.errors import EgtError
 
     (args,) = parse_config([CurateArgs], argv, prog, "Select a training subset from a scored pool.")
-    for name in ("scores", "data", "out"):
-        if not getattr(args, name):
-            raise EgtError(f"--{name} is required")
     s = curate_pool(
-        args.scores,
+        in_folder(args.scores, "scores.jsonl"),
         args.data,
-        args.out,
+        args.output_dir,
         selector=args.selector,
         by=args.by,
         n=args.n,
@@ -71,6 +73,6 @@ def main(argv: list[str], prog: str) -> int:
     if "lab" in s:
         rows.append(["flip rate kept / dropped", f"{s['lab']['flip_rate_kept']} / {s['lab']['flip_rate_dropped']}"])
         rows.append(["hard rate kept / dropped", f"{s['lab']['hard_rate_kept']} / {s['lab']['hard_rate_dropped']}"])
-    print_table(f"egt curate → {args.out}", ["", ""], rows)
-    console.print(f"wrote {args.out}/manifest.jsonl, {s['files']['selected']}, selection.json")
+    print_table(f"egt curate → {args.output_dir}", ["", ""], rows)
+    console.print(f"wrote {args.output_dir}/manifest.jsonl, {s['files']['selected']}, selection.json")
     return 0

@@ -11,5 +11,5 @@ def demo(argv: list[str], prog: str) -> int:
     (args,) = parse_config([DemoArgs], argv, prog, "Run the EGT loop end to end on the shapes lab.")
     summary = run_demo(args)
     print_table("EGT demo", ["", ""], summary_rows(summary))
-    console.print(f"report: {args.out}/report.json")
+    console.print(f"report: {args.output_dir}/report.json")
     return 0

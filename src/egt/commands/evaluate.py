@@ -18,18 +18,21 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from egt.benchmarks import benchmark_names
+from egt.commands import in_folder
 from egt.config import parse_config
 from egt.entropy.backends import VllmArgs
-from egt.judge.factory import JudgeArgs, make_judge
+from egt.judge.args import JudgeArgs
+from egt.pipelines.judges import make_judge
 from egt.report import console
 
 
 @dataclass
 class EvalArgs:
     # ---- what to evaluate on
-    data: str = field(default="", metadata={"help": "Dataset or benchmark release: .jsonl, .json, .parquet, a folder."})
+    data: str = field(metadata={"help": "Dataset or benchmark release: .jsonl, .json, .parquet, a folder."})
     benchmark: str = field(
         default="",
         metadata={
@@ -43,7 +46,8 @@ class EvalArgs:
         default="",
         metadata={
             "help": (
-                "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=instruction, responses=output_1+output_2, "
+                "generic benchmark: OURS=THEIRS field mapping, e.g. 'question=instruction, "
+                "responses=output_1+output_2, "
                 "label=preference:1/2' or 'chosen=good, rejected=bad, images=img' (label encodings 0/1, 1/2, A/B, "
                 "model_a/model_b, /tie...; docs/benchmarks.md)."
             )
@@ -61,7 +65,7 @@ class EvalArgs:
     )
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N items (0 = all)."})
     # ---- how to judge
-    order: str = field(
+    order: Literal["both", "random", "stored"] = field(
         default="both",
         metadata={
             "help": (
@@ -84,7 +88,7 @@ class EvalArgs:
         },
     )
     # ---- how to score and where to write
-    tie_policy: str = field(
+    tie_policy: Literal["", "wrong", "half"] = field(
         default="",
         metadata={
             "help": ("How ties and parse failures score: wrong (0) | half (0.5); empty = the benchmark's own rule.")
@@ -92,9 +96,11 @@ class EvalArgs:
     )
     predictions: str = field(
         default="",
-        metadata={"help": ("Re-aggregate a saved predictions.jsonl against --data instead of running the judge.")},
+        metadata={
+            "help": "Re-aggregate a saved predictions.jsonl (or the eval folder holding it) against --data, no judge."
+        },
     )
-    out: str = field(
+    output_dir: str = field(
         default="runs/eval", metadata={"help": "Output folder for report.json, report.md, predictions.jsonl."}
     )
 
@@ -108,27 +114,19 @@ def main(argv: list[str], prog: str) -> int:
     from egt.benchmarks.images import check_images, missing_images
     from egt.benchmarks.report import benchmark_markdown, notes
     from egt.benchmarks.run import evaluate_benchmark, read_predictions, reaggregate
-    from egt.benchmarks.voting import with_votes
     from egt.errors import EgtError
-    from egt.evaluation.metrics import TIE_POLICIES
     from egt.evaluation.report import eval_markdown, write_eval_outputs
-    from egt.evaluation.runner import ORDERS
+    from egt.judge.voting import with_votes
     from egt.records import default_images_root
 
     # ---- options, checked before anything is loaded
-    if not args.data:
-        raise EgtError("--data is required")
     bench = get_benchmark(args.benchmark, args.fields)
-    if args.order not in ORDERS:
-        raise EgtError(f"--order: unknown order {args.order!r} (one of {', '.join(ORDERS)})")
     if args.order == "stored" and bench is not PAIRS and not args.allow_stored_order:
         raise EgtError(
             f"--order stored: {bench.title} is never judged in the stored order alone (a judge that "
             "always picks one position would score the share of winners stored there); use --order "
             "both or random, or pass --allow_stored_order"
         )
-    if args.tie_policy and args.tie_policy not in TIE_POLICIES:
-        raise EgtError(f"--tie_policy: unknown policy {args.tie_policy!r} (one of {', '.join(TIE_POLICIES)})")
     if args.votes < 1:
         raise EgtError(f"--votes: must be ≥ 1, got {args.votes}")
     if args.votes > 1 and judge_args.backend != "transformers":
@@ -150,8 +148,9 @@ def main(argv: list[str], prog: str) -> int:
 
     # ---- judge (or saved predictions), images checked first
     if args.predictions:
-        predictions = read_predictions(args.predictions)
-        report = reaggregate(bench, pairs, predictions, tie_policy, source=args.predictions)
+        saved = in_folder(args.predictions, "predictions.jsonl")
+        predictions = read_predictions(saved)
+        report = reaggregate(bench, pairs, predictions, tie_policy, source=saved)
     else:
         missing = missing_images(pairs, images_root)  # a path escaping its root fails here, before any model loads
         if bench is PAIRS:  # EGT's own data names only images it has: a missing one is a broken dataset
@@ -163,7 +162,7 @@ def main(argv: list[str], prog: str) -> int:
                 missing=missing,
                 reason="EGT's pairs format needs every image it names",
             )
-        from egt.entropy.sharded import distributed_state
+        from egt.evaluation.distributed import distributed_state
 
         dist = distributed_state()  # several processes under accelerate launch: egt.evaluation.sharded
         if dist is not None and judge_args.backend == "vllm":
@@ -206,7 +205,7 @@ def main(argv: list[str], prog: str) -> int:
         markdown = eval_markdown(report) + "".join(f"\n- {line}" for line in notes(report))
     else:
         markdown = benchmark_markdown(report, bench)
-    write_eval_outputs(Path(args.out), report, predictions, markdown=markdown)
+    write_eval_outputs(Path(args.output_dir), report, predictions, markdown=markdown)
     console.print(markdown, markup=False, soft_wrap=True)
-    console.print(f"wrote {args.out}/report.json, report.md, predictions.jsonl")
+    console.print(f"wrote {args.output_dir}/report.json, report.md, predictions.jsonl")
     return 0

@@ -28,7 +28,7 @@ def main(argv: list[str], prog: str) -> int:
     cfg.check()
     outcome = None if run.report_only else run_experiment(cfg, log=console.print)
     results = write_results(cfg)
-    console.print(f"results: {cfg.out}/results.md, results.json, {len(results['plots'])} plot(s)")
+    console.print(f"results: {cfg.output_dir}/results.md, results.json, {len(results['plots'])} plot(s)")
     if outcome is not None and (outcome["failed"] or outcome["blocked"]):
         raise EgtError(
             f"{len(outcome['failed'])} unit(s) failed ({', '.join(outcome['failed'])}); "

@@ -15,7 +15,9 @@ def make(argv: list[str], prog: str) -> int:
         for name, s in summary["splits"].items()
     ]
     print_table(
-        f"shapes lab → {cfg.out}", ["split", "items", "hard", "flipped", "flipped (easy)", "flipped (hard)"], rows
+        f"shapes lab → {cfg.output_dir}",
+        ["split", "items", "hard", "flipped", "flipped (easy)", "flipped (hard)"],
+        rows,
     )
-    console.print(f"wrote {cfg.out}/{{sft,rl_pool,test}}.jsonl, images/ and lab.json")
+    console.print(f"wrote {cfg.output_dir}/{{sft,rl_pool,test}}.jsonl, images/ and lab.json")
     return 0

@@ -1,4 +1,4 @@
-"""``egt train rm`` (Bradley–Terry reward model) and ``egt ensemble`` (z-normalised RM ensemble)."""
+"""``egt rm train`` (Bradley–Terry reward model) and ``egt rm ensemble`` (z-normalised RM ensemble)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egt.config import parse_config
-from egt.errors import EgtError
 from egt.report import console, print_table
 
 
@@ -14,18 +13,17 @@ from egt.report import console, print_table
 class RewardDataArgs:
     """What to train the reward model on, and on which backbone."""
 
+    sources: list[str] = field(
+        metadata={
+            "help": "Preference sources 'PATH[,name=..,n=..,weight=..,images_root=..,split=..,format=..]'; "
+            "'hf:NAME' loads an HF dataset (see egt.rm.sources)."
+        }
+    )
     model: str = field(
         default="tiny",
         metadata={
             "help": "Backbone: a model folder or hub id, or 'tiny' (Qwen2.5-VL) / 'tiny-text' (Qwen2) built offline "
             "with a tokenizer trained on the training texts."
-        },
-    )
-    sources: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "Preference sources 'PATH[,name=..,n=..,weight=..,images_root=..,split=..,format=..]'; "
-            "'hf:NAME' loads an HF dataset (see egt.rm.sources)."
         },
     )
     mix_size: int = field(default=0, metadata={"help": "With weights: total pairs of the weighted sources (0 = off)."})
@@ -40,7 +38,7 @@ class RewardDataArgs:
 
 
 def train(argv: list[str], prog: str) -> int:
-    from egt.io import atomic_write_json
+    from egt.data.atomic import atomic_write_json
     from egt.rm.backbones import TINY_KINDS, build_tiny_backbone, pair_texts
     from egt.rm.model import RewardModel
     from egt.rm.sources import mix_sources
@@ -51,11 +49,8 @@ def train(argv: list[str], prog: str) -> int:
         argv,
         prog,
         "Train a scalar reward model (Bradley–Terry) on image + text preference pairs.",
+        defaults={**cpu_defaults(), "output_dir": "runs/rm"},  # a CPU run unless the recipe says otherwise
     )
-    if not args.output_dir:
-        raise EgtError("--output_dir is required")
-    for key, value in cpu_defaults().items():  # no accelerator: a CPU run whatever the recipe says
-        setattr(args, key, value)
     reads_images = data.model != "tiny-text"
     mix = mix_sources(
         data.sources,
@@ -117,13 +112,13 @@ def _evaluate(model_dir: Path, data_path: str) -> None:
 class EnsembleArgs:
     """Combine reward models: mean of z-scores fitted on a calibration set."""
 
-    members: list[str] = field(default_factory=list, metadata={"help": "Reward model folders (egt train rm outputs)."})
-    text_member: str = field(default="", metadata={"help": "Optional text reward model for inputs without images."})
+    members: list[str] = field(metadata={"help": "Reward model folders (egt rm train outputs)."})
     calibration: str = field(
-        default="", metadata={"help": "Pairs file whose responses fit each member's mean and std (labels unused)."}
+        metadata={"help": "Pairs file whose responses fit each member's mean and std (labels unused)."}
     )
+    text_member: str = field(default="", metadata={"help": "Optional text reward model for inputs without images."})
     calibration_limit: int = field(default=0, metadata={"help": "Use only the first N calibration pairs (0 = all)."})
-    out: str = field(default="runs/ensemble", metadata={"help": "Output folder (egt_ensemble.json)."})
+    output_dir: str = field(default="runs/rm/ensemble", metadata={"help": "Output folder (egt_ensemble.json)."})
     batch_size: int = field(default=16, metadata={"help": "Responses per forward."})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda."})
 
@@ -135,8 +130,6 @@ def ensemble(argv: list[str], prog: str) -> int:
     from egt.rm.scoring import RewardModelJudge
 
     (args,) = parse_config([EnsembleArgs], argv, prog, "Build a z-normalised reward-model ensemble.")
-    if not args.members or not args.calibration:
-        raise EgtError("--members and --calibration are required")
     pairs = read_pairs(args.calibration)[: args.calibration_limit or None]
     root = default_images_root(args.calibration)
 
@@ -146,11 +139,13 @@ def ensemble(argv: list[str], prog: str) -> int:
     members = [load(p) for p in args.members]
     text_member = load(args.text_member) if args.text_member else None
     items = [ScoreItem(p.question, r, open_images(p, root)) for p in pairs for r in p.responses]
-    ens = RewardEnsemble.calibrate(members, items, text_member, name=Path(args.out).name)
-    ens.save(args.out, extra={"calibration": {"data": args.calibration, "n_pairs": len(pairs)}})
+    ens = RewardEnsemble.calibrate(members, items, text_member, name=Path(args.output_dir).name)
+    ens.save(args.output_dir, extra={"calibration": {"data": args.calibration, "n_pairs": len(pairs)}})
     rows = [[s.path, f"{s.mean:.4f}", f"{s.std:.4f}"] for s in ens.stats]
     if ens.text_stats:
         rows.append([f"{ens.text_stats.path} (text)", f"{ens.text_stats.mean:.4f}", f"{ens.text_stats.std:.4f}"])
-    print_table(f"ensemble → {args.out}", ["member", "mean", "std"], rows)
-    console.print(f"wrote {args.out}/egt_ensemble.json; evaluate it with: egt eval --judge {args.out} --data ...")
+    print_table(f"ensemble → {args.output_dir}", ["member", "mean", "std"], rows)
+    console.print(
+        f"wrote {args.output_dir}/egt_ensemble.json; evaluate it with: egt eval --model {args.output_dir} --data ..."
+    )
     return 0

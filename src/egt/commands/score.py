@@ -1,12 +1,12 @@
 """``egt score``: K rollouts per pool item with response entropies (EGT; docs/methods.md §2), resumable.
 
-Writes ``--out FILE.jsonl`` (one line per item, data order) and ``FILE.jsonl.meta.json`` (model
-fingerprint, data fingerprint, scoring config); progress lives in ``FILE.jsonl.partial`` until the
-end. Killed at any point and rerun with the same command, it continues where it stopped.
+Writes ``<output_dir>/scores.jsonl`` (one line per item, data order) and ``scores.jsonl.meta.json``
+(model fingerprint, data fingerprint, scoring config); progress lives in ``scores.jsonl.partial``
+until the end. Killed at any point and rerun with the same command, it continues where it stopped.
 
 Under ``accelerate launch`` (N processes or GPUs) items are sharded across ranks and rank 0 merges
-into the same file (:mod:`egt.entropy.sharded`). ``--rescore FILE`` re-measures an existing file's
-rollouts under ``--model`` without generating (:mod:`egt.entropy.rescore`). ``--backend vllm``
+into the same file (:mod:`egt.pipelines.scoring.sharded`). ``--rescore`` re-measures an existing run's
+rollouts under ``--model`` without generating (:mod:`egt.pipelines.scoring.rescore`). ``--backend vllm``
 samples the rollouts with vLLM on a GPU and measures the entropies by the teacher-forced pass
 (:mod:`egt.entropy.backends`; recipe: ``configs/score/qwen2_5_vl_7b_vllm.yaml``).
 """
@@ -14,18 +14,22 @@ samples the rollouts with vLLM on a GPU and measures the entropies by the teache
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from egt.commands import in_folder
 from egt.config import parse_config
 from egt.entropy.backends import VllmArgs
-from egt.entropy.scoring import ScoringConfig
 from egt.models.load import ModelArgs
+from egt.pipelines.scoring.config import ScoringConfig
 from egt.report import console, print_table
+
+SCORES_FILE = "scores.jsonl"  # what analyze / curate read from --scores DIR
 
 
 @dataclass
 class ScoreIO:
+    output_dir: str = field(metadata={"help": "Output folder: scores.jsonl (+ .meta.json; .parquet with --parquet)."})
     data: str = field(default="", metadata={"help": "The pool to score: .jsonl, .parquet or a datasets folder."})
-    out: str = field(default="", metadata={"help": "Scores file to write (.jsonl)."})
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
     overwrite: bool = field(
         default=False, metadata={"help": "Replace output (or an unfinished run) written for another model/data/config."}
@@ -39,16 +43,16 @@ class ScoreIO:
         default="",
         metadata={
             "help": (
-                "A finished scores file: re-measure its rollouts' entropies under --model by one teacher-forced forward "
-                "(no generation) and write them to --out with the same verdicts; --data defaults to the file's dataset."
+                "A finished scores file (or the folder holding it): re-measure its rollouts' entropies under --model "
+                "by one teacher-forced forward (no generation), same verdicts; --data defaults to the file's dataset."
             )
         },
     )
 
 
 def main(argv: list[str], prog: str) -> int:
-    from egt.entropy.scoring import score_pool
     from egt.errors import EgtError
+    from egt.pipelines.scoring.run import score_pool
 
     io, cfg, model, vllm_args = parse_config(
         [ScoreIO, ScoringConfig, ModelArgs, VllmArgs],
@@ -56,16 +60,15 @@ def main(argv: list[str], prog: str) -> int:
         prog,
         "Score a preference pool by the judge's response entropy (K rollouts per item).",
     )
-    if not io.out:
-        raise EgtError("--out is required")
     cfg.check()
+    out = Path(io.output_dir) / SCORES_FILE
     if io.rescore:
-        from egt.entropy.rescore import rescore_pool
+        from egt.pipelines.scoring.rescore import rescore_pool
 
         summary = rescore_pool(
             model,
-            io.rescore,
-            io.out,
+            in_folder(io.rescore, SCORES_FILE),
+            out,
             data=io.data or None,
             images_dir=io.images_dir or None,
             batch_size=cfg.batch_size,
@@ -74,11 +77,11 @@ def main(argv: list[str], prog: str) -> int:
         )
     else:
         if not io.data:
-            raise EgtError("--data is required")
+            raise EgtError("--data is required (or --rescore to re-measure a finished run)")
         summary = score_pool(
             model,
             io.data,
-            io.out,
+            out,
             cfg,
             images_dir=io.images_dir or None,
             overwrite=io.overwrite,
@@ -90,7 +93,7 @@ def main(argv: list[str], prog: str) -> int:
     if "mean_accuracy" not in summary and not summary.get("complete_already"):
         return 0  # a data-parallel rank other than 0: rank 0 merged and reports
     if summary.get("complete_already"):
-        console.print(f"{io.out}: already complete for this model, data and config — nothing to do")
+        console.print(f"{out}: already complete for this model, data and config — nothing to do")
         return 0
 
     def fmt(x):
@@ -109,5 +112,5 @@ def main(argv: list[str], prog: str) -> int:
         ["items with format failures (ranked least certain)", summary["items_with_format_failures"]],
         ["wall time", f"{summary['wall_seconds']:.0f} s"],
     ]
-    print_table(f"egt score → {io.out}", ["", ""], rows)
+    print_table(f"egt score → {out}", ["", ""], rows)
     return 0

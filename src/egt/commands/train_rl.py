@@ -13,7 +13,7 @@ def rl(argv: list[str], prog: str) -> int:
     from trl import GRPOConfig
 
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
-    from egt.rl.trainer import train_judge_rl
+    from egt.rl.recipe import train_judge_rl
 
     args, config = parse_config(
         [JudgeRLArgs, GRPOConfig],

@@ -13,7 +13,9 @@
                      original relative paths, so ``selected.jsonl`` resolves them next to itself
     selection.json   the config, the counts and, on the lab, the kept / dropped noise rates
 
-Contract with the curriculum sampler: it reads the kept lines of ``manifest.jsonl`` and orders
+This module is the one reader of the manifest (:func:`read_manifest` → :class:`ManifestEntry`), for
+curation and for RL alike. Contract with the curriculum sampler (:mod:`egt.rl.curriculum`): RL
+trains on the kept lines only (:func:`kept_order_keys` aligns them with the training data) and orders
 them low → high entropy by ``scores[by]`` ascending — ``by`` is on every line and in
 ``selection.json`` — with a missing (``null``) entropy last and ties broken by id.
 :func:`curriculum_order` is that ordering, with the entropy selector's two refinements
@@ -34,11 +36,13 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from egt.curation.selectors import check_kind, entropy_key, item_scores, select
+from egt.data.atomic import atomic_write_json, atomic_write_text
+from egt.data.readers import missing_images
 from egt.errors import EgtError
-from egt.io import atomic_write_json, atomic_write_text
 
 MANIFEST, SELECTED, SELECTION = "manifest.jsonl", "selected.jsonl", "selection.json"
 
@@ -63,23 +67,116 @@ def check_same_ids(score_ids: Sequence[str], data_ids: Sequence[str], scores_pat
         )
 
 
-def curriculum_order(rows: Sequence[dict]) -> list[dict]:
-    """The kept manifest rows low → high entropy by each row's ``by`` (module doc): format failures
-    last, then ``scores[by]`` ascending, missing last, vote ties by sentence entropy, ties by id."""
-    return sorted((r for r in rows if r["kept"]), key=lambda r: entropy_key(r["scores"], r["by"], r["id"]))
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One pool item of a curation manifest (one line of ``manifest.jsonl``)."""
+
+    id: str
+    scores: dict[str, float | None]
+    kept: bool
+    rank: int | None = None
+    selector: str | None = None
+    by: str | None = None
+    reason: str | None = None
+
+    def order_key(self, by: str = "") -> tuple:
+        """The curation sort key (:func:`egt.curation.selectors.entropy_key`) by ``by``, else the line's own
+        ``by``, else ``answer``: format failures last, then the entropy ascending (missing last), vote ties
+        by sentence entropy, then the id."""
+        return entropy_key(self.scores, by or self.by or "answer", self.id)
 
 
-def read_manifest(path: str | Path) -> list[dict]:
-    """Manifest rows, checked for the fields the curriculum needs."""
-    from egt.records import iter_jsonl
+def manifest_path(path: str | Path) -> Path:
+    """``DIR`` → ``DIR/manifest.jsonl``; a file path is kept."""
+    path = Path(path)
+    return path / MANIFEST if path.is_dir() else path
 
-    rows = []
-    for lineno, row in iter_jsonl(path):
-        for key in ("id", "scores", "kept", "rank", "by"):
-            if not isinstance(row, dict) or key not in row:
-                raise EgtError(f"{path}: line {lineno}: field {key!r}: missing")
-        rows.append(row)
-    return rows
+
+def read_manifest(path: str | Path) -> list[ManifestEntry]:
+    """Read a curation manifest (``DIR`` or ``DIR/manifest.jsonl``); every error names the file, the line
+    and the field. ``id``, ``scores`` and ``kept`` are required; ``rank``, ``selector``, ``by`` and
+    ``reason`` (always written by :func:`curate_pool`) are optional."""
+    from egt.data.readers import iter_jsonl
+
+    path = manifest_path(path)
+    if not path.is_file():
+        raise EgtError(f"{path}: curation manifest not found")
+    entries, seen = [], set()
+    for lineno, obj in iter_jsonl(path):
+        here = f"{path}: line {lineno}"
+        if not isinstance(obj, dict):
+            raise EgtError(f"{here}: expected a JSON object")
+        rid = obj.get("id")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+            raise EgtError(f"{here}: field 'id': missing or empty")
+        rid = str(rid)
+        if rid in seen:
+            raise EgtError(f"{here} (id={rid!r}): field 'id': duplicate id")
+        seen.add(rid)
+        if not isinstance(obj.get("scores"), dict):
+            raise EgtError(f"{here} (id={rid!r}): field 'scores': missing or not an object")
+        if not isinstance(obj.get("kept"), bool):
+            raise EgtError(f"{here} (id={rid!r}): field 'kept': must be true or false")
+        optional = {k: obj.get(k) for k in ("rank", "selector", "by", "reason")}
+        entries.append(ManifestEntry(id=rid, scores=obj["scores"], kept=obj["kept"], **optional))
+    if not entries:
+        raise EgtError(f"{path}: the manifest is empty")
+    return entries
+
+
+def curriculum_order(entries: Sequence[ManifestEntry], by: str = "") -> list[ManifestEntry]:
+    """The kept entries low → high entropy (module doc): :meth:`ManifestEntry.order_key` ascending."""
+    return sorted((e for e in entries if e.kept), key=lambda e: e.order_key(by))
+
+
+def _kept_positions(
+    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str, source: str
+) -> list[tuple[int, ManifestEntry]]:
+    """``(position in data_ids, entry)`` of each kept entry, in data order, after every check."""
+    from egt.entropy.score_store import show_ids
+
+    position = {rid: i for i, rid in enumerate(data_ids)}
+    kept = [e for e in entries if e.kept]
+    if not kept:
+        raise EgtError(f"{source}: no item is kept")
+    missing = [e.id for e in kept if e.id not in position]
+    if missing:
+        raise EgtError(f"{source}: {len(missing)} kept id(s) are not in the training data: {show_ids(missing)}")
+    keys = {e.id: by or e.by or "answer" for e in kept}
+    absent = [e.id for e in kept if keys[e.id] not in e.scores]
+    if absent:
+        raise EgtError(f"{source}: field 'scores.{keys[absent[0]]}': missing for id(s) {show_ids(absent)}")
+    bad = [e.id for e in kept if not _number_or_null(e.scores[keys[e.id]])]
+    if bad:
+        raise EgtError(f"{source}: field 'scores.{keys[bad[0]]}': not a number or null for id(s) {show_ids(bad)}")
+    return sorted(((position[e.id], e) for e in kept), key=lambda pair: pair[0])
+
+
+def _number_or_null(x) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
+def kept_items(
+    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
+) -> tuple[list[int], list[float | None]]:
+    """Align a manifest with a dataset: positions in ``data_ids`` of the kept items, and their ``scores[by]``.
+
+    Positions follow the dataset order; ``by=""`` takes each line's own ``by`` (else ``answer``).
+    A ``null`` score is kept as None (it sorts last). Errors (before any training): kept ids absent
+    from the data, a score that is missing or not a number or null, nothing kept — each naming ids.
+    """
+    kept = _kept_positions(entries, data_ids, by, source)
+    scores = [e.scores[by or e.by or "answer"] for _, e in kept]
+    return [p for p, _ in kept], [None if s is None else float(s) for s in scores]
+
+
+def kept_order_keys(
+    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
+) -> tuple[list[int], list[tuple]]:
+    """:func:`kept_items` with each kept item's curation sort key (:meth:`ManifestEntry.order_key`) instead of
+    its bare score, so the curriculum visits items in exactly the order :func:`curriculum_order` gives."""
+    kept = _kept_positions(entries, data_ids, by, source)
+    return [p for p, _ in kept], [e.order_key(by) for _, e in kept]
 
 
 def _link_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
@@ -149,8 +246,6 @@ def curate_pool(
         raise EgtError(f"--images_dir: {root}: no such folder")
     embedded = any(not isinstance(ref, str) for p in kept for ref in p.images)
     if link_images and not embedded:
-        from egt.benchmarks.images import missing_images
-
         missing = missing_images(kept, root)
         if missing:
             raise EgtError(
@@ -208,4 +303,16 @@ def _mean(values: Sequence) -> float | None:
     return round(sum(present) / len(present), 4) if present else None
 
 
-__all__ = ["MANIFEST", "SELECTED", "SELECTION", "check_same_ids", "curate_pool", "curriculum_order", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "SELECTED",
+    "SELECTION",
+    "ManifestEntry",
+    "check_same_ids",
+    "curate_pool",
+    "curriculum_order",
+    "kept_items",
+    "kept_order_keys",
+    "manifest_path",
+    "read_manifest",
+]

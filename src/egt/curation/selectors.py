@@ -8,7 +8,7 @@ Every selector returns a full *ordering* of the pool; the first ``n`` are kept. 
   - an item with format failures (rollouts the strict parser rejects) ranks after every item
     without, fewer failures first, whatever its entropy: its entropies are means over the
     rollouts that parsed — possibly one — so failed rollouts must never make it look certain
-    (issue 14; :mod:`egt.entropy.scoring`);
+    (issue 14; :mod:`egt.pipelines.scoring.run`);
   - an item without that entropy (no well-formed verdict / no ``<think>`` in any rollout) goes
     after those with one, as the most uncertain (the rule of ``egt.entropy.percentile_rank``);
   - the vote entropy of K verdicts takes only a handful of values, so its ties are broken by
@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from egt.data.presentation import stable_unit
 from egt.entropy import mixed_entropy
 from egt.errors import EgtError
-from egt.judge.base import stable_unit
 
 SELECTORS = ("entropy", "random", "accuracy")
 ENTROPY_KINDS = ("answer", "sentence", "mixed", "vote", "peak")

@@ -2,9 +2,9 @@
 
 A backend turns one batch of judge requests (prompt + presentation + images, one row each) and one
 seed per row into completion token ids (:class:`RolloutBackend`). ``egt score`` summarises the
-rows the same way whichever backend produced them (:func:`egt.entropy.scoring.score_batch`).
+rows the same way whichever backend produced them (:func:`egt.pipelines.scoring.run.score_batch`).
 
-* :class:`TransformersBackend` wraps :func:`egt.entropy.scoring.generate_rollouts`: per-row
+* :class:`TransformersBackend` wraps :func:`egt.entropy.sampling.generate_rollouts`: per-row
   Gumbel-max sampling inside ``model.generate`` seeded by (seed, id, rollout), with the token
   entropies recorded during generation (``--entropy_source generation``) or left to the
   teacher-forced pass (``--entropy_source teacher_forced``).
@@ -45,7 +45,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from egt.entropy.sampling import Rollouts, generate_rollouts
+from egt.entropy.sampling import eos_ids as generation_eos_ids
 from egt.errors import EgtError
+from egt.judge.generative import GenerationSettings, chat_prompts, generation_kwargs
 
 BACKENDS = ("transformers", "vllm")
 VLLM_MISSING = (
@@ -60,7 +63,7 @@ class RolloutBackend:
     """Generates one completion per request row.
 
     ``generate(requests, seeds, temperature=, max_new_tokens=, style=, record_entropy=)`` returns an
-    :class:`egt.entropy.scoring.Rollouts` whose ``entropies`` is ``[R, T]`` float32 when the backend
+    :class:`egt.entropy.sampling.Rollouts` whose ``entropies`` is ``[R, T]`` float32 when the backend
     recorded them during generation, else None (the caller runs the teacher-forced pass).
     """
 
@@ -81,7 +84,7 @@ class RolloutBackend:
 
 
 class TransformersBackend(RolloutBackend):
-    """``model.generate`` with per-row seeded Gumbel-max sampling (:func:`egt.entropy.scoring.generate_rollouts`)."""
+    """``model.generate`` with per-row seeded Gumbel-max sampling (:func:`egt.entropy.sampling.generate_rollouts`)."""
 
     name = "transformers"
     records_entropy = True
@@ -90,8 +93,6 @@ class TransformersBackend(RolloutBackend):
         self.loaded = loaded
 
     def generate(self, requests, seeds, *, temperature, max_new_tokens, style, record_entropy=True):
-        from egt.entropy.scoring import generate_rollouts
-
         gen = generate_rollouts(
             self.loaded,
             requests,
@@ -114,8 +115,8 @@ class VllmArgs:
         default=0.5,
         metadata={
             "help": (
-                "Fraction of the GPU vLLM may take; the transformers copy of the weights (for the float32 entropy pass) "
-                "needs the rest."
+                "Fraction of the GPU vLLM may take; the transformers copy of the weights (for the float32 entropy "
+                "pass) needs the rest."
             )
         },
     )
@@ -161,16 +162,11 @@ class VllmBackend(RolloutBackend):
         self.sampling_params = sampling_params
 
     def eos_ids(self, max_new_tokens: int) -> list[int]:
-        from egt.entropy.scoring import _eos_ids
-        from egt.judge.generative import GenerationSettings, generation_kwargs
-
         kwargs = generation_kwargs(self.loaded, GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0))
-        return sorted(_eos_ids(kwargs))
+        return sorted(generation_eos_ids(kwargs))
 
     def inputs(self, requests: Sequence, style: str) -> list[dict]:
         """vLLM prompts: the judge's chat-templated text, images as ``multi_modal_data``."""
-        from egt.judge.generative import chat_prompts
-
         prompts = chat_prompts(self.loaded, requests, style)
         out = []
         for prompt, request in zip(prompts, requests, strict=True):
@@ -197,8 +193,6 @@ class VllmBackend(RolloutBackend):
         ]
 
     def generate(self, requests, seeds, *, temperature, max_new_tokens, style, record_entropy=True):
-        from egt.entropy.scoring import Rollouts
-
         if len(seeds) != len(requests):
             raise ValueError(f"{len(seeds)} seeds for {len(requests)} requests")
         outputs = self.llm.generate(

@@ -1,6 +1,6 @@
 """The scores file of ``egt score``: crash-safe appends, resume, and the final atomic file.
 
-Layout for ``--out FILE`` (say ``scores.jsonl``)::
+Layout for a scores file ``FILE`` (``egt score`` writes ``<output_dir>/scores.jsonl``)::
 
     FILE.partial      while running: line 1 is the header, then one JSON line per finished item,
                       appended in batches, each batch flushed and fsync'ed
@@ -8,19 +8,21 @@ Layout for ``--out FILE`` (say ``scores.jsonl``)::
     FILE.meta.json    sidecar: the header (model + fingerprint, data + fingerprint, scoring config)
                       and counts; written atomically before FILE
 
-Resume rules (the run is killed at any point, even ``kill -9``, and rerun with the same command):
+``FILE.partial`` is an :class:`egt.data.store.ResumableStore` and follows its resume rules (the
+run is killed at any point, even ``kill -9``, and rerun with the same command):
 
 * a last line without its newline was cut mid-write: it is dropped (the file is truncated back to
   the last newline) and its item is scored again;
-* any other line that is not a JSON item of this dataset, a duplicate id, or a header that is not
-  one of ours → :class:`EgtError` ("corrupt resume file"), nothing is touched;
+* a repeated id: the latest line wins (a run never writes one: finished items are not appended again);
+* any other line that is not a JSON item of this dataset, or a header that is not one of ours →
+  :class:`EgtError` ("corrupt resume file"), nothing is touched;
 * a header written for another model, dataset or scoring config, or a final FILE written by one →
   refused unless ``--overwrite``.
 
 Whether two runs are "the same" is decided by :func:`header_key`: the model's and data's content
 fingerprints plus the scoring config — not their paths, so a moved folder still resumes.
 
-One record per item (:func:`egt.entropy.scoring.summarise_item`; lists are per rollout, ``[K]``)::
+One record per item (:func:`egt.entropy.summary.summarise_item`; lists are per rollout, ``[K]``)::
 
     id, index, preferred, category?          the item
     verdicts [K]          stored index 0/1 of each rollout's verdict; None = format failure
@@ -49,13 +51,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from egt.data.atomic import atomic_path, atomic_write_json, atomic_write_jsonl
+from egt.data.readers import check_unique_ids, read_records
+from egt.data.store import ResumableStore, corrupt, read_store
 from egt.errors import EgtError
-from egt.io import atomic_write_json, atomic_write_text
 
 FORMAT = "egt-scores/1"
 SHOW_IDS = 5
@@ -127,7 +130,8 @@ def describe_mismatch(old: dict, new: dict) -> str:
         )
     if a["data"] != b["data"]:
         parts.append(
-            f"data {old.get('data', {}).get('path')!r} (fingerprint {a['data']}) vs {new['data']['path']!r} ({b['data']})"
+            f"data {old.get('data', {}).get('path')!r} (fingerprint {a['data']}) vs "
+            f"{new['data']['path']!r} ({b['data']})"
         )
     if a["scoring"] != b["scoring"] and isinstance(a["scoring"], dict):
         diffs = [
@@ -154,85 +158,20 @@ def meta_path(out: str | Path) -> Path:
     return Path(str(out) + ".meta.json")
 
 
-def _corrupt(path: Path, lineno: int, why: str) -> EgtError:
-    return EgtError(
-        f"{path}: line {lineno}: corrupt resume file ({why}); delete it to start over, or rerun with --overwrite"
-    )
-
-
 def read_partial(path: Path, valid_ids: set[str] | None = None) -> tuple[dict, dict[str, dict], int]:
-    """Header, finished items by id, and the byte length of the intact prefix (see module doc)."""
-    raw = path.read_bytes()
-    intact = raw.rfind(b"\n") + 1  # everything after the last newline was cut mid-write
-    lines = raw[:intact].split(b"\n")[:-1]
-    if not lines:
-        raise _corrupt(path, 1, "no header line")
-    try:
-        header = json.loads(lines[0])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _corrupt(path, 1, "the header is not JSON") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise _corrupt(path, 1, f"not an EGT scores header (expected format {FORMAT!r})")
-    items: dict[str, dict] = {}
-    for lineno, line in enumerate(lines[1:], start=2):
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _corrupt(path, lineno, "malformed JSON") from None
-        rid = record.get("id") if isinstance(record, dict) else None
-        if not isinstance(rid, str):
-            raise _corrupt(path, lineno, "an item without a string 'id'")
-        if valid_ids is not None and rid not in valid_ids:
-            raise _corrupt(path, lineno, f"id {rid!r} is not in the dataset")
-        if rid in items:
-            raise _corrupt(path, lineno, f"duplicate id {rid!r}")
-        items[rid] = record
+    """Header, finished items by id, and the byte length of the intact prefix (:func:`egt.data.store.read_store`,
+    plus: the header must be an EGT scores header)."""
+    header, items, intact = read_store(path, valid_ids=valid_ids)
+    if header.get("format") != FORMAT:
+        raise corrupt(Path(path), 1, f"not an EGT scores header (expected format {FORMAT!r})")
     return header, items, intact
 
 
-class PartialScores:
-    """Append-only ``FILE.partial``: each batch of finished items is one write, flushed and fsync'ed."""
-
-    def __init__(self, path: Path, header: dict, done: dict[str, dict]):
-        self.path = path
-        self.header = header
-        self.done = done
-        self._fh = open(path, "ab")
-
-    @classmethod
-    def open(cls, out: str | Path, header: dict, valid_ids: set[str], overwrite: bool) -> PartialScores:
-        """Resume ``FILE.partial`` written for the same header, or start a new one (module doc)."""
-        path = partial_path(out)
-        if path.exists():
-            try:
-                old, done, intact = read_partial(path, valid_ids)
-            except EgtError:
-                if not overwrite:
-                    raise
-                old, done, intact = None, {}, 0
-            if old is not None and header_key(old) == header_key(header):
-                if intact < path.stat().st_size:
-                    os.truncate(path, intact)  # drop the line cut mid-write
-                return cls(path, old, done)
-            if old is not None and not overwrite:
-                raise EgtError(
-                    f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
-                    "rerun that command to finish it, or pass --overwrite to start over"
-                )
-        atomic_write_text(path, json.dumps(header, ensure_ascii=False) + "\n")
-        return cls(path, header, {})
-
-    def append(self, records: Iterable[dict]) -> None:
-        records = [r for r in records if r["id"] not in self.done]
-        if not records:
-            return
-        self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.done.update((r["id"], r) for r in records)
-
-    def close(self) -> None:
-        self._fh.close()
+def open_partial(out: str | Path, header: dict, valid_ids: set[str], overwrite: bool) -> ResumableStore:
+    """Resume ``FILE.partial`` written for the same :func:`header_key`, or start a new one (module doc)."""
+    return ResumableStore.open(
+        partial_path(out), header, valid_ids=valid_ids, overwrite=overwrite, key=header_key, describe=describe_mismatch
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,13 +213,11 @@ def write_final(
     """Sidecar first, then FILE (and ``FILE``'s ``.parquet`` twin), each atomically; then drop the partial."""
     out = Path(out)
     atomic_write_json(meta_path(out), {"header": header, "summary": summary})
-    atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_jsonl(out, records)
     written = [out, meta_path(out)]
     if parquet:
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        from egt.io import atomic_path
 
         target = out.with_suffix(".parquet")
         with atomic_path(target) as tmp:
@@ -300,25 +237,12 @@ def read_scores(path: str | Path) -> tuple[dict, list[dict]]:
     if not path.is_file():
         hint = " (the run has not finished: rerun 'egt score' to complete it)" if partial_path(path).exists() else ""
         raise EgtError(f"{path}: no such scores file{hint}")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            records = pq.read_table(path).to_pylist()
-        except Exception as e:
-            raise EgtError(f"{path}: cannot read parquet ({e})") from None
-    else:
-        from egt.records import iter_jsonl
-
-        records = [obj for _, obj in iter_jsonl(path)]
-    seen: set[str] = set()
-    for i, r in enumerate(records):
-        rid = r.get("id") if isinstance(r, dict) else None
-        if not isinstance(rid, str):
-            raise EgtError(f"{path}: record {i + 1}: field 'id': missing or not a string")
-        if rid in seen:
-            raise EgtError(f"{path}: id={rid!r}: field 'id': duplicate id")
-        seen.add(rid)
+    records = []
+    for loc, r in read_records(path):
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str):
+            raise EgtError(f"{loc}: field 'id': missing or not a string")
+        records.append(r)
+    check_unique_ids((r["id"] for r in records), path)
     if not records:
         raise EgtError(f"{path}: the scores file is empty")
     meta_file = meta_path(path if path.suffix != ".parquet" else path.with_suffix(".jsonl"))

@@ -1,6 +1,6 @@
 """Teacher-forced token entropies of given completions: one batched forward, no generation (docs/methods.md §2).
 
-``egt score`` records each rollout's token entropies inside ``generate`` (:mod:`egt.entropy.scoring`).
+``egt score`` records each rollout's token entropies inside ``generate`` (:mod:`egt.pipelines.scoring.run`).
 This module measures the same quantity for completions that already exist — the rollouts of a
 scores file under another checkpoint (``egt score --rescore``), or rollouts sampled by an engine
 that returns only top-k log-probs (a vLLM backend) — with one no-grad forward over prompt +
@@ -20,7 +20,7 @@ completion:
 Which distribution: ``softmax(z / τ)``, z the logits after the non-sampling logits processors that
 ``generate`` would apply with scoring's settings (``generation_kwargs`` with greedy decoding: e.g. a
 ``repetition_penalty`` or ``suppress_tokens`` in the checkpoint's generation config — the same z
-:class:`egt.entropy.scoring.RolloutSampler` sees). They are read from the model's own
+:class:`egt.entropy.sampling.RolloutSampler` sees). They are read from the model's own
 ``_get_logits_processor`` (a private transformers API; an error says so if it changes). With none
 (the tiny judge; most checkpoints) the chunked path above runs as is; with some, the head and the
 processors run one completion position at a time over ``[R, V]`` (what generate itself holds per
@@ -44,8 +44,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from egt.entropy.maths import DEFAULT_CHUNK_SIZE, token_entropy, token_entropy_from_hidden
+from egt.entropy.tokens import DEFAULT_CHUNK_SIZE, token_entropy, token_entropy_from_hidden
 from egt.errors import EgtError
+from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
 
 __all__ = ["completion_hidden", "generation_processors", "pad_completions", "rollout_entropies"]
 
@@ -169,8 +170,6 @@ def rollout_entropies(
     Returns:
         float32 ``[R, T]`` on the CPU.
     """
-    from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
-
     if not temperature > 0:
         raise EgtError(f"temperature must be > 0, got {temperature}")
     model = loaded.model

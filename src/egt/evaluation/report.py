@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from egt.data.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from egt.evaluation.runner import Prediction
-from egt.io import atomic_write_json, atomic_write_text
 from egt.report import markdown_table
 
 
@@ -36,7 +35,7 @@ def eval_markdown(report: dict) -> str:
 def write_eval_outputs(out: Path, report: dict, predictions: Sequence[Prediction], markdown: str | None = None) -> str:
     """Write the three files; ``markdown`` replaces the default layout (benchmarks bring their own)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(p.to_json()) + "\n" for p in predictions))
+    atomic_write_jsonl(out / "predictions.jsonl", (p.to_json() for p in predictions))
     markdown = eval_markdown(report) if markdown is None else markdown
     atomic_write_text(out / "report.md", markdown)
     atomic_write_json(out / "report.json", report)

@@ -1,8 +1,8 @@
 """Run a judge over pairs in a chosen presentation order and keep every prediction.
 
-Orders (docs/methods.md §8): ``stored`` shows responses as stored — never enough on its own for a
-benchmark that stores the winner first; ``random`` swaps each item by a seeded coin; ``both``
-judges every item in both orders (2 predictions per item).
+Orders (docs/methods.md §8; :mod:`egt.data.presentation`): ``stored`` shows responses as stored —
+never enough on its own for a benchmark that stores the winner first; ``random`` swaps each item by
+a seeded coin; ``both`` judges every item in both orders (2 predictions per item).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from egt.errors import EgtError
-from egt.judge.base import Judge, JudgeRequest, original_choice, stable_unit
+from egt.data.presentation import ORDERS as ORDERS  # re-exported: the commands validate with it
+from egt.data.presentation import presentations
+from egt.judge.base import Judge, JudgeRequest, original_choice
 from egt.judge.parse import lenient_verdict
 from egt.records import PreferencePair, open_images
 from egt.report import progress
-
-ORDERS = ("stored", "random", "both")
 
 
 @dataclass
@@ -42,17 +41,6 @@ class Prediction:
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-def presentations(pairs: Sequence[PreferencePair], order: str, seed: int = 0) -> list[tuple[int, bool]]:
-    """``(pair_index, swapped)`` for every judgement to make."""
-    if order == "stored":
-        return [(i, False) for i in range(len(pairs))]
-    if order == "random":
-        return [(i, stable_unit(p.id, seed) < 0.5) for i, p in enumerate(pairs)]
-    if order == "both":
-        return [(i, s) for i in range(len(pairs)) for s in (False, True)]
-    raise EgtError(f"field 'order': unknown order {order!r} (one of {', '.join(ORDERS)})")
 
 
 def build_requests(

@@ -31,8 +31,8 @@ def run_judge_sharded(judge, requests: Sequence, batch_size: int, dist) -> list:
     """Predictions for ``requests``, judged in batches dealt round-robin over ``dist``'s ranks."""
     import torch.distributed as td
 
-    from egt.benchmarks.voting import VotingJudge
     from egt.evaluation.runner import run_judge
+    from egt.judge.voting import VotingJudge
 
     starts = list(range(0, len(requests), batch_size))
     mine = []

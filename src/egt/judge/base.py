@@ -8,11 +8,12 @@ models, ensembles and the sanity baselines (``random``, ``first``, ``longer``) a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from egt.data.presentation import seeded_coin
+from egt.data.presentation import stable_unit as stable_unit  # re-exported: older imports
 from egt.records import PreferencePair
 
 OK, TIE, PARSE_FAILURE = "ok", "tie", "parse_failure"
@@ -49,12 +50,6 @@ class Judge(Protocol):
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]: ...
 
 
-def stable_unit(key: str, seed: int) -> float:
-    """A deterministic number in [0, 1) from a string and a seed (independent of PYTHONHASHSEED)."""
-    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 class RandomJudge:
     """Picks a response uniformly at random, seeded per item and order: the 50% floor."""
 
@@ -65,7 +60,7 @@ class RandomJudge:
         self.seed = seed
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
-        return [Judgement(choice=int(stable_unit(f"{r.pair.id}:{r.swapped}", self.seed) < 0.5)) for r in requests]
+        return [Judgement(choice=int(seeded_coin(self.seed, r.pair.id, r.swapped))) for r in requests]
 
 
 class FirstJudge:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from egt.data.presentation import rollout_seed
 from egt.judge.base import OK, PARSE_FAILURE, Judgement, JudgeRequest
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import build_judge_messages, judge_user_text
@@ -105,8 +106,6 @@ class GenerativeJudge:
     @torch.no_grad()
     def generate(self, requests: Sequence[JudgeRequest]) -> list[str]:
         if self.backend is not None:
-            from egt.entropy.scoring import rollout_seed
-
             seeds = [rollout_seed(self.seed, r.pair.id, int(r.swapped)) for r in requests]
             gen = self.backend.generate(
                 requests,

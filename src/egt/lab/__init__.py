@@ -1,6 +1,6 @@
 """The shapes lab: a deterministic synthetic multimodal preference task with known noise.
 
-``make_lab(LabConfig(...), out_dir)`` writes::
+``make_lab(LabConfig(output_dir=out_dir, ...))`` writes::
 
     out_dir/images/<id>.png
     out_dir/sft.jsonl       teacher traces in meta["traces"] (one per presentation order)
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from egt.data.atomic import atomic_path, atomic_write_json
 from egt.errors import EgtError
-from egt.io import atomic_path, atomic_write_json
 from egt.lab.items import TEACHERS, sample_item, teacher_trace
 from egt.lab.scenes import render
 from egt.records import PreferencePair, write_pairs
@@ -42,7 +42,7 @@ SPLITS = ("sft", "rl_pool", "test")
 class LabConfig:
     """Shapes-lab generator settings (``egt lab make``)."""
 
-    out: str = field(default="runs/lab", metadata={"help": "Output folder."})
+    output_dir: str = field(default="runs/lab", metadata={"help": "Output folder."})
     seed: int = field(default=0, metadata={"help": "Seed; the same seed gives byte-identical files."})
     n_sft: int = field(default=5000, metadata={"help": "Items with teacher traces for stage-1 SFT."})
     n_rl_pool: int = field(default=2000, metadata={"help": "Noisy-label pool to score, curate and train RL on."})
@@ -137,10 +137,10 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
 
 
 def make_lab(cfg: LabConfig) -> dict:
-    """Write the three splits and ``lab.json`` atomically under ``cfg.out``; return the summary."""
+    """Write the three splits and ``lab.json`` atomically under ``cfg.output_dir``; return the summary."""
     check_teacher(cfg.teacher)
-    out = Path(cfg.out)
-    config = {k: v for k, v in asdict(cfg).items() if k != "out"}  # files do not depend on where they land
+    out = Path(cfg.output_dir)
+    config = {k: v for k, v in asdict(cfg).items() if k != "output_dir"}  # files do not depend on where they land
     summary: dict = {"config": config, "splits": {}}
     with atomic_path(out) as tmp:
         (tmp / "images").mkdir(parents=True)

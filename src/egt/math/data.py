@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from egt.data.readers import iter_jsonl
 from egt.errors import EgtError
 from egt.math.answers import reference_answer
-from egt.records import iter_jsonl
 
 REFERENCE_FIELDS = ("answer", "reference", "ground_truth")
 

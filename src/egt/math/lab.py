@@ -32,9 +32,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
-
 from egt.math.answers import CORRECT
 from egt.math.compare import ReferenceComparer
 from egt.math.data import MathItem
@@ -43,20 +40,19 @@ from egt.math.generate import SamplingArgs, question_messages, sample_solutions
 from egt.math.journal import Journal, chunk_seed
 from egt.math.problems import lab_splits
 from egt.math.selfcompare import run_build, sft_records
-from egt.math.train import cpu_sft_defaults, sft_train
+from egt.math.train import sft_train
+from egt.models import tiny
 from egt.models.load import LoadedModel
 from egt.models.tiny import train_tokenizer
+from egt.models.training import cpu_sft_defaults
 
 
 @dataclass
-class TinyTextConfig:
-    """Sizes of the tiny text model (a real ``Qwen2ForCausalLM``, just small)."""
+class TinyTextConfig(tiny.TinyTextConfig):
+    """The lab model's sizes (:class:`egt.models.tiny.TinyTextConfig`, smaller: the texts are short sums)."""
 
     vocab_size: int = 512
     hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
     intermediate_size: int = 192
     max_position_embeddings: int = 512
 
@@ -85,29 +81,6 @@ class MathLabConfig:
     ablation: bool = field(default=True, metadata={"help": "Also train a 'verified only' arm (no comparison records)."})
 
 
-def build_tiny_text_model(tokenizer, cfg: TinyTextConfig, seed: int = 0) -> Qwen2ForCausalLM:
-    """A randomly initialised ``Qwen2ForCausalLM`` matched to ``tokenizer`` (tied embeddings)."""
-    pad, eos = tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers,
-        num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads,
-        max_position_embeddings=cfg.max_position_embeddings,
-        tie_word_embeddings=True,
-        bos_token_id=pad,
-        eos_token_id=eos,
-        pad_token_id=pad,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.pad_token_id, model.generation_config.eos_token_id = pad, eos
-    model.generation_config.bos_token_id = pad
-    return model
-
-
 def lab_tokenizer(problems: list[dict], vocab_size: int):
     """BPE trained on the problems, their chat rendering included, with Qwen's chat template."""
     return train_tokenizer([p["question"] + "\n" + p["answer"] for p in problems], vocab_size)
@@ -116,24 +89,25 @@ def lab_tokenizer(problems: list[dict], vocab_size: int):
 def sft_config(out_dir: str, steps: int, lr: float, batch_size: int, seed: int):
     from trl import SFTConfig
 
-    return SFTConfig(
+    lab = dict(  # the lab's own recipe over the CPU defaults (plain Adam: β2 = 0.999)
         output_dir=out_dir,
         max_steps=steps,
         per_device_train_batch_size=batch_size,
         learning_rate=lr,
+        adam_beta2=0.999,
         lr_scheduler_type="cosine",
         warmup_steps=min(20, steps // 10),
         weight_decay=0.0,
         logging_steps=max(1, steps // 10),
         save_strategy="no",
-        activation_checkpointing=False,
+        activation_checkpointing=False,  # the defaults' deprecated ``gradient_checkpointing`` then stays silent
         disable_tqdm=True,
         seed=seed,
         data_seed=seed,
         max_length=512,
         dataloader_num_workers=0,
-        **cpu_sft_defaults(),
     )
+    return SFTConfig(**{**cpu_sft_defaults(), **lab})
 
 
 def conversations(problems: list[dict]) -> list[list[dict]]:
@@ -166,7 +140,7 @@ def train_base(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work: P
     datasets.disable_progress_bars()
     train, test = lab_splits(cfg.n_train, cfg.n_test, seed, cfg.max_ops)
     tokenizer = lab_tokenizer(train, model_cfg.vocab_size)
-    model = build_tiny_text_model(tokenizer, model_cfg, seed)
+    model = tiny.build_text_model(tokenizer, model_cfg, seed)
     history = []
     if cfg.base_steps > 0:
         history = sft_train(
@@ -182,7 +156,7 @@ def train_base(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work: P
 
 def make_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, out: str | Path) -> dict:
     """Write ``train.jsonl``, ``test.jsonl`` (GSM8K format) and the base model to ``out/model``."""
-    from egt.io import atomic_path
+    from egt.data.atomic import atomic_path
     from egt.math.journal import write_jsonl_atomic
 
     out = Path(out)
@@ -252,7 +226,7 @@ def run_lab(
         for arm, data in arms.items():
             # a fresh copy of the base weights; never copy.deepcopy a model a Trainer has prepared:
             # its instance-level ``forward`` would keep running the original's weights
-            arm_model = build_tiny_text_model(tokenizer, model_cfg, seed)
+            arm_model = tiny.build_text_model(tokenizer, model_cfg, seed)
             arm_model.load_state_dict(model.state_dict())
             arm_model.train()
             sft_train(

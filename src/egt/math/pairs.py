@@ -4,24 +4,21 @@ Every question with at least one right and one wrong solution gives pairs, one p
 wrong) combination of distinct solution texts (``max_per_question`` caps that). Right and wrong
 come from our verifier (:func:`egt.math.answers.grade`) or, with ``labels="flags"``, from the
 file's stored ``is_correct``. An unanswered solution counts as wrong. Which response is shown
-first is a seeded per-pair coin, so the preferred side is not always position 0.
+first is a seeded per-pair coin (:func:`egt.data.presentation.seeded_coin`), so the preferred
+side is not always position 0.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
+from egt.data.presentation import seeded_coin
 from egt.errors import EgtError
 from egt.math.answers import CORRECT, grade
 from egt.math.data import SolutionSet
 from egt.records import PreferencePair
 
 LABELS = ("verifier", "flags")
-
-
-def _coin(key: str, seed: int) -> int:
-    return hashlib.sha256(f"{seed}:{key}".encode()).digest()[0] & 1
 
 
 def math_pairs(
@@ -62,7 +59,7 @@ def math_pairs(
                 if max_per_question and made >= max_per_question:
                     break
                 pid = f"{s.item.id}:{r_src}>{w_src}"
-                first = _coin(pid, seed)  # position of the right solution
+                first = int(seeded_coin(seed, pid))  # position of the right solution
                 responses = (r_text, w_text) if first == 0 else (w_text, r_text)
                 pairs.append(
                     PreferencePair(

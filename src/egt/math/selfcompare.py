@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from egt.data.atomic import atomic_write_json
 from egt.errors import EgtError
-from egt.io import atomic_write_json
 from egt.math.answers import CORRECT, UNANSWERED, grade
 from egt.math.compare import (
     ComparerFailed,

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from egt.data.readers import iter_jsonl
 from egt.errors import EgtError
-from egt.records import iter_jsonl
 
 ROLES = ("system", "user", "assistant")
 
@@ -73,8 +73,3 @@ def sft_train(model, tokenizer, conversations: Sequence[list[dict]], config, qui
         trainer.remove_callback(ProgressCallback)
     trainer.train()
     return list(trainer.state.log_history)
-
-
-def cpu_sft_defaults() -> dict[str, Any]:
-    """SFTConfig settings that a CPU-only machine needs (bf16 would be refused)."""
-    return {"use_cpu": True, "bf16": False, "report_to": "none"}

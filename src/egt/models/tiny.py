@@ -1,4 +1,5 @@
-"""A tiny Qwen2.5-VL built fully offline: tokenizer, image processor and model from a config.
+"""A tiny Qwen2.5-VL (and its text-only twin) built fully offline: tokenizer, image processor and
+model from a config.
 
 This is the embedded default that lets every EGT capability run end to end on a laptop CPU. It
 is a real ``Qwen2_5_VLForConditionalGeneration`` with real processor classes, so everything that
@@ -11,6 +12,9 @@ works on it works unchanged on Qwen2.5-VL-7B; it is just small and trained from 
   14 px → 2×2 merge → 4 image tokens.
 - Processor: :class:`TinyVLProcessor`, a ``Qwen2_5_VLProcessor`` without the video processor
   (whose Qwen implementation needs torchvision), registered with ``AutoProcessor``.
+- Text model: :func:`build_text_model` / :func:`build_tiny_text_lm`, a ``Qwen2ForCausalLM`` with the
+  same tokenizer recipe and the same decoder settings (:func:`decoder_settings`) as the VLM's text
+  model — the reward models' ``tiny-text`` backbone and the math lab's model.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -27,10 +32,12 @@ from transformers import (
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
+    Qwen2Config,
+    Qwen2ForCausalLM,
     Qwen2VLImageProcessorPil,
 )
 
-from egt.io import atomic_path
+from egt.data.atomic import atomic_path
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -77,20 +84,28 @@ AutoProcessor.register("TinyVLProcessor", TinyVLProcessor, exist_ok=True)
 
 
 @dataclass
-class TinyVLConfig:
-    """Sizes of the tiny judge. The defaults learn the shapes lab in ~2 minutes on 2 CPU cores."""
+class TinyTextConfig:
+    """Sizes of a tiny text decoder (a real ``Qwen2ForCausalLM``, just small); the text model of
+    :class:`TinyVLConfig` too. The defaults are the reward models' ``tiny-text`` backbone."""
 
-    vocab_size: int = 1024
+    vocab_size: int = 2048
     hidden_size: int = 128
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     intermediate_size: int = 384
+    max_position_embeddings: int = 2048
+
+
+@dataclass
+class TinyVLConfig(TinyTextConfig):
+    """Sizes of the tiny judge. The defaults learn the shapes lab in ~2 minutes on 2 CPU cores."""
+
+    vocab_size: int = 1024
     vision_hidden_size: int = 64
     vision_depth: int = 2
     vision_heads: int = 2
     image_size: int = 56
-    max_position_embeddings: int = 2048
     mrope_section: list[int] = field(default_factory=lambda: [4, 6, 6])  # sums to head_dim / 2
 
 
@@ -136,20 +151,10 @@ def build_model(
     if sum(cfg.mrope_section) * 2 != head_dim:
         raise ValueError(f"mrope_section {cfg.mrope_section} must sum to head_dim/2 = {head_dim // 2}")
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text = decoder_settings(tokenizer, cfg)
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=cfg.hidden_size,
-            intermediate_size=cfg.intermediate_size,
-            num_hidden_layers=cfg.num_hidden_layers,
-            num_attention_heads=cfg.num_attention_heads,
-            num_key_value_heads=cfg.num_key_value_heads,
-            max_position_embeddings=cfg.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": cfg.mrope_section},
-            tie_word_embeddings=True,
-            bos_token_id=ids["<|endoftext|>"],
-            eos_token_id=ids["<|im_end|>"],
-            pad_token_id=ids["<|endoftext|>"],
+            **text, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": cfg.mrope_section}
         ),
         vision_config=dict(
             depth=cfg.vision_depth,
@@ -171,11 +176,40 @@ def build_model(
         tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.bos_token_id = ids["<|endoftext|>"]
+    return _with_generation_tokens(Qwen2_5_VLForConditionalGeneration(config), text)
+
+
+def decoder_settings(tokenizer: PreTrainedTokenizerFast, cfg: TinyTextConfig) -> dict:
+    """The text decoder's config keywords (``Qwen2Config`` / Qwen2.5-VL's ``text_config``) for ``cfg``'s
+    sizes, matched to ``tokenizer`` (its size and Qwen's special tokens; tied embeddings)."""
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+
+
+def _with_generation_tokens(model: Any, settings: dict) -> Any:
+    """``model`` with the pad / end / start tokens of its :func:`decoder_settings` in its generation config."""
+    for key in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        setattr(model.generation_config, key, settings[key])
     return model
+
+
+def build_text_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyTextConfig, seed: int = 0) -> Qwen2ForCausalLM:
+    """A randomly initialised ``Qwen2ForCausalLM`` of ``cfg``'s sizes, matched to ``tokenizer``."""
+    settings = decoder_settings(tokenizer, cfg)
+    torch.manual_seed(seed)
+    return _with_generation_tokens(Qwen2ForCausalLM(Qwen2Config(**settings)), settings)
 
 
 def build_tiny_judge(
@@ -185,8 +219,21 @@ def build_tiny_judge(
     cfg = cfg or TinyVLConfig()
     tokenizer = train_tokenizer(corpus, cfg.vocab_size)
     processor = build_processor(tokenizer, cfg.image_size)
-    model = build_model(tokenizer, cfg, seed)
+    return save_together(out_dir, build_model(tokenizer, cfg, seed), processor)
+
+
+def build_tiny_text_lm(
+    corpus: Iterable[str], out_dir: str | Path, cfg: TinyTextConfig | None = None, seed: int = 0
+) -> Path:
+    """Train the tokenizer on ``corpus``, build a random Qwen2 LM of ``cfg``'s sizes, save both to ``out_dir``."""
+    cfg = cfg or TinyTextConfig()
+    tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+    return save_together(out_dir, build_text_model(tokenizer, cfg, seed), tokenizer)
+
+
+def save_together(out_dir: str | Path, *parts: Any) -> Path:
+    """``save_pretrained`` each of ``parts`` (model, processor, …) into ``out_dir``, which appears atomically."""
     with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
+        for part in parts:
+            part.save_pretrained(tmp)
     return Path(out_dir)

@@ -19,14 +19,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from egt.io import atomic_write_json
+from egt.data.atomic import atomic_write_json
 
 
 @dataclass
 class DemoArgs:
     """The demo's settings; the defaults are ``configs/experiment/lab_quick.yaml`` (a test holds them equal)."""
 
-    out: str = field(default="runs/demo", metadata={"help": "Output folder."})
+    output_dir: str = field(default="runs/demo", metadata={"help": "Output folder."})
     seed: int = field(default=0, metadata={"help": "Seed for the lab, the model and training."})
     n_sft: int = field(default=5000, metadata={"help": "Lab items with teacher traces."})
     n_rl_pool: int = field(default=2000, metadata={"help": "Lab items in the noisy RL pool."})
@@ -46,8 +46,10 @@ class DemoArgs:
         default="peak",
         metadata={
             "help": (
-                "Entropy signal the curation and curriculum use: answer | sentence | mixed | vote | peak, or auto = the one whose "
-                "entropy correlates most negatively with rollout accuracy on the pool's own labels (no hidden truth needed)."
+                "Entropy signal the curation and curriculum use: answer | sentence | mixed | vote | peak, or auto = "
+                "the one whose "
+                "entropy correlates most negatively with rollout accuracy on the pool's own labels (no hidden truth "
+                "needed)."
             )
         },
     )
@@ -65,7 +67,7 @@ def experiment_config(args: DemoArgs):
     from egt.pipelines.experiment.config import ExperimentConfig
 
     return ExperimentConfig(
-        out=args.out,
+        output_dir=args.output_dir,
         preset="demo",
         seeds=[args.seed],
         workers=1,
@@ -191,7 +193,7 @@ def run_demo(args: DemoArgs) -> dict:
         "wall_seconds": round(time.perf_counter() - start, 1),
         "config": asdict(args),
     }
-    atomic_write_json(Path(args.out) / "report.json", summary)
+    atomic_write_json(Path(args.output_dir) / "report.json", summary)
     return summary
 
 
@@ -234,13 +236,15 @@ def summary_rows(summary: dict) -> list[list[str]]:
             rows.append(
                 [
                     f"RL on {name} {round(100 * rl['fraction'])}% ({rl['steps']} steps): test accuracy",
-                    f"{pct(rl[name]['test_accuracy'])} (kept flip rate {pct(sel['flip_rate'])}, hard {pct(sel['hard_share'])})",
+                    f"{pct(rl[name]['test_accuracy'])} (kept flip rate {pct(sel['flip_rate'])}, hard "
+                    f"{pct(sel['hard_share'])})",
                 ]
             )
     rows.append(
         [
             "wall time",
-            f"{summary['wall_seconds']:.0f} s  ({', '.join(f'{k} {v:.0f}s' for k, v in summary['timings_seconds'].items())})",
+            f"{summary['wall_seconds']:.0f} s  "
+            f"({', '.join(f'{k} {v:.0f}s' for k, v in summary['timings_seconds'].items())})",
         ]
     )
     return rows

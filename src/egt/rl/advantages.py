@@ -1,9 +1,10 @@
-"""Advantage estimators for RL of the judge, and the loss aggregation they are used with.
+"""Advantage estimators for RL of the judge: the maths, as pure tensor functions.
 
 Every estimator is a pure, vectorised function of tensors that returns float32 advantages of
-shape ``[B, T]``, zero wherever ``mask`` is 0, and is registered by name in
-:data:`ADVANTAGE_ESTIMATORS` (verl's ``core_algos`` pattern). The batch holds ``B / group_size``
-groups of ``group_size`` consecutive responses to the same prompt; groups never interact.
+shape ``[B, T]``, zero wherever ``mask`` is 0. :mod:`egt.rl.estimators` registers each by name with
+its parameters and whether it needs token entropies (verl's ``core_algos`` pattern). The batch
+holds ``B / group_size`` groups of ``group_size`` consecutive responses to the same prompt; groups
+never interact.
 
 - ``grpo``    GRPO, Shao et al. 2024 (DeepSeekMath, arXiv 2402.03300):
   ``A_i = (r_i − mean) / (std + 1e-4)`` within the group, broadcast to tokens.
@@ -12,8 +13,8 @@ groups of ``group_size`` consecutive responses to the same prompt; groups never 
   entropy-shaped rewards, then normalised.
 - ``grpo_s``  GRPO-S, same paper: sequence-level entropy-shaped rewards, then GRPO's normalisation.
 
-:func:`agg_loss` turns a per-token loss ``[B, T]`` into a scalar the way DAPO (token-mean, Yu et
-al. 2025, arXiv 2503.14476), GRPO (seq-mean-token-mean) and Dr. GRPO (seq-mean-token-sum-norm) do.
+The loss that consumes the advantages (clipping, KL, token- or sequence-level averaging:
+``loss_type``) is TRL's.
 
 Conventions and departures from the papers (docs/methods.md §5):
 
@@ -40,43 +41,11 @@ Conventions and departures from the papers (docs/methods.md §5):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 STD_EPS = 1e-4  # added to every std before dividing (TRL's GRPO)
 ENTROPY_EPS = 1e-8  # ε of GTPO / GRPO-S: H / (ΣH + ε) and u = 1 / (H + ε)
 GTPO_NORMALIZATIONS = ("joint", "separate")
-LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
-
-AdvantageEstimator = Callable[..., torch.Tensor]
-ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {}
-
-
-def register_advantage_estimator(name: str) -> Callable[[AdvantageEstimator], AdvantageEstimator]:
-    """Decorator: register ``fn`` in :data:`ADVANTAGE_ESTIMATORS` under ``name``."""
-
-    def decorator(fn: AdvantageEstimator) -> AdvantageEstimator:
-        known = ADVANTAGE_ESTIMATORS.get(name)
-        same = known is not None and (known.__module__, known.__qualname__) == (
-            fn.__module__,
-            fn.__qualname__,
-        )  # a module reload re-registers the same function
-        if known is not None and not same:
-            raise ValueError(f"advantage estimator {name!r} is already registered ({known.__qualname__})")
-        ADVANTAGE_ESTIMATORS[name] = fn
-        return fn
-
-    return decorator
-
-
-def get_advantage_estimator(name: str) -> AdvantageEstimator:
-    """The estimator registered as ``name``; ``ValueError`` listing the known names otherwise."""
-    try:
-        return ADVANTAGE_ESTIMATORS[name]
-    except KeyError:
-        known = ", ".join(sorted(ADVANTAGE_ESTIMATORS))
-        raise ValueError(f"unknown advantage estimator {name!r}; known: {known}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +162,6 @@ def _normalize_per_group(values: torch.Tensor, tied: torch.Tensor, scale_by_std:
 # --------------------------------------------------------------------------------------------
 
 
-@register_advantage_estimator("grpo")
 def grpo_advantages(
     rewards: torch.Tensor, mask: torch.Tensor, group_size: int, scale_by_std: bool = True
 ) -> torch.Tensor:
@@ -219,7 +187,6 @@ def grpo_advantages(
     return torch.where(valid, per_response.reshape(-1, 1), 0.0)  # [B, T]
 
 
-@register_advantage_estimator("dr_grpo")
 def dr_grpo_advantages(rewards: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
     """Dr. GRPO (Liu et al. 2025, arXiv 2503.20783): ``A_i = r_i − mean_group``, no std division.
 
@@ -289,7 +256,6 @@ def gtpo_shaped_rewards(
     return shaped.reshape(batch, length)
 
 
-@register_advantage_estimator("gtpo")
 def gtpo_advantages(
     rewards: torch.Tensor,
     correct: torch.Tensor,
@@ -390,7 +356,6 @@ def grpo_s_shaped_rewards(
     return (beta1 * base + bonus - penalty).reshape(-1)
 
 
-@register_advantage_estimator("grpo_s")
 def grpo_s_advantages(
     rewards: torch.Tensor,
     correct: torch.Tensor,
@@ -414,41 +379,3 @@ def grpo_s_advantages(
     per_response = _normalize_per_group(shaped.reshape(-1, group_size), tied)  # [n, G]
     valid = mask != 0  # [B, T]
     return torch.where(valid, per_response.reshape(-1, 1), 0.0)  # [B, T]
-
-
-# --------------------------------------------------------------------------------------------
-# Loss aggregation
-# --------------------------------------------------------------------------------------------
-
-
-def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, max_length: int | None = None) -> torch.Tensor:
-    """Reduce a per-token loss ``[B, T]`` to a scalar over the tokens where ``mask`` is set.
-
-    - ``"token-mean"`` (DAPO): ``Σ loss / Σ mask`` over the whole batch. Splitting the batch into
-      micro-batches k with ``N_k`` tokens each: ``loss = Σ_k (N_k / N) · loss_k``.
-    - ``"seq-mean-token-mean"`` (GRPO): mean over sequences of each sequence's token mean.
-      Micro-batches of ``B_k`` sequences: ``loss = Σ_k (B_k / B) · loss_k``.
-    - ``"seq-mean-token-sum-norm"`` (Dr. GRPO): mean over sequences of ``Σ_t loss / max_length``,
-      ``max_length`` a constant (the generation budget), so it does not depend on padding;
-      micro-batches combine as for seq-mean-token-mean.
-
-    A sequence with no valid token contributes 0 (and still counts as a sequence); a batch with
-    no valid token gives 0. Padding values never leak, even if NaN.
-    """
-    if mode not in LOSS_AGG_MODES:
-        raise ValueError(f"unknown loss aggregation mode {mode!r}; known: {', '.join(LOSS_AGG_MODES)}")
-    if loss_mat.shape != mask.shape or loss_mat.dim() != 2:
-        raise ValueError(
-            f"loss_mat and mask must both have shape [B, T], got {tuple(loss_mat.shape)} and {tuple(mask.shape)}"
-        )
-    valid = mask != 0  # [B, T]
-    masked = torch.where(valid, loss_mat, 0.0)  # [B, T]
-    sequences = max(loss_mat.shape[0], 1)
-    if mode == "token-mean":
-        return masked.sum() / valid.sum().clamp_min(1)
-    per_sequence = masked.sum(dim=1)  # [B]
-    if mode == "seq-mean-token-mean":
-        return (per_sequence / valid.sum(dim=1).clamp_min(1)).sum() / sequences
-    if max_length is None or max_length < 1:
-        raise ValueError(f"mode {mode!r} needs a positive constant max_length, got {max_length!r}")
-    return per_sequence.sum() / (sequences * max_length)

@@ -11,6 +11,7 @@ estimator, and two DAPO pieces TRL lacks (dynamic sampling, the soft overlong pe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from egt.rl.rewards import FORMAT_WEIGHT, LOGIC_WEIGHT
 
@@ -28,10 +29,12 @@ class JudgeRLArgs:
     )
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
     limit: int = field(default=0, metadata={"help": "Use only the first N pairs of the data (0 = all)."})
-    presentation: str = field(
+    order: Literal["stored", "random", "both"] = field(
         default="random",
         metadata={
-            "help": "Order the two responses are shown in: stored | random (seeded coin per item) | both (each item twice)."
+            "help": (
+                "Order the two responses are shown in: stored | random (seeded coin per item) | both (each item twice)."
+            )
         },
     )
     prompt_style: str = field(
@@ -51,13 +54,19 @@ class JudgeRLArgs:
     curriculum: str = field(
         default="sorted",
         metadata={
-            "help": "sorted (low → high entropy, EGT) | staged (S quantile stages, shuffled inside) | reverse (high → low, the anti-curriculum) | off (TRL's shuffle). sorted/staged/reverse need a manifest."
+            "help": (
+                "sorted (low → high entropy, EGT) | staged (S quantile stages, shuffled inside) | reverse (high → low, "
+                "the anti-curriculum) | off (TRL's shuffle). sorted/staged/reverse need a manifest."
+            )
         },
     )
     curriculum_by: str = field(
         default="",
         metadata={
-            "help": "Manifest score to order by: answer | sentence | mixed | vote | peak (items with format failures last, as egt curate orders them); empty = the manifest's own 'by' (else answer, EGT's best signal)."
+            "help": (
+                "Manifest score to order by: answer | sentence | mixed | vote | peak (items with format failures last, "
+                "as egt curate orders them); empty = the manifest's own 'by' (else answer, EGT's best signal)."
+            )
         },
     )
     curriculum_stages: int = field(
@@ -76,7 +85,9 @@ class JudgeRLArgs:
     logic_checker: str = field(
         default="rule",
         metadata={
-            "help": "rule (last sentences of the reasoning) | none | openai (an OpenAI-compatible endpoint, as R1-Reward)."
+            "help": (
+                "rule (last sentences of the reasoning) | none | openai (an OpenAI-compatible endpoint, as R1-Reward)."
+            )
         },
     )
     logic_sentences: int = field(
@@ -89,7 +100,10 @@ class JudgeRLArgs:
     overlong_buffer: int = field(
         default=0,
         metadata={
-            "help": "DAPO soft overlong penalty: length of the buffer before max_completion_length (0 = off; DAPO uses 4096 of 20480)."
+            "help": (
+                "DAPO soft overlong penalty: length of the buffer before max_completion_length (0 = off; DAPO uses "
+                "4096 of 20480)."
+            )
         },
     )
 
@@ -97,7 +111,10 @@ class JudgeRLArgs:
     advantage_estimator: str = field(
         default="gtpo",
         metadata={
-            "help": "grpo | dr_grpo | gtpo (token-level entropy shaping) | grpo_s (sequence-level) | trl (TRL's own advantages, for scale_rewards=batch etc.)."
+            "help": (
+                "grpo | dr_grpo | gtpo (token-level entropy shaping) | grpo_s (sequence-level) | trl (TRL's own "
+                "advantages, for scale_rewards=batch etc.)."
+            )
         },
     )
     gtpo_alpha1: float = field(
@@ -125,7 +142,10 @@ class JudgeRLArgs:
     dynamic_sampling: bool = field(
         default=False,
         metadata={
-            "help": "DAPO dynamic sampling without refill: groups whose rewards are all equal are masked out of the loss (TRL has no over-sampling)."
+            "help": (
+                "DAPO dynamic sampling without refill: groups whose rewards are all equal are masked out of the loss "
+                "(TRL has no over-sampling)."
+            )
         },
     )
 

@@ -1,12 +1,12 @@
-"""Entropy curriculum for RL of the judge: a sampler over the curation manifest (EGT arXiv 2602.01884; docs/methods.md §3).
+"""Entropy curriculum for RL of the judge: a sampler over the curation manifest (EGT arXiv 2602.01884).
 
-The manifest (``egt curate``, :mod:`egt.curation.manifest`) has one line per pool item: ``{"id",
-"scores": {"answer", "sentence", "mixed", "vote", "peak", "accuracy", "format_failures"}, "kept",
-"rank", "selector", "by", "reason"}``. Only ``kept`` items are trained on, in the curation order
-(:func:`kept_order_keys`, i.e. :func:`egt.curation.selectors.entropy_key`): items with format
-failures after every item without, then ``scores[by]`` ascending with a missing entropy last, the
-vote entropy's ties broken by sentence entropy, then the id. ``by`` defaults to the manifest's own
-``by`` field (else ``answer``).
+See docs/methods.md §3. The manifest is written and read by :mod:`egt.curation.manifest` (one line
+per pool item: ``{"id", "scores": {...}, "kept", "rank", "selector", "by", "reason"}``). Only
+``kept`` items are trained on, in the curation order (:func:`egt.curation.manifest.kept_order_keys`,
+i.e. :func:`egt.curation.selectors.entropy_key`): items with format failures after every item
+without, then ``scores[by]`` ascending with a missing entropy last, the vote entropy's ties broken
+by sentence entropy, then the id. ``by`` defaults to the manifest's own ``by`` field (else
+``answer``). This module only orders the rows it is given:
 
 - ``sorted``  low → high entropy, the same order every epoch;
 - ``staged``  the sorted order cut into S quantile stages of (nearly) equal size, shuffled inside each
@@ -28,31 +28,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from trl.trainer.utils import RepeatSampler
 
 from egt.errors import EgtError
-from egt.records import iter_jsonl
 
 CURRICULA = ("sorted", "staged", "reverse", "off")
-MANIFEST_FILE = "manifest.jsonl"
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    """One pool item of a curation manifest."""
-
-    id: str
-    scores: dict[str, float | None]
-    kept: bool
-    rank: int | None = None
-    selector: str | None = None
-    by: str | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,111 +55,6 @@ class Curriculum:
             raise EgtError(f"field 'curriculum': unknown curriculum {self.mode!r} ({' | '.join(CURRICULA)})")
         if self.mode == "staged" and self.stages < 1:
             raise EgtError(f"field 'curriculum_stages': must be >= 1, got {self.stages}")
-
-
-# --------------------------------------------------------------------------------------------
-# Manifest
-# --------------------------------------------------------------------------------------------
-
-
-def manifest_path(path: str | Path) -> Path:
-    """``DIR`` → ``DIR/manifest.jsonl``; a file path is kept."""
-    path = Path(path)
-    return path / MANIFEST_FILE if path.is_dir() else path
-
-
-def read_manifest(path: str | Path) -> list[ManifestEntry]:
-    """Read a curation manifest; every error names the file, the line and the field."""
-    path = manifest_path(path)
-    if not path.is_file():
-        raise EgtError(f"{path}: curation manifest not found")
-    entries, seen = [], set()
-    for lineno, obj in iter_jsonl(path):
-        here = f"{path}: line {lineno}"
-        if not isinstance(obj, dict):
-            raise EgtError(f"{here}: expected a JSON object")
-        rid = obj.get("id")
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-            raise EgtError(f"{here}: field 'id': missing or empty")
-        rid = str(rid)
-        if rid in seen:
-            raise EgtError(f"{here} (id={rid!r}): field 'id': duplicate id")
-        seen.add(rid)
-        scores = obj.get("scores")
-        if not isinstance(scores, dict):
-            raise EgtError(f"{here} (id={rid!r}): field 'scores': missing or not an object")
-        kept = obj.get("kept")
-        if not isinstance(kept, bool):
-            raise EgtError(f"{here} (id={rid!r}): field 'kept': must be true or false")
-        entries.append(
-            ManifestEntry(
-                id=rid,
-                scores=scores,
-                kept=kept,
-                rank=obj.get("rank"),
-                selector=obj.get("selector"),
-                by=obj.get("by"),
-                reason=obj.get("reason"),
-            )
-        )
-    if not entries:
-        raise EgtError(f"{path}: the manifest is empty")
-    return entries
-
-
-def _some(ids: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(i) for i in ids[:limit])
-    return shown + (f", … ({len(ids)} in all)" if len(ids) > limit else "")
-
-
-def kept_items(
-    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
-) -> tuple[list[int], list[float | None]]:
-    """Align a manifest with a dataset: positions in ``data_ids`` of the kept items, and their ``scores[by]``.
-
-    Positions follow the dataset order; ``by=""`` takes each line's own ``by`` (else ``answer``).
-    A ``null`` score is kept as None (it sorts last). Errors (before any training): kept ids absent
-    from the data, a score that is not a number or null, nothing kept — each listing offending ids.
-    """
-    position = {rid: i for i, rid in enumerate(data_ids)}
-    kept = [e for e in entries if e.kept]
-    if not kept:
-        raise EgtError(f"{source}: no item is kept")
-    missing = [e.id for e in kept if e.id not in position]
-    if missing:
-        raise EgtError(f"{source}: {len(missing)} kept id(s) are not in the training data: {_some(missing)}")
-    keys = {e.id: by or e.by or "answer" for e in kept}
-    absent = [e.id for e in kept if keys[e.id] not in e.scores]
-    if absent:
-        raise EgtError(f"{source}: field 'scores.{keys[absent[0]]}': missing for id(s) {_some(absent)}")
-    bad = [e.id for e in kept if not _number_or_null(e.scores[keys[e.id]])]
-    if bad:
-        raise EgtError(f"{source}: field 'scores.{keys[bad[0]]}': not a number or null for id(s) {_some(bad)}")
-    pairs = sorted((position[e.id], e.scores[keys[e.id]]) for e in kept)
-    return [p for p, _ in pairs], [None if s is None else float(s) for _, s in pairs]
-
-
-def kept_order_keys(
-    entries: Sequence[ManifestEntry], data_ids: Sequence[str], by: str = "", source: str = "manifest"
-) -> tuple[list[int], list[tuple]]:
-    """:func:`kept_items` with each kept item's curation sort key instead of its bare score.
-
-    The key is :func:`egt.curation.selectors.entropy_key` — format failures first, then the entropy
-    (missing last), the tie-break entropy of coarse kinds (vote → sentence), then the id — so the
-    trainer visits items in exactly the order ``egt curate`` documents (``curriculum_order``).
-    """
-    from egt.curation.selectors import entropy_key
-
-    positions, _ = kept_items(entries, data_ids, by, source)  # checks everything first
-    index = {rid: i for i, rid in enumerate(data_ids)}
-    entry_at = {index[e.id]: e for e in entries if e.kept}
-    return positions, [
-        entropy_key(entry_at[p].scores, by or entry_at[p].by or "answer", entry_at[p].id) for p in positions
-    ]
-
-
-def _number_or_null(x: Any) -> bool:
-    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,7 +96,7 @@ def curriculum_order(
         return torch.randperm(n, generator=generator).tolist()
 
     def key(i: int):
-        if isinstance(scores[i], tuple):  # a curation sort key (kept_order_keys): already total
+        if isinstance(scores[i], tuple):  # a curation sort key (egt.curation.manifest.kept_order_keys): total
             return (scores[i], i)
         missing = scores[i] is None or math.isnan(scores[i])
         return (missing, 0.0 if missing else scores[i], ids[i] if ids else "", i)

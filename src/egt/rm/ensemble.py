@@ -14,7 +14,6 @@ so a saved ensemble scores the same everywhere. Calibration needs no labels.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -22,9 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from egt.data.atomic import atomic_write_json
 from egt.errors import EgtError
-from egt.io import atomic_write_json
 from egt.judge.base import Judgement, JudgeRequest
+from egt.rm.checkpoint import read_meta_file
 from egt.rm.collate import ScoreItem
 from egt.rm.scoring import RewardModelJudge, judgements_from_scores, request_items
 
@@ -171,13 +171,7 @@ class RewardEnsemble:
 
 
 def read_ensemble_meta(path: str | Path) -> dict[str, Any]:
-    meta_path = Path(path) / ENSEMBLE_META_FILE
-    if not meta_path.is_file():
-        raise EgtError(f"{path}: not an ensemble (no {ENSEMBLE_META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise EgtError(f"{meta_path}: malformed JSON ({e.msg})") from None
+    meta_path, meta = read_meta_file(path, ENSEMBLE_META_FILE, "an ensemble")
     if meta.get("format_version") != FORMAT_VERSION or not meta.get("members"):
         raise EgtError(f"{meta_path}: unsupported ensemble format or no members")
     for entry in meta["members"] + ([meta["text_member"]] if meta.get("text_member") else []):

@@ -1,4 +1,4 @@
-"""Judge kinds of this package for :data:`egt.judge.factory.JUDGE_KINDS`.
+"""Judge kinds of this package for :data:`egt.judge.args.JUDGE_KINDS`.
 
 A folder with ``egt_reward.json`` is a scalar reward model, one with ``egt_ensemble.json`` an
 ensemble. Importing this module registers both (once); the factories import torch lazily.
@@ -6,8 +6,8 @@ ensemble. Importing this module registers both (once); the factories import torc
 
 from __future__ import annotations
 
+from egt.judge.args import JUDGE_KINDS, JudgeArgs
 from egt.judge.base import Judge
-from egt.judge.factory import JUDGE_KINDS, JudgeArgs
 
 REWARD_MARKER = "egt_reward.json"  # = egt.rm.model.REWARD_META_FILE
 ENSEMBLE_MARKER = "egt_ensemble.json"  # = egt.rm.ensemble.ENSEMBLE_META_FILE
@@ -17,14 +17,14 @@ def make_reward_model_judge(args: JudgeArgs) -> Judge:
     from egt.rm.scoring import RewardModelJudge
 
     return RewardModelJudge.from_pretrained(
-        args.judge, batch_size=args.batch_size, dtype=args.dtype, device=args.device
+        args.model, batch_size=args.batch_size, dtype=args.dtype, device=args.device
     )
 
 
 def make_ensemble_judge(args: JudgeArgs) -> Judge:
     from egt.rm.ensemble import RewardEnsemble
 
-    return RewardEnsemble.load(args.judge, batch_size=args.batch_size, dtype=args.dtype, device=args.device)
+    return RewardEnsemble.load(args.model, batch_size=args.batch_size, dtype=args.dtype, device=args.device)
 
 
 def register() -> None:

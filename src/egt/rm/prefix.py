@@ -19,16 +19,29 @@ Two layouts, the same rewards (up to float rounding; positions always come from 
       prefix [G, P]  each group's common prefix  →  one forward, keys/values cached
       rest   [N, C]  row i's tokens p(i) .. n_i−1  →  one forward over the copied cache
 
-The functions here are pure tensor index maths;
-:meth:`egt.rm.model.RewardModel.shared_prefix_rewards` runs the passes.
+Prefix sharing is one switch: :func:`shared_prefix_rewards` (what
+:func:`egt.rm.scoring.score_items` calls when ``share_prefix`` is on) picks the layout from the
+backbone's attention implementation and falls back to the plain forward whenever sharing cannot
+apply or would save too little; :func:`plan_prefix`, :func:`split_rows` and :func:`packed_layout`
+are the pure index maths under it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from egt.rm.encoding import images_of_rows
+
+if TYPE_CHECKING:
+    from egt.rm.model import RewardModel
+
+# attention implementations that take a custom 4-D mask: the packed layout needs one
+PACKABLE_ATTENTION = ("sdpa", "eager")
+LAYOUTS = ("packed", "cached")
 
 
 @dataclass
@@ -108,16 +121,6 @@ def split_masks(plan: PrefixPlan, lengths: torch.Tensor) -> tuple[torch.Tensor, 
     return prefix_mask, rest_mask
 
 
-def image_rows(
-    input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens_per_image: torch.Tensor, image_token_id: int
-) -> torch.Tensor:
-    """``[n_images]`` the row each image occurrence sits in; occurrences are in row-major token order
-    and take ``tokens_per_image`` ``[n_images]`` placeholder tokens each."""
-    where = ((input_ids == image_token_id) & attention_mask.bool()).nonzero()  # [n_tokens, 2] row-major
-    starts = tokens_per_image.cumsum(0) - tokens_per_image
-    return where[starts, 0]
-
-
 @dataclass
 class PackedLayout:
     """Where each token of a right-padded batch goes in the packed layout (one row per group).
@@ -187,3 +190,79 @@ def packed_layout(plan: PrefixPlan, lengths: torch.Tensor) -> PackedLayout:
         segment=segment,
         last=plan.prefix_len + offset + rest_len - 1,
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# running the passes
+
+
+def shared_prefix_rewards(
+    model: RewardModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    slot: torch.Tensor,
+    *,
+    min_saved_tokens: int = 0,
+    layout: str | None = None,
+    **inputs: Any,
+) -> torch.Tensor:
+    """Rewards ``[B]`` of a right-padded batch whose rows sharing a ``slot`` (``[B]``, see
+    :func:`group_slots`) run their common prefix through the backbone once; equal to ``model(...)``
+    up to float rounding.
+
+    ``layout``: ``"packed"`` (the default for ``sdpa`` / ``eager`` attention) or ``"cached"`` (the
+    default otherwise, e.g. flash attention). Runs the plain forward instead when sharing would
+    save fewer than ``min_saved_tokens`` token positions (the packed mask and row bookkeeping cost
+    something; nothing shared at all always falls back), when an image lies outside a shared
+    prefix, or for backbones without :attr:`~egt.rm.model.RewardModel.can_share_prefix`.
+    """
+    from transformers import DynamicCache
+
+    plan = plan_prefix(input_ids, attention_mask, slot)
+    lengths = attention_mask.sum(dim=1)  # [B]
+    image_id = model.mrope["image_token_id"] if model.mrope else None
+    beyond = torch.arange(input_ids.shape[1], device=input_ids.device) >= plan.prefix_len[:, None]  # [B, L]
+    has_pixels = inputs.get("pixel_values") is not None
+    if (
+        not model.can_share_prefix
+        or plan.saved_tokens < max(1, min_saved_tokens)
+        or int(plan.prefix_len.min()) < 1
+        or (has_pixels and "image_sources" not in inputs)
+        or (image_id is not None and bool(((input_ids == image_id) & beyond).any()))
+    ):
+        return model(input_ids, attention_mask, **inputs)
+    inputs.pop("return_loss", None)
+    inputs.pop("mm_token_type_ids", None)
+    grid = inputs.get("image_grid_thw")
+    positions = model.position_ids(input_ids, attention_mask, grid)  # of the full rows: every layout keeps them
+    if has_pixels:  # a group's prefix holds its images: the leaders' occurrences only
+        inputs = images_of_rows(model.base(), inputs, input_ids, attention_mask, plan.leaders, model.mrope)
+    elif grid is not None:
+        inputs.pop("image_grid_thw")
+    layout = layout or ("packed" if model.attn_implementation in PACKABLE_ATTENTION else "cached")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'packed' or 'cached', got {layout!r}")
+    if layout == "packed":  # one pass, [prefix | rest | rest …] per group
+        packed = packed_layout(plan, lengths)
+        hidden = model.run_base(
+            packed.pack(input_ids),
+            packed.attention_mask(model.head_dtype),
+            position_ids=packed.pack(positions),
+            **inputs,
+        ).last_hidden_state  # [G, Lp, h]
+        return model.rewards_from_pooled(hidden[plan.slot, packed.last])
+    prefix_ids, rest_ids = split_rows(input_ids, plan, lengths)  # two passes through a copied cache
+    prefix_pos, rest_pos = split_rows(positions, plan, lengths)
+    prefix_mask, rest_mask = split_masks(plan, lengths)
+    cache = model.run_base(
+        prefix_ids, prefix_mask, position_ids=prefix_pos, past_key_values=DynamicCache(), use_cache=True, **inputs
+    ).past_key_values
+    cache.reorder_cache(plan.slot)  # [G, …] → [B, …]: each row gets its group's keys and values
+    hidden = model.run_base(
+        rest_ids,
+        torch.cat([prefix_mask[plan.slot], rest_mask], dim=1),
+        position_ids=rest_pos,
+        past_key_values=cache,
+        use_cache=True,
+    ).last_hidden_state  # [B, C, h]
+    return model.rewards_from_hidden(hidden, rest_mask)

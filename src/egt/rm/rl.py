@@ -135,17 +135,21 @@ class RewardModelReward:
 
 
 # ------------------------------------------------------------------------------------------------
-# the shapes lab's verifiable answer
+# a verifiable colour answer (the shapes lab's: pass egt.lab.colours.NAMES as the palette)
 
 
-def names_colour(text: str, colour: str, palette: Sequence[str] | None = None) -> bool:
-    """Does ``text`` name ``colour`` and no other colour of the palette? (the lab's answer check)"""
-    from egt.lab.colours import NAMES
-
-    named = {w for w in re.findall(r"[a-z]+", text.lower()) if w in set(palette or NAMES)}
+def names_colour(text: str, colour: str, palette: Sequence[str]) -> bool:
+    """Does ``text`` name ``colour`` and no other colour of ``palette``?"""
+    named = {w for w in re.findall(r"[a-z]+", text.lower()) if w in set(palette)}
     return named == {colour}
 
 
-def lab_verifier(completion: str, colour: str | None = None, **_: Any) -> bool | None:
-    """Verifier for lab prompts: right iff the answer names the true colour only; None without one."""
-    return None if colour is None else names_colour(completion, colour)
+def colour_verifier(palette: Sequence[str]) -> Verifier:
+    """A verifier for prompts with a ``colour`` column: right iff the completion names that colour
+    and no other of ``palette``; None for a row without a colour."""
+    palette = tuple(palette)
+
+    def verify(completion: str, colour: str | None = None, **_: Any) -> bool | None:
+        return None if colour is None else names_colour(completion, colour, palette)
+
+    return verify

@@ -17,7 +17,7 @@ import torch
 from egt.judge.base import OK, TIE, Judgement, JudgeRequest
 from egt.rm.collate import ScoreItem, encode_items
 from egt.rm.model import RewardModel
-from egt.rm.prefix import group_slots
+from egt.rm.prefix import group_slots, shared_prefix_rewards
 
 # Sharing has costs of its own (the packed layout's 4-D mask and row bookkeeping; under flash
 # attention, a second backbone pass), so a batch that would save fewer token positions than this
@@ -55,10 +55,9 @@ def score_items(
         indices = order[start : start + batch_size]
         batch = [items[i] for i in indices]
         enc = encode_items(processor, batch, reads_images=model.is_vision, max_length=max_length).to(model.device)
-        if share_prefix and model.can_share_prefix:
-            scores = model.shared_prefix_rewards(
-                **enc, slot=group_slots([prompt_key(it) for it in batch]), min_saved_tokens=min_shared_tokens
-            )
+        if share_prefix:  # the one switch: shared_prefix_rewards falls back to model(**enc) by itself
+            slot = group_slots([prompt_key(it) for it in batch])
+            scores = shared_prefix_rewards(model, **enc, slot=slot, min_saved_tokens=min_shared_tokens)
         else:
             scores = model(**enc)
         for i, reward in zip(indices, scores.tolist(), strict=True):
@@ -123,7 +122,7 @@ class RewardModelJudge:
     def from_pretrained(
         cls, path: str | Path, *, batch_size: int = 16, dtype: str = "auto", device: str = "auto"
     ) -> RewardModelJudge:
-        from egt.rm.model import read_reward_meta
+        from egt.rm.checkpoint import read_reward_meta
 
         model, processor = RewardModel.from_pretrained(path, dtype=dtype, device=device)
         max_length = read_reward_meta(path).get("max_length")

@@ -29,7 +29,6 @@ at all always stops the run.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from egt.data.readers import decode_image_cell, read_records
 from egt.errors import EgtError
-from egt.records import PreferencePair, iter_jsonl, open_images, pair_from_dict
+from egt.records import PreferencePair, open_images, pair_from_row
 from egt.rm.collate import RewardExample
 
 FORMATS = ("auto", "pairs", "preference", "hh_rlhf")
@@ -111,7 +111,8 @@ def parse_source(spec: str | dict) -> SourceSpec:
 
 
 def iter_rows(spec: SourceSpec) -> Iterator[tuple[str, dict]]:
-    """``(location, row)`` for every record of a source; an unreadable source is an EgtError."""
+    """``(location, row)`` for every record of a source, the location naming the source; an
+    unreadable source is an EgtError. Local files go through :func:`egt.data.readers.read_records`."""
     if spec.is_hf:
         import datasets
 
@@ -120,35 +121,13 @@ def iter_rows(spec: SourceSpec) -> Iterator[tuple[str, dict]]:
         except Exception as e:  # datasets raises many types for a missing / offline dataset
             raise EgtError(f"{spec.label}: cannot load the HF dataset ({type(e).__name__}: {e})") from None
         for i, row in enumerate(ds):
-            yield f"record {i}", row
+            yield f"{spec.label}: record {i}", row
         return
-    path = Path(spec.path)
-    if not path.exists():
-        raise EgtError(f"{spec.label}: no such file or folder")
-    try:
-        if path.is_dir():
-            import datasets
-
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                raise EgtError(f"a DatasetDict with splits {list(ds)}; point at one split's folder")
-            rows: Any = ds
-        elif path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows = pq.read_table(path).to_pylist()
-        elif path.suffix in (".jsonl", ".json") or path.name.endswith(".jsonl.gz"):
-            for lineno, obj in iter_jsonl(path):
-                yield f"line {lineno}", obj
-            return
-        else:
-            raise EgtError(f"{spec.label}: unknown format (expected .jsonl[.gz], .parquet or a datasets folder)")
+    try:  # the reader's locations and errors already name the file
+        for loc, row in read_records(spec.path):
+            yield f"source {spec.name!r}: {loc}", row
     except EgtError as e:
-        raise EgtError(f"{spec.label}: {e}") from None
-    except Exception as e:
-        raise EgtError(f"{spec.label}: cannot read ({type(e).__name__}: {e})") from None
-    for i, row in enumerate(rows):
-        yield f"record {i}", row
+        raise EgtError(f"source {spec.name!r}: {e}") from None
 
 
 def detect_format(row: Any) -> str:
@@ -163,12 +142,7 @@ def detect_format(row: Any) -> str:
 def row_to_pair(row: Any, fmt: str, loc: str, index: int, name: str) -> PreferencePair:
     """One record in any supported format → :class:`PreferencePair` (EgtError names ``loc``)."""
     if fmt == "pairs":
-        if isinstance(row, dict):
-            row = dict(row)
-            if isinstance(row.get("meta"), str):  # parquet / datasets store meta as a JSON string
-                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-            row["images"] = [_image_cell(c) for c in (row.get("images") or [])]
-        return pair_from_dict(row, loc)
+        return pair_from_row(row, loc)
     if not isinstance(row.get("chosen"), str) or not isinstance(row.get("rejected"), str):
         raise EgtError(f"{loc}: fields 'chosen' and 'rejected' must be strings")
     rid = str(row.get("id", f"{name}-{index}"))
@@ -181,7 +155,7 @@ def row_to_pair(row: Any, fmt: str, loc: str, index: int, name: str) -> Preferen
         question_r, rejected = split_hh(row["rejected"], loc, "rejected")
         if question != question_r:
             raise EgtError(f"{loc} (id={rid!r}): chosen and rejected transcripts have different prompts")
-    images = [_image_cell(c) for c in (row.get("images") or [])]
+    images = [decode_image_cell(c, loc, row, "images") for c in (row.get("images") or [])]
     return PreferencePair(
         id=rid, question=question, responses=(chosen, rejected), preferred=0, images=images, source=name
     )
@@ -193,18 +167,6 @@ def split_hh(transcript: str, loc: str, fieldname: str) -> tuple[str, str]:
     if cut < 0:
         raise EgtError(f"{loc}: field {fieldname!r}: no '\\n\\nAssistant:' turn")
     return transcript[:cut].strip(), transcript[cut + len(HH_ASSISTANT) :].strip()
-
-
-def _image_cell(cell: Any) -> Any:
-    if isinstance(cell, dict) and cell.get("bytes") is not None:
-        import io
-
-        from PIL import Image
-
-        return Image.open(io.BytesIO(cell["bytes"]))
-    if isinstance(cell, dict) and cell.get("path"):
-        return cell["path"]
-    return cell
 
 
 def images_root_of(spec: SourceSpec) -> str | None:
@@ -228,17 +190,16 @@ def read_source(
         if fmt == "auto":
             fmt = detect_format(row)
         try:
-            pair = row_to_pair(row, fmt, f"{spec.label}: {loc}", index, spec.name)
+            pair = row_to_pair(row, fmt, loc, index, spec.name)
             if pair.responses[0].strip() == pair.responses[1].strip():
                 raise _Bad(
-                    "identical_responses",
-                    f"{spec.label}: {loc} (id={pair.id!r}): field 'responses': the two responses are identical",
+                    "identical_responses", f"{loc} (id={pair.id!r}): field 'responses': the two responses are identical"
                 )
             if check_images and reads_images and pair.images:
                 try:
                     open_images(pair, root)
                 except EgtError as e:
-                    raise _Bad("bad_image", f"{spec.label}: {loc}: {e}") from None
+                    raise _Bad("bad_image", f"{loc}: {e}") from None
         except _Bad as bad:
             if not skip_bad:
                 raise EgtError(str(bad)) from None
@@ -246,7 +207,7 @@ def read_source(
             continue
         except EgtError as e:
             if not skip_bad:
-                raise EgtError(str(e) if spec.label in str(e) else f"{spec.label}: {e}") from None
+                raise EgtError(str(e) if str(e).startswith("source ") else f"{spec.label}: {e}") from None
             skipped["malformed"] += 1
             continue
         pairs.append(pair)

@@ -1,10 +1,10 @@
 """Bradley–Terry training of a scalar reward model on image + text pairs (docs/methods.md §6).
 
-The loss is one function, :func:`bradley_terry_loss`. The trainer is ``transformers.Trainer``
+The loss is one function, :func:`egt.rm.head.bradley_terry_loss`. The trainer is ``transformers.Trainer``
 with a narrow subclass: ``compute_loss`` (the loss and its metrics), ``log`` (adds accuracy and
 reward margin to every log line), ``prediction_step`` (evaluation loss without logits), and the
 two save / resume hooks, because a reward model is saved as backbone + head (see
-:mod:`egt.rm.model`). Logging, checkpointing, gradient accumulation, accelerate and DeepSpeed are
+:mod:`egt.rm.checkpoint`). Logging, checkpointing, gradient accumulation, accelerate and DeepSpeed are
 ``Trainer``'s own. TRL's ``RewardTrainer`` is not used: it tokenises text-only rows and builds an
 ``AutoModelForSequenceClassification``, which Qwen2-VL / Qwen2.5-VL do not have.
 
@@ -26,26 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from egt.errors import EgtError
 from egt.rm.collate import RewardCollator, RewardExample
-from egt.rm.model import HeadConfig, RewardModel
-
-
-def bradley_terry_loss(
-    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
-) -> torch.Tensor:
-    """``mean(−log σ(r_chosen − r_rejected − margin))`` over pairs.
-
-    ``chosen``, ``rejected``: ``[B]`` rewards; ``margin``: ``[B]``, a float or None (= 0). A fresh
-    model with rewards ≈ 0 gives ln 2 ≈ 0.693.
-    """
-    diff = chosen - rejected  # [B]
-    if margin is not None:
-        diff = diff - margin
-    return -F.logsigmoid(diff).mean()
+from egt.rm.head import HeadConfig, bradley_terry_loss
+from egt.rm.model import RewardModel
 
 
 @dataclass
@@ -58,7 +44,8 @@ class RewardModelConfig(TrainingArguments):
     margin: float = field(
         default=0.0,
         metadata={
-            "help": "Bradley–Terry margin for pairs without meta['margin'] (Llama 2 used rating-based margins); 0 = none."
+            "help": "Bradley–Terry margin for pairs without meta['margin'] (Llama 2 used rating-based margins); "
+            "0 = none."
         },
     )
     chosen_lm_loss_coefficient: float = field(

@@ -10,7 +10,7 @@ annotator with a known error rate, not a stronger model.
 Throughput (``bench/sft_step.py``): a vision dataset is tokenised once (:mod:`egt.train.collate`;
 TRL's vision collator renders, tokenises and processes the images of every batch of every epoch),
 :class:`~egt.train.sft_trainer.JudgeSFTTrainer` projects only the completion tokens through the
-LM head (TRL's fused head scores every position on CPU), and :func:`cpu_sft_defaults` turns off
+LM head (TRL's fused head scores every position on CPU), and :func:`egt.models.training.cpu_sft_defaults` turns off
 gradient checkpointing (``SFTConfig``'s default). A batch and its loss are the ones TRL computes.
 """
 
@@ -20,11 +20,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from egt.errors import EgtError
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import judge_prompt, judge_user_text
+from egt.models.training import checkpoint_dir
+from egt.models.training import cpu_sft_defaults as cpu_sft_defaults  # re-exported: commands import it from here
 from egt.records import PreferencePair, open_images
 
 
@@ -38,8 +41,9 @@ class JudgeSFTArgs:
         default="tiny",
         metadata={"help": "'tiny' builds a fresh tiny Qwen2.5-VL from the data; else a checkpoint or hub id."},
     )
-    trace_order: str = field(
-        default="random", metadata={"help": "Order each trace is shown in: stored | random | both."}
+    order: Literal["stored", "random", "both"] = field(
+        default="random",
+        metadata={"help": "Presentation order of each trace: stored | random (seeded coin) | both (each pair twice)."},
     )
     prompt_style: str = field(
         default="compact",
@@ -104,7 +108,7 @@ def select_traces(
         elif order == "random":
             options = [options[rng.randrange(len(options))]]
         elif order != "both":
-            raise EgtError(f"field 'trace_order': unknown order {order!r} (stored | random | both)")
+            raise EgtError(f"--order: unknown order {order!r} (stored | random | both)")
         for swapped, trace in options:
             verdict = parse_verdict(trace)
             if verdict is None:
@@ -199,12 +203,6 @@ def lab_corpus(pairs: Sequence[PreferencePair], style: str) -> list[str]:
     return texts
 
 
-def checkpoint_dir(output_dir: str | Path) -> Path:
-    """Trainer checkpoints live beside the final model so the model folder is written atomically."""
-    out = Path(output_dir)
-    return out.with_name(out.name + ".checkpoints")
-
-
 def load_sft_model(args: JudgeSFTArgs, pairs: Sequence[PreferencePair], config):
     """``(model, processor, is_vision)``: a fresh tiny judge fitted to ``pairs``, or a checkpoint."""
     from egt.models.load import load_model
@@ -235,7 +233,7 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     import json
     import shutil
 
-    from egt.io import atomic_path, atomic_write_json
+    from egt.data.atomic import atomic_path, atomic_write_json
     from egt.judge.generative import JUDGE_META_FILE
     from egt.records import default_images_root, read_pairs
 
@@ -243,7 +241,7 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
     if args.limit:
         pairs = pairs[: args.limit]
     images_root = args.images_dir or default_images_root(args.data)
-    examples, stats = select_traces(pairs, args.trace_order, config.seed, args.fidelity_filter)
+    examples, stats = select_traces(pairs, args.order, config.seed, args.fidelity_filter)
 
     model, processor, is_vision = load_sft_model(args, pairs, config)
     trainer = make_sft_trainer(
@@ -345,31 +343,4 @@ def make_sft_trainer(
         processing_class=processor,
         data_collator=collator,
         callbacks=callbacks,
-    )
-
-
-def cpu_sft_defaults() -> dict:
-    """SFTConfig defaults that run the tiny judge on a laptop CPU (override any on the command line).
-
-    No gradient checkpointing: the tiny judge's activations are small, and recomputing them costs
-    ~10% of a step.
-    """
-    return dict(
-        output_dir="runs/sft/judge",
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        report_to="none",
-        learning_rate=1e-3,
-        adam_beta2=0.95,
-        per_device_train_batch_size=32,
-        num_train_epochs=1.0,
-        lr_scheduler_type="cosine",
-        warmup_steps=50,
-        logging_steps=10,
-        save_strategy="no",
-        max_length=512,
-        dataloader_num_workers=0,
-        seed=0,
-        disable_tqdm=False,
     )

@@ -22,8 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
+from egt.data.atomic import atomic_write_json, atomic_write_text, read_json
 from egt.errors import EgtError
-from egt.io import atomic_write_json, atomic_write_text, read_json
 from egt.pipelines.experiment.config import ExperimentConfig
 from egt.pipelines.experiment.grid import Arm
 from egt.pipelines.experiment.steps import (
@@ -46,7 +46,7 @@ from egt.pipelines.experiment.steps import (
 def ordering(arm: Arm, scores: dict[str, dict], truth: dict[str, dict], seed: int) -> list[str]:
     """All pool ids in the arm's selection order (the first ``keep`` are kept)."""
     from egt.curation.selectors import order_by_accuracy, order_by_entropy, order_random
-    from egt.judge.base import stable_unit
+    from egt.data.presentation import stable_unit
 
     if arm.selector == "full":
         return list(scores)
@@ -125,7 +125,7 @@ def train_rl(
     from trl import GRPOConfig
 
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
-    from egt.rl.trainer import checkpoint_dir, train_judge_rl
+    from egt.rl.recipe import checkpoint_dir, train_judge_rl
 
     if (out / "rl_summary.json").is_file():
         return read_json(out / "rl_summary.json")
@@ -167,7 +167,7 @@ def checkpoint_curve(
 ) -> list[dict]:
     """Clean-test accuracy of each kept checkpoint of ``run`` (steps offset by ``offset``)."""
     from egt.judge.generative import JUDGE_META_FILE
-    from egt.rl.trainer import checkpoint_dir
+    from egt.rl.recipe import checkpoint_dir
 
     curve = []
     for ckpt in sorted(checkpoint_dir(run).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
@@ -231,7 +231,7 @@ def run_cell(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     atomic_write_json(out / DONE, result)
-    from egt.rl.trainer import checkpoint_dir
+    from egt.rl.recipe import checkpoint_dir
 
     for run in [out / "judge", *sorted(out.glob("stage*/judge"))]:
         shutil.rmtree(checkpoint_dir(run), ignore_errors=True)
@@ -250,8 +250,9 @@ def _run_online(
     curve: list[dict],
 ) -> tuple[list[dict], Path]:
     """T5: S stages; between stages the current judge re-scores the kept items not yet trained on."""
-    from egt.entropy.scoring import ScoringConfig, score_pool
     from egt.models.load import ModelArgs
+    from egt.pipelines.scoring.config import ScoringConfig
+    from egt.pipelines.scoring.run import score_pool
     from egt.records import read_pairs, write_pairs
 
     kept = [r for r in rows if r["kept"]]

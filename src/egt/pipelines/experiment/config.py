@@ -30,7 +30,9 @@ class ExperimentConfig:
     """The EGT experiment (issue 15): lab → SFT → score → select → RL → evaluate, per seed and arm."""
 
     # ---- where, how many, how parallel ----------------------------------------------------------
-    out: str = field(default="runs/experiment", metadata={"help": "Output folder; a rerun skips every finished cell."})
+    output_dir: str = field(
+        default="runs/experiment", metadata={"help": "Output folder; a rerun skips every finished cell."}
+    )
     preset: str = field(default="custom", metadata={"help": "Name of the preset (recorded in results.json)."})
     seeds: list[int] = _list(0, 1, 2)
     workers: int = field(default=1, metadata={"help": "Cells run in this many processes at once."})
@@ -48,7 +50,8 @@ class ExperimentConfig:
         default="annotator",
         metadata={
             "help": (
-                "Teacher of the SFT judge that RL starts from: annotator (perceives near-boundary hues with the annotators' "
+                "Teacher of the SFT judge that RL starts from: annotator (perceives near-boundary hues with the "
+                "annotators' "
                 "confusion model, so the judge's doubt lands on ambiguous items) | scripted."
             )
         },
@@ -107,7 +110,8 @@ class ExperimentConfig:
         default="transformers",
         metadata={
             "help": (
-                "Rollout backend of the scoring steps: transformers | vllm (vllm samples rollouts with vLLM and measures "
+                "Rollout backend of the scoring steps: transformers | vllm (vllm samples rollouts with vLLM and "
+                "measures "
                 "entropies by the teacher-forced float32 pass; GPU only, pip install 'egt[vllm]')."
             )
         },
@@ -120,8 +124,10 @@ class ExperimentConfig:
         default="auto",
         metadata={
             "help": (
-                "Signal of T2–T5 and of RQ4's highest-entropy arm: a name, or auto = the signal whose entropy correlates most "
-                "negatively (Spearman) with rollout accuracy against the pool's own labels on that seed — observable without "
+                "Signal of T2–T5 and of RQ4's highest-entropy arm: a name, or auto = the signal whose entropy "
+                "correlates most "
+                "negatively (Spearman) with rollout accuracy against the pool's own labels on that seed — observable "
+                "without "
                 "the lab's hidden truth, so a user could apply the same rule."
             )
         },
@@ -183,7 +189,8 @@ class ExperimentConfig:
         for name in ("converged_epoch", "weak_epoch"):
             if getattr(self, name) not in self.sft_checkpoint_epochs:
                 raise EgtError(
-                    f"field {name!r}: {getattr(self, name)} is not in sft_checkpoint_epochs {self.sft_checkpoint_epochs}"
+                    f"field {name!r}: {getattr(self, name)} is not in sft_checkpoint_epochs "
+                    f"{self.sft_checkpoint_epochs}"
                 )
         if max(self.sft_checkpoint_epochs) > self.sft_epochs:
             raise EgtError(

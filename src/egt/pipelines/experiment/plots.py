@@ -17,7 +17,7 @@ def _plt():
 
 
 def _save(fig, path: Path) -> str:
-    from egt.io import atomic_path
+    from egt.data.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")

@@ -22,8 +22,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
+from egt.data.atomic import atomic_write_json, read_json
 from egt.errors import EgtError
-from egt.io import atomic_write_json, read_json
 from egt.pipelines.experiment import steps
 from egt.pipelines.experiment.config import ExperimentConfig
 from egt.pipelines.experiment.grid import regime_arms
@@ -156,8 +156,8 @@ def check_preset(cfg: ExperimentConfig) -> None:
     """A folder holds one preset: a rerun with other settings is refused, naming the fields."""
     from dataclasses import asdict
 
-    path = os.path.join(cfg.out, "experiment.json")
-    ignore = {"out", "workers", "threads", "tables"}
+    path = os.path.join(cfg.output_dir, "experiment.json")
+    ignore = {"output_dir", "out", "workers", "threads", "tables"}  # "out": folders written before the rename
     mine = {k: v for k, v in asdict(cfg).items() if k not in ignore}
     if os.path.isfile(path):
         old = {k: v for k, v in read_json(path).items() if k not in ignore}
@@ -166,7 +166,7 @@ def check_preset(cfg: ExperimentConfig) -> None:
         if changed:
             raise EgtError(
                 f"{path}: this folder holds an experiment with other settings ({', '.join(changed)}); "
-                "use another --out, or restore the settings to resume"
+                "use another --output_dir, or restore the settings to resume"
             )
     atomic_write_json(path, asdict(cfg))
 
@@ -185,7 +185,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
     context = get_context("spawn")
     already = [u for u in plan(cfg) if steps.is_done(u.folder)]
     log(
-        f"experiment {cfg.preset} → {cfg.out}: {cfg.workers} worker(s) × {threads} thread(s); "
+        f"experiment {cfg.preset} → {cfg.output_dir}: {cfg.workers} worker(s) × {threads} thread(s); "
         f"{len(already)} unit(s) already done, skipped"
     )
     with ProcessPoolExecutor(

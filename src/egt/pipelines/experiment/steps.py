@@ -1,6 +1,6 @@
 """The experiment's units of work. Each writes one folder and, last, its ``done.json``.
 
-Layout under ``cfg.out`` (``{s}`` seed, ``{t}`` teacher, ``{e}`` SFT epoch, ``{r}`` regime)::
+Layout under ``cfg.output_dir`` (``{s}`` seed, ``{t}`` teacher, ``{e}`` SFT epoch, ``{r}`` regime)::
 
     seed{s}/lab-{t}/                 the shapes lab (the teachers differ only in sft.jsonl's traces)
     seed{s}/sft-{t}/judge/           the SFT run's final judge; epoch{e}/ a judge per checkpoint epoch
@@ -19,8 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+from egt.data.atomic import atomic_write_json, read_json
 from egt.errors import EgtError
-from egt.io import atomic_write_json, read_json
 from egt.pipelines.experiment.config import ExperimentConfig
 from egt.pipelines.experiment.grid import Arm
 
@@ -37,7 +37,7 @@ def epoch_name(epoch: float) -> str:
 
 
 def seed_dir(cfg: ExperimentConfig, seed: int) -> Path:
-    return Path(cfg.out) / f"seed{seed}"
+    return Path(cfg.output_dir) / f"seed{seed}"
 
 
 def lab_dir(cfg: ExperimentConfig, seed: int, teacher: str) -> Path:
@@ -89,7 +89,7 @@ def images_root(files: dict, split: str) -> Path:
 
 def check_user_data(cfg: ExperimentConfig) -> None:
     """Your own data (not the lab): every file reads and every image exists, before anything is written."""
-    from egt.benchmarks.images import missing_images
+    from egt.data.readers import missing_images
     from egt.records import read_pairs
 
     if cfg.uses_lab:
@@ -133,7 +133,9 @@ def run_lab(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
         atomic_write_json(out / DONE, {"splits": splits, "files": {k: str(v) for k, v in files.items()}})
         return {"splits": splits}
     summary = make_lab(
-        LabConfig(out=str(out), seed=seed, n_sft=cfg.n_sft, n_rl_pool=cfg.n_rl_pool, n_test=cfg.n_test, teacher=teacher)
+        LabConfig(
+            output_dir=str(out), seed=seed, n_sft=cfg.n_sft, n_rl_pool=cfg.n_rl_pool, n_test=cfg.n_test, teacher=teacher
+        )
     )
     atomic_write_json(out / DONE, {"splits": summary["splits"]})
     return summary
@@ -168,7 +170,7 @@ def run_sft(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
         keep_checkpoints=True,
         max_new_tokens=cfg.rl_max_completion_length,
     )
-    examples, _ = select_traces(read_pairs(data), args.trace_order, seed, args.fidelity_filter)
+    examples, _ = select_traces(read_pairs(data), args.order, seed, args.fidelity_filter)
     per_epoch, at, save_steps = sft_schedule(len(examples), cfg)
     final = out / "judge"
     checkpoints = final.with_name(final.name + ".checkpoints")
@@ -208,7 +210,7 @@ def run_sft(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
 
 def _copy_judge(source: Path, target: Path, meta: dict) -> None:
     """A judge folder from a checkpoint: weights, config, processor files and the judge meta (no optimiser)."""
-    from egt.io import atomic_path
+    from egt.data.atomic import atomic_path
     from egt.judge.generative import JUDGE_META_FILE
 
     skip = {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}  # and rng_state*
@@ -228,12 +230,13 @@ def _copy_judge(source: Path, target: Path, meta: dict) -> None:
 def evaluate_on_test(judge: Path, cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
     """Greedy, both orders, clean labels: metrics and per-item correctness (mean over the two orders)."""
     from egt.evaluation.runner import evaluate
-    from egt.judge.factory import JudgeArgs, make_judge
+    from egt.judge.args import JudgeArgs
+    from egt.pipelines.judges import make_judge
     from egt.records import read_pairs
 
     files = data_files(cfg, seed, teacher)
     pairs = read_pairs(files["test"])
-    made = make_judge(JudgeArgs(judge=str(judge), device=cfg.device, dtype=cfg.dtype, batch_size=cfg.eval_batch_size))
+    made = make_judge(JudgeArgs(model=str(judge), device=cfg.device, dtype=cfg.dtype, batch_size=cfg.eval_batch_size))
     report, predictions = evaluate(
         made, pairs, order="both", seed=seed, images_root=images_root(files, "test"), batch_size=cfg.eval_batch_size
     )
@@ -275,7 +278,7 @@ def main_signal_of(cfg: ExperimentConfig, stats: dict) -> str:
 
 def run_judge_stats(cfg: ExperimentConfig, seed: int, teacher: str, epoch: float) -> dict:
     """Score the pool with one SFT judge (every signal), RQ1 against the hidden truth, clean-test eval."""
-    from egt.analysis.rq1 import run_rq1
+    from egt.pipelines.rq1 import run_rq1
 
     judge = judge_dir(cfg, seed, teacher, epoch)
     files = data_files(cfg, seed, teacher)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egt.io import atomic_write_json, atomic_write_text
+from egt.data.atomic import atomic_write_json, atomic_write_text
 from egt.pipelines.experiment import steps
 from egt.pipelines.experiment.config import ExperimentConfig
 from egt.pipelines.experiment.grid import Arm, table_rows
@@ -113,7 +113,7 @@ def collect(cfg: ExperimentConfig) -> dict:
         for seed, main in per_seed_main.items():
             for table, rows in table_rows(cfg, regime, main).items():
                 out_rows = tables.setdefault(table, [{"label": label, "per_seed": {}} for label, _ in rows])
-                for out_row, (label, arm) in zip(out_rows, rows, strict=True):
+                for out_row, (_label, arm) in zip(out_rows, rows, strict=True):
                     result = _cell_result(cfg, seed, regime, arm)
                     if result is not None:
                         out_row["per_seed"][seed] = {**result, "arm": arm.name}
@@ -245,11 +245,11 @@ def render_markdown(cfg: ExperimentConfig, results: dict) -> str:
 
 
 def write_results(cfg: ExperimentConfig) -> dict:
-    """Write ``results.json``, ``results.md`` and the plots under ``cfg.out``; returns the results."""
+    """Write ``results.json``, ``results.md`` and the plots under ``cfg.output_dir``; returns the results."""
     from egt.pipelines.experiment.plots import write_plots
 
     results = collect(cfg)
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     atomic_write_json(out / "results.json", results)
     atomic_write_text(out / "results.md", render_markdown(cfg, results))
     results["plots"] = write_plots(cfg, results, out)

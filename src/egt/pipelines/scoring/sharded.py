@@ -1,7 +1,7 @@
 """Data-parallel ``egt score`` under ``accelerate launch``: one part file per rank, rank 0 merges.
 
 Launched with N processes (``accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m
-egt.cli score ...``, or any multi-GPU config), :func:`egt.entropy.scoring.score_pool` comes here:
+egt.cli score ...``, or any multi-GPU config), :func:`egt.pipelines.scoring.run.score_pool` comes here:
 
 * Sharding. The pool is cut into the same fixed batches a single process uses (``batch_size``
   items, in data order; a resumed run keeps the batch size it started with). The batches that still
@@ -10,7 +10,7 @@ egt.cli score ...``, or any multi-GPU config), :func:`egt.entropy.scoring.score_
   generators — so the merged file is the single-process file byte for byte (not only "within
   round-off"), whatever the number of processes.
 * Part files. Rank r appends its finished items to ``FILE.part{r}.partial`` (the same crash-safe
-  append-only format as ``FILE.partial``: :class:`egt.entropy.score_store.PartialScores`). At the
+  append-only format as ``FILE.partial``: :func:`egt.entropy.score_store.open_partial`). At the
   start every rank reads *every* part file present (any rank count, and a single-process
   ``FILE.partial`` too), so a rerun after a ``kill -9`` of one rank — or with another number of
   processes — scores only the items no part holds.
@@ -18,55 +18,26 @@ egt.cli score ...``, or any multi-GPU config), :func:`egt.entropy.scoring.score_
   ``FILE`` and its sidecar (:func:`egt.entropy.score_store.write_final`) exactly as the
   single-process command does, then deletes the parts.
 
-Rank and world size come from ``accelerate.PartialState`` (initialised only when the launcher set
-``WORLD_SIZE`` > 1, so a plain single process never touches torch.distributed; CPU ranks use gloo).
+Rank and world size come from ``accelerate.PartialState`` (:mod:`egt.evaluation.distributed`: initialised
+only when the launcher set ``WORLD_SIZE`` > 1, so a plain single process never touches torch.distributed;
+CPU ranks use gloo).
 Measured on CPU only (2 cores, tiny judge): see docs/methods.md §2.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
+from egt.data.store import other_settings
+from egt.entropy.sampling import PieceDecoder
+from egt.entropy.score_store import describe_mismatch, header_key, open_partial, partial_path, read_partial
 from egt.errors import EgtError
+from egt.evaluation.distributed import Distributed
+from egt.records import open_images
 
-__all__ = ["Distributed", "distributed_state", "part_path", "part_paths", "rank_parts", "score_sharded"]
-
-
-@dataclass
-class Distributed:
-    """This process's rank, the world size and a barrier (accelerate's ``PartialState``)."""
-
-    rank: int
-    world: int
-    state: object
-
-    def barrier(self) -> None:
-        self.state.wait_for_everyone()
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def model_args_for_rank(self, model_args):
-        """Put each rank's model on its own accelerator (``auto``/``cuda`` → this rank's device)."""
-        if model_args.device in ("auto", "cuda"):
-            return replace(model_args, device=str(self.state.device))
-        return model_args
-
-
-def distributed_state() -> Distributed | None:
-    """The launcher's process group, or None for a single process (no torch.distributed set-up)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    import torch
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not torch.cuda.is_available())
-    return Distributed(rank=state.process_index, world=state.num_processes, state=state)
+__all__ = ["part_path", "part_paths", "rank_parts", "score_sharded"]
 
 
 def part_path(out: str | Path, rank: int) -> Path:
@@ -81,8 +52,6 @@ def rank_parts(out: str | Path) -> list[Path]:
 
 def part_paths(out: str | Path) -> list[Path]:
     """Every part file of ``out`` present (rank parts, then a single-process ``FILE.partial``)."""
-    from egt.entropy.score_store import partial_path
-
     single = partial_path(out)
     return rank_parts(out) + ([single] if single.exists() else [])
 
@@ -91,8 +60,6 @@ def _read_parts(
     out: Path, header: dict, valid_ids: set[str], overwrite: bool, dist: Distributed | None
 ) -> tuple[dict[str, dict], int | None]:
     """Items finished in any part, and the batch size the parts were written with (None: no parts)."""
-    from egt.entropy.score_store import describe_mismatch, header_key, read_partial
-
     stale = []
     for path in part_paths(out):
         try:
@@ -104,10 +71,7 @@ def _read_parts(
             continue
         if header_key(old) != header_key(header):
             if not overwrite:
-                raise EgtError(
-                    f"{path}: an unfinished run for another configuration ({describe_mismatch(old, header)}); "
-                    "rerun that command to finish it, or pass --overwrite to start over"
-                )
+                raise other_settings(path, old, header, describe_mismatch)
             stale.append(path)
     if dist is not None:
         dist.barrier()  # everyone has checked before anything is deleted
@@ -143,9 +107,7 @@ def score_sharded(
     start: float,
 ) -> dict:
     """Score this rank's share of the pool into its part file; rank 0 merges (module doc)."""
-    from egt.entropy.score_store import PartialScores, read_partial
-    from egt.entropy.scoring import PieceDecoder, fill_store, score_batch, write_pool
-    from egt.records import open_images
+    from egt.pipelines.scoring.run import fill_store, score_batch, write_pool  # run imports this module
 
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     valid = {p.id for p in pairs}
@@ -155,8 +117,8 @@ def score_sharded(
     resumed = len(done)
     if dist is not None:
         dist.barrier()  # every rank has read every part before any is appended to or truncated
-    store = PartialScores.open(Path(f"{out}.part{rank}"), header, valid, overwrite)
-    store.done.update(done)  # items of other parts are not written again
+    store = open_partial(Path(f"{out}.part{rank}"), header, valid, overwrite)
+    store.records.update(done)  # items of other parts are not written again
     batches = [range(b, min(b + batch_size, len(pairs))) for b in range(0, len(pairs), batch_size)]
     pending = [(n, batch) for n, batch in enumerate(batches) if any(pairs[i].id not in done for i in batch)]
     mine = pending[rank::world]

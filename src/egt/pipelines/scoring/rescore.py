@@ -26,7 +26,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+from egt import __version__
+from egt.entropy.sampling import PieceDecoder
+from egt.entropy.score_store import check_existing_output, fingerprint, jsonable, open_partial, read_scores
+from egt.entropy.signals import answer_token_entropy, reasoning_peak_entropy, reasoning_sentence_entropy
+from egt.entropy.summary import summarise_item
+from egt.entropy.teacher_forced import rollout_entropies
 from egt.errors import EgtError
+from egt.judge.base import JudgeRequest
+from egt.judge.parse import parse_verdict
+from egt.models.load import load_from_args
+from egt.pipelines.scoring.config import ENTROPY_DESCRIPTIONS
+from egt.pipelines.scoring.run import fill_store, finish_run
+from egt.records import open_images, read_pairs
 
 __all__ = ["rescore_pool"]
 
@@ -45,31 +59,12 @@ def rescore_pool(
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
     """Write ``out``: ``scores``' rollouts with entropies re-measured under ``model_args`` (module doc)."""
-    import torch
-
-    from egt import __version__
-    from egt.entropy.maths import answer_token_entropy, reasoning_peak_entropy, reasoning_sentence_entropy
-    from egt.entropy.score_store import (
-        PartialScores,
-        check_existing_output,
-        fingerprint,
-        jsonable,
-        read_partial,
-        read_scores,
-    )
-    from egt.entropy.scoring import ENTROPY_DESCRIPTIONS, PieceDecoder, fill_store, summarise_item, write_pool
-    from egt.entropy.teacher_forced import rollout_entropies
-    from egt.judge.base import JudgeRequest
-    from egt.judge.parse import parse_verdict
-    from egt.models.load import load_from_args
-    from egt.records import open_images, read_pairs
-
     start = time.perf_counter()
     out, scores = Path(out), Path(scores)
     if out.suffix != ".jsonl":
-        raise EgtError(f"--out: {out}: the scores file must end in .jsonl")
+        raise EgtError(f"{out}: the scores file must end in .jsonl")
     if out.resolve() == scores.resolve():
-        raise EgtError(f"--out: {out}: is the file being rescored; write the rescored file elsewhere")
+        raise EgtError(f"--output_dir: {out}: is the file being rescored; write the rescored run to another folder")
     if batch_size < 1:
         raise EgtError(f"--batch_size: must be ≥ 1, got {batch_size}")
     meta, old_records = read_scores(scores)
@@ -129,8 +124,8 @@ def rescore_pool(
     ids = [r["id"] for r in old_records]
     if check_existing_output(out, header, overwrite):
         return {"out": str(out), "n_items": len(ids), "scored_now": 0, "resumed": len(ids), "complete_already": True}
-    store = PartialScores.open(out, header, set(ids), overwrite)
-    resumed = len(store.done)
+    store = open_partial(out, header, set(ids), overwrite)
+    resumed = len(store)
     batch_size = store.header["runtime"]["batch_size"]
     decoder = PieceDecoder(loaded.tokenizer)
     tokenizer = loaded.tokenizer
@@ -189,19 +184,9 @@ def rescore_pool(
         return records
 
     batches = [
-        [r for r in old_records[b : b + batch_size] if r["id"] not in store.done]
+        [r for r in old_records[b : b + batch_size] if r["id"] not in store]
         for b in range(0, len(old_records), batch_size)
     ]
     pending = [(number, chunk) for number, chunk in enumerate(batches) if chunk]
     fill_store(store, pending, score, desc="rescoring", total=len(ids) - resumed, on_batch=on_batch)
-    _, done, _ = read_partial(store.path, set(ids))
-    written, summary = write_pool(out, store.header, done, ids, sc.get("lam", 0.5), parquet)
-    return {
-        "out": str(out),
-        "files": [str(p) for p in written],
-        "n_items": len(ids),
-        "scored_now": len(ids) - resumed,
-        "resumed": resumed,
-        **summary,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-    }
+    return finish_run(out, store, ids, sc.get("lam", 0.5), parquet, resumed=resumed, start=start)

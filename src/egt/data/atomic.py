@@ -11,9 +11,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_jsonl", "atomic_write_text", "jsonl_line", "read_json"]
 
 
 @contextlib.contextmanager
@@ -43,6 +45,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def jsonl_line(record: Any) -> str:
+    """One JSONL line (UTF-8 kept as is, newline-terminated): the form every EGT JSONL file uses."""
+    return json.dumps(record, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def atomic_write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
+    """Write one JSON line per record, atomically."""
+    return atomic_write_text(path, "".join(jsonl_line(r) for r in records))
 
 
 def read_json(path: str | Path) -> Any:

@@ -1,0 +1,126 @@
+"""The README's command sequence runs as written: top to bottom, on a fresh copy of the shipped
+configs, each command reading what the ones before it wrote (with tiny sizes appended per command).
+
+The sequence is the fenced ``bash`` block after the ``<!-- readme-sequence -->`` marker.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from egt.cli import COMMANDS, find_command, main
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+MARK = "<!-- readme-sequence -->"
+OLD_FLAGS = ("--out", "--judge", "--presentation", "--trace_order")
+
+# Appended to each command (a later flag wins): the same sequence at a size one CPU core runs in minutes.
+TINY: dict[tuple[str, ...], list[str]] = {
+    ("lab", "make"): ["--n_sft", "48", "--n_rl_pool", "16", "--n_test", "8"],
+    ("train", "sft"): ["--max_steps", "2", "--per_device_train_batch_size", "8", "--warmup_steps", "0"],
+    ("eval",): ["--max_new_tokens", "8", "--device", "cpu"],
+    ("score",): ["--rollouts", "2", "--max_new_tokens", "8", "--device", "cpu"],
+    ("train", "rl"): [
+        *["--max_steps", "1", "--per_device_train_batch_size", "8", "--num_generations", "4"],
+        *["--max_completion_length", "8", "--save_strategy", "no", "--keep_checkpoints", "false"],
+    ],
+    ("rm", "train"): ["--max_steps", "2", "--per_device_train_batch_size", "4", "--warmup_steps", "0"],
+    ("rm", "ensemble"): ["--calibration_limit", "4", "--device", "cpu"],
+    ("math", "lab"): [
+        *["--n_train", "16", "--n_test", "4", "--base_steps", "2", "--batch_size", "4", "--hidden_size", "32"],
+        *["--num_hidden_layers", "1", "--num_attention_heads", "2", "--num_key_value_heads", "1"],
+        *["--intermediate_size", "64"],
+    ],
+    ("math", "eval"): ["--limit", "2", "--max_new_tokens", "6", "--device", "cpu"],
+    ("math", "selfcompare", "build"): ["--limit", "2", "--max_new_tokens", "6", "--device", "cpu"],
+    ("math", "selfcompare", "train"): ["--max_steps", "1", "--per_device_train_batch_size", "2"],
+}
+
+
+def readme_sequence(text: str) -> list[list[str]]:
+    """The marked block's commands, one argv each (``\\`` continuations joined, comments dropped)."""
+    if MARK not in text:
+        raise AssertionError(f"README.md has no {MARK} block")
+    block = re.search(r"```bash\n(.*?)```", text[text.index(MARK) :], re.S)
+    assert block is not None, f"no ```bash block after {MARK}"
+    joined = block.group(1).replace("\\\n", " ")
+    return [argv for line in joined.splitlines() if (argv := shlex.split(line, comments=True))]
+
+
+def test_the_sequence_uses_known_commands_and_one_vocabulary():
+    sequence = readme_sequence(README.read_text())
+    assert len(sequence) >= 10
+    for argv in sequence:
+        assert argv[0] == "egt", argv
+        found = find_command(argv[1:])
+        assert found is not None and found[0] in COMMANDS, argv
+        assert not set(OLD_FLAGS) & set(argv), argv
+    covered = {find_command(argv[1:])[0] for argv in sequence}
+    assert set(TINY) <= covered  # every tiny override is used by the sequence
+
+
+def test_readme_links_stay_inside_the_repository():
+    targets = re.findall(r"\]\(([^)]+)\)", README.read_text())
+    assert targets
+    for target in targets:
+        path = target.split("#")[0]
+        assert "://" not in target and not path.startswith(("/", "..")), target
+        assert (REPO / path).exists(), target
+
+
+@pytest.mark.slow
+def test_readme_sequence_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
+    shutil.copytree(REPO / "configs", tmp_path / "configs")  # a fresh clone: the shipped configs, no runs/
+    monkeypatch.chdir(tmp_path)
+    for argv in readme_sequence(README.read_text()):
+        words, _ = find_command(argv[1:])
+        code = main([*argv[1:], *TINY.get(words, [])])
+        assert code == 0, f"{shlex.join(argv)} exited {code}:\n{capsys.readouterr().err[-2000:]}"
+    runs = tmp_path / "runs"
+    for made in (
+        "score/scores.jsonl",
+        "curate/manifest.jsonl",
+        "rl/judge/config.json",
+        "eval-rl/report.json",
+        "rm/ensemble/egt_ensemble.json",
+        "eval-ensemble/report.json",
+        "math/selfcompare/sft.jsonl",
+        "math/selfcompare_model/config.json",
+    ):
+        assert (runs / made).is_file(), made
+
+
+def documented_options(words: tuple[str, ...]) -> set[str]:
+    """The options in the tables of docs/cli.md's section ``## egt <words>``."""
+    text = (REPO / "docs" / "cli.md").read_text()
+    heading = f"\n## egt {' '.join(words)}\n"
+    assert heading in text, f"docs/cli.md has no section for 'egt {' '.join(words)}'"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(--\w+)`", section, re.M))
+
+
+def help_options(words: tuple[str, ...], capsys) -> tuple[set[str], set[str]]:
+    """(every option ``--help`` lists, the project's own ones: those above TRL / transformers' heading)."""
+    assert main([*words, "--help"]) == 0
+    text = capsys.readouterr().out
+    own = text.split("TRL / transformers options:", 1)[0]
+
+    def options(part: str) -> set[str]:
+        found = set(re.findall(r"^\s{2}(--\w+)", part, re.M)) - {"--help", "--config"}
+        return {o for o in found if not (o.startswith("--no_") and f"--{o[5:]}" in found)}  # --no_X is --X false
+
+    return options(text), options(own)
+
+
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_docs_cli_documents_every_option_the_command_takes(words, capsys):
+    documented = documented_options(words)
+    accepted, own = help_options(words, capsys)
+    assert documented <= accepted, f"documented but not accepted: {sorted(documented - accepted)}"
+    assert own <= documented, f"accepted but not documented: {sorted(own - documented)}"
