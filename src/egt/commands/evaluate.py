@@ -23,9 +23,8 @@ from typing import Literal
 from egt.benchmarks import benchmark_names
 from egt.commands import in_folder
 from egt.config import parse_config
-from egt.entropy.backends import VllmArgs
 from egt.judge.args import JudgeArgs
-from egt.pipelines.judges import make_judge
+from egt.models.args import VllmArgs
 from egt.report import console
 
 
@@ -163,6 +162,7 @@ def main(argv: list[str], prog: str) -> int:
                 reason="EGT's pairs format needs every image it names",
             )
         from egt.evaluation.distributed import distributed_state
+        from egt.pipelines.judges import make_judge  # torch: only once there is work to do
 
         dist = distributed_state()  # several processes under accelerate launch: egt.evaluation.sharded
         if dist is not None and judge_args.backend == "vllm":

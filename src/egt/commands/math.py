@@ -28,7 +28,7 @@ class MathEvalArgs:
 
 def evaluate(argv: list[str], prog: str) -> int:
     from egt.math.generate import SamplingArgs
-    from egt.models.load import ModelArgs
+    from egt.models.args import ModelArgs
 
     args, model_args, sampling = parse_config(
         [MathEvalArgs, ModelArgs, SamplingArgs],

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from egt.commands import in_folder
 from egt.config import parse_config
-from egt.entropy.backends import VllmArgs
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs, VllmArgs
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.report import console, print_table
 
@@ -51,15 +50,15 @@ class ScoreIO:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from egt.errors import EgtError
-    from egt.pipelines.scoring.run import score_pool
-
     io, cfg, model, vllm_args = parse_config(
         [ScoreIO, ScoringConfig, ModelArgs, VllmArgs],
         argv,
         prog,
         "Score a preference pool by the judge's response entropy (K rollouts per item).",
     )
+    from egt.errors import EgtError
+    from egt.pipelines.scoring.run import score_pool  # torch: only after the options parsed
+
     cfg.check()
     out = Path(io.output_dir) / SCORES_FILE
     if io.rescore:

@@ -41,7 +41,6 @@ check, not yet run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import torch
 
@@ -49,6 +48,7 @@ from egt.entropy.sampling import Rollouts, generate_rollouts
 from egt.entropy.sampling import eos_ids as generation_eos_ids
 from egt.errors import EgtError
 from egt.judge.generative import GenerationSettings, chat_prompts, generation_kwargs
+from egt.models.args import VllmArgs
 
 BACKENDS = ("transformers", "vllm")
 VLLM_MISSING = (
@@ -105,36 +105,6 @@ class TransformersBackend(RolloutBackend):
         if not record_entropy:
             gen.entropies = None
         return gen
-
-
-@dataclass
-class VllmArgs:
-    """How to start vLLM's engine (``--backend vllm`` only)."""
-
-    vllm_gpu_memory_utilization: float = field(
-        default=0.5,
-        metadata={
-            "help": (
-                "Fraction of the GPU vLLM may take; the transformers copy of the weights (for the float32 entropy "
-                "pass) needs the rest."
-            )
-        },
-    )
-    vllm_tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs one vLLM engine spans."})
-    vllm_max_model_len: int = field(default=0, metadata={"help": "vLLM's context length (0 = the model's own)."})
-    vllm_max_images: int = field(
-        default=4, metadata={"help": "Images per prompt vLLM reserves room for (limit_mm_per_prompt)."}
-    )
-
-    def engine_kwargs(self) -> dict:
-        out = {
-            "gpu_memory_utilization": self.vllm_gpu_memory_utilization,
-            "tensor_parallel_size": self.vllm_tensor_parallel_size,
-            "limit_mm_per_prompt": {"image": self.vllm_max_images},
-        }
-        if self.vllm_max_model_len:
-            out["max_model_len"] = self.vllm_max_model_len
-        return out
 
 
 class VllmBackend(RolloutBackend):

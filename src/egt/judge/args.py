@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from egt.judge.base import Judge
-from egt.models.load import LoadingArgs
+from egt.models.args import LoadingArgs
 
 __all__ = ["JUDGE_BACKENDS", "JUDGE_KINDS", "JudgeArgs"]
 

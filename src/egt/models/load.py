@@ -8,7 +8,7 @@ text-only models (Qwen2.5, Llama, …) through ``AutoModelForCausalLM`` + ``Auto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageText
 
 import egt.models.tiny  # noqa: F401  (registers TinyVLProcessor with AutoProcessor)
 from egt.errors import EgtError
-
-
-@dataclass
-class LoadingArgs:
-    """How to load a model (shared by every command that loads one)."""
-
-    dtype: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 | float16."})
-    device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N."})
-    attn_implementation: str | None = field(
-        default=None, metadata={"help": "eager | sdpa | flash_attention_2 (transformers' default when unset)."}
-    )
-    trust_remote_code: bool = field(default=False, metadata={"help": "Run code shipped with the checkpoint (off)."})
-
-
-@dataclass
-class ModelArgs(LoadingArgs):
-    """Which model to load, and how."""
-
-    model: str = field(default="runs/demo/judge", metadata={"help": "Local checkpoint folder or hub id."})
+from egt.models.args import ModelArgs
 
 
 @dataclass

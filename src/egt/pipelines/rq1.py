@@ -11,7 +11,7 @@ from pathlib import Path
 
 from egt.analysis.rq1 import rq1_from_scores
 from egt.curation.selectors import check_kind
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs
 from egt.pipelines.scoring import run as scoring
 from egt.pipelines.scoring.config import ScoringConfig
 
