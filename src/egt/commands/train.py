@@ -7,12 +7,11 @@ from egt.report import console, print_table
 
 
 def sft(argv: list[str], prog: str) -> int:
-    from trl import SFTConfig
-
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
+    from egt.models.training import cpu_sft_defaults
+    from egt.train.sft import JudgeSFTArgs, train_judge_sft  # torch-free at import; trl's config by name
 
     args, config = parse_config(
-        [JudgeSFTArgs, SFTConfig], argv, prog, "SFT a judge on reasoning traces.", defaults=cpu_sft_defaults()
+        [JudgeSFTArgs, "trl:SFTConfig"], argv, prog, "SFT a judge on reasoning traces.", defaults=cpu_sft_defaults()
     )
     summary = train_judge_sft(args, config)
     print_table(f"judge SFT → {config.output_dir}", ["", "value"], [[k, v] for k, v in summary.items()])

@@ -10,18 +10,17 @@ from egt.report import console, print_table
 
 
 def rl(argv: list[str], prog: str) -> int:
-    from trl import GRPOConfig
-
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
-    from egt.rl.recipe import train_judge_rl
 
     args, config = parse_config(
-        [JudgeRLArgs, GRPOConfig],
+        [JudgeRLArgs, "trl:GRPOConfig"],
         argv,
         prog,
         "RL of a judge: GRPO / DAPO / GTPO / GRPO-S with the judge reward and the entropy curriculum.",
         defaults=cpu_rl_defaults(),
     )
+    from egt.rl.recipe import train_judge_rl  # torch: only after the options parsed
+
     summary = train_judge_rl(args, config)
     if config.process_index == 0:
         print_table(f"judge RL → {config.output_dir}", ["", "value"], [[k, v] for k, v in summary.items()])
