@@ -100,7 +100,7 @@ def sft_config(out_dir: str, steps: int, lr: float, batch_size: int, seed: int):
         weight_decay=0.0,
         logging_steps=max(1, steps // 10),
         save_strategy="no",
-        activation_checkpointing=False,  # the defaults' deprecated ``gradient_checkpointing`` then stays silent
+        activation_checkpointing=False,
         disable_tqdm=True,
         seed=seed,
         data_seed=seed,

@@ -26,7 +26,7 @@ def cpu_sft_defaults() -> dict[str, Any]:
     return dict(
         **cpu_device_defaults(),
         output_dir="runs/sft/judge",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         learning_rate=1e-3,
         adam_beta2=0.95,
         per_device_train_batch_size=32,

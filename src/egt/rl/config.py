@@ -176,7 +176,7 @@ def cpu_rl_defaults() -> dict:
         use_cpu=True,
         bf16=False,
         report_to="none",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         learning_rate=2e-4,
         lr_scheduler_type="constant",
         warmup_steps=0,
