@@ -9,9 +9,10 @@ What this layer adds to ``TrlParser``:
 
 * ``--help`` lists ``--config``, the project's options first (one group per dataclass) and the
   TRL / transformers options after, under their own heading; required options say so.
-* A config type may be named ``"module:Class"``: it is imported only when needed. For a TRL /
-  transformers class, ``--help`` reads its options from a cache (``$XDG_CACHE_HOME/egt/help``,
-  keyed by the installed versions) so that help does not import torch; the first ``--help`` fills it.
+* A config type may be named ``"module:Class"``: it is imported only when needed, and ``--help``
+  reads its options from a cache (``$XDG_CACHE_HOME/egt/help``, keyed by the installed TRL /
+  transformers versions and, for our own classes, a digest of their module's source) so that help
+  does not import torch; the first ``--help`` fills it.
 * No option prefixes (``allow_abbrev=False``). Every mistake — an unknown option or YAML key, a bad
   value, a missing required option, a malformed YAML — is one :class:`EgtError` line naming it,
   with the closest valid name, raised before any dataclass is built (so before any library warning).
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -276,10 +279,10 @@ def summary(dtype: type) -> str | None:
 
 
 def help_parser(types: Sequence[type | str], prog: str, description: str) -> EgtParser:
-    """A parser for printing help: TRL / transformers classes named by string come from the help cache."""
+    """A parser for printing help: classes named by string (``"module:Class"``) come from the help cache."""
     classes, cached = [], []
     for config_type in types:
-        if isinstance(config_type, str) and is_library(config_type):
+        if isinstance(config_type, str):
             cached += library_help(config_type)
         else:
             classes.append(resolve(config_type))
@@ -287,10 +290,20 @@ def help_parser(types: Sequence[type | str], prog: str, description: str) -> Egt
 
 
 def help_cache_file(name: str) -> Path | None:
+    """The cache file of ``name``'s help: keyed by the TRL / transformers versions and, for one of our
+    own classes (e.g. a ``TrainingArguments`` subclass), by a digest of its module's source, so an
+    edit to that module refreshes it. Finding the source imports only its parent packages."""
     try:
         versions = "-".join(f"{package}{metadata.version(package)}" for package in LIBRARIES)
     except metadata.PackageNotFoundError:
         return None
+    if not is_library(name):
+        spec = importlib.util.find_spec(name.partition(":")[0])
+        if spec is None or not spec.origin or not Path(spec.origin).is_file():
+            return None
+        from egt import __version__
+
+        versions += f"-egt{__version__}-" + hashlib.sha1(Path(spec.origin).read_bytes()).hexdigest()[:12]
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return root / "egt" / "help" / f"{name.replace(':', '.')}-{versions}.json"
 

@@ -142,14 +142,14 @@ class MathLabMakeArgs:
 
 
 def lab(argv: list[str], prog: str) -> int:
-    from egt.math.lab import MathLabConfig, TinyTextConfig, make_lab
-
-    args, cfg, model_cfg = parse_config(
-        [MathLabMakeArgs, MathLabConfig, TinyTextConfig],
+    args, cfg, model_cfg = parse_config(  # named: --help reads them from the help cache (no torch import)
+        [MathLabMakeArgs, "egt.math.lab:MathLabConfig", "egt.math.lab:TinyTextConfig"],
         argv,
         prog,
         "Arithmetic word problems and a tiny text model trained on them by SFT.",
     )
+    from egt.math.lab import make_lab
+
     summary = make_lab(cfg, model_cfg, args.seed, args.output_dir)
     print_table(f"math lab → {args.output_dir}", ["item", "value"], [[k, v] for k, v in summary.items()])
     return 0

@@ -38,19 +38,22 @@ class RewardDataArgs:
 
 
 def train(argv: list[str], prog: str) -> int:
+    from egt.models.training import cpu_defaults_without_accelerator
+
+    data, args = parse_config(  # the config is named: --help reads it from the help cache, no transformers import
+        [RewardDataArgs, "egt.rm.trainer:RewardModelConfig"],
+        argv,
+        prog,
+        "Train a scalar reward model (Bradley–Terry) on image + text preference pairs.",
+        # a CPU run unless the recipe says otherwise
+        defaults={**cpu_defaults_without_accelerator(), "output_dir": "runs/rm"},
+    )
     from egt.data.atomic import atomic_write_json
     from egt.rm.backbones import TINY_KINDS, build_tiny_backbone, pair_texts
     from egt.rm.model import RewardModel
     from egt.rm.sources import mix_sources
-    from egt.rm.trainer import RewardModelConfig, cpu_defaults, train_reward_model
+    from egt.rm.trainer import train_reward_model
 
-    data, args = parse_config(
-        [RewardDataArgs, RewardModelConfig],
-        argv,
-        prog,
-        "Train a scalar reward model (Bradley–Terry) on image + text preference pairs.",
-        defaults={**cpu_defaults(), "output_dir": "runs/rm"},  # a CPU run unless the recipe says otherwise
-    )
     reads_images = data.model != "tiny-text"
     mix = mix_sources(
         data.sources,

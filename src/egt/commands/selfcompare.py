@@ -46,7 +46,7 @@ RESULT_INDEPENDENT = (
 def build(argv: list[str], prog: str) -> int:
     from egt.math.generate import SamplingArgs
     from egt.math.selfcompare import ComparerArgs
-    from egt.models.load import ModelArgs
+    from egt.models.args import ModelArgs
 
     args, model_args, sampling, comparer_args = parse_config(
         [SelfCompareBuildArgs, ModelArgs, SamplingArgs, ComparerArgs],
@@ -136,13 +136,12 @@ class SelfCompareTrainArgs:
 
 
 def train(argv: list[str], prog: str) -> int:
-    import torch
-    from trl import SFTConfig
+    import torch  # for the CUDA check only (≈ 1.5 s); TRL's config is named, read from the help cache
 
     from egt.models.training import cpu_device_defaults
 
     args, config = parse_config(
-        [SelfCompareTrainArgs, SFTConfig],
+        [SelfCompareTrainArgs, "trl:SFTConfig"],
         argv,
         prog,
         "SFT on self-compare records (loss on the assistant turn only).",

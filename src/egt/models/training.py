@@ -17,6 +17,15 @@ def cpu_device_defaults() -> dict[str, Any]:
     return {"use_cpu": True, "bf16": False, "report_to": "none"}
 
 
+def cpu_defaults_without_accelerator() -> dict[str, Any]:
+    """``TrainingArguments`` for a CPU run when no CUDA device is found, else nothing (imports torch)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {}
+    return {**cpu_device_defaults(), "fp16": False, "dataloader_pin_memory": False}
+
+
 def cpu_sft_defaults() -> dict[str, Any]:
     """SFTConfig defaults that run a tiny model on a laptop CPU (override any on the command line).
 

@@ -29,6 +29,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from egt.errors import EgtError
+from egt.models.training import cpu_defaults_without_accelerator
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.head import HeadConfig, bradley_terry_loss
 from egt.rm.model import RewardModel
@@ -233,13 +234,7 @@ def train_reward_model(
     return trainer
 
 
-def cpu_defaults() -> dict[str, Any]:
-    """TrainingArguments for a CPU run (no accelerator found)."""
-    return (
-        {"use_cpu": True, "bf16": False, "fp16": False, "report_to": "none", "dataloader_pin_memory": False}
-        if not torch.cuda.is_available()
-        else {}
-    )
+cpu_defaults = cpu_defaults_without_accelerator  # TrainingArguments for a CPU run (no accelerator found)
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
