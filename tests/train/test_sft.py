@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from egt.data.presentation import seeded_coin
+from egt.errors import EgtError
 from egt.records import PreferencePair
 from egt.train.sft import select_traces
 
@@ -35,6 +37,15 @@ def test_random_trace_order_is_seeded():
     a, _ = select_traces(pairs, "random", seed=1, fidelity_filter=True)
     b, _ = select_traces(pairs, "random", seed=1, fidelity_filter=True)
     assert [s for _, s, _ in a] == [s for _, s, _ in b] and 10 < sum(s for _, s, _ in a) < 40
+    # the project's one presentation coin decides, per pair id: the same draw evaluation and RL use
+    assert [s for _, s, _ in a] == [seeded_coin(1, p.id) for p in pairs]
+    c, _ = select_traces(pairs, "random", seed=2, fidelity_filter=True)
+    assert [s for _, s, _ in c] != [s for _, s, _ in a]
+
+
+def test_an_unknown_trace_order_is_the_shared_order_error():
+    with pytest.raises(EgtError, match=r"--order: unknown presentation order 'sideways' \(one of stored \| random"):
+        select_traces([_pair(0, 0, [T1, T2])], "sideways", seed=0, fidelity_filter=True)
 
 
 @pytest.mark.slow

@@ -16,12 +16,12 @@ gradient checkpointing (``SFTConfig``'s default). A batch and its loss are the o
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from egt.data.presentation import check_order, seeded_coin
 from egt.errors import EgtError
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
@@ -95,7 +95,7 @@ def select_traces(
     pairs: Sequence[PreferencePair], order: str, seed: int, fidelity_filter: bool
 ) -> tuple[list[tuple[PreferencePair, bool, str]], SFTStats]:
     """Pick the trace(s) of each pair and apply the fidelity filter."""
-    rng = random.Random(seed)
+    check_order(order)
     stats = SFTStats(n_pairs=len(pairs))
     chosen = []
     for pair in pairs:
@@ -105,10 +105,8 @@ def select_traces(
             continue
         if order == "stored":
             options = options[:1]
-        elif order == "random":
-            options = [options[rng.randrange(len(options))]]
-        elif order != "both":
-            raise EgtError(f"--order: unknown order {order!r} (stored | random | both)")
+        elif order == "random":  # the one seeded coin of egt.data.presentation, per pair
+            options = [options[int(seeded_coin(seed, pair.id)) % len(options)]]
         for swapped, trace in options:
             verdict = parse_verdict(trace)
             if verdict is None:
