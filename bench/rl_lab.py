@@ -92,9 +92,10 @@ def main() -> int:
     from trl import GRPOConfig, SFTConfig
 
     from egt.lab import LabConfig, make_lab
+    from egt.models.training import cpu_sft_defaults
     from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
     from egt.rl.recipe import train_judge_rl
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
+    from egt.train.sft import JudgeSFTArgs, train_judge_sft
 
     out = harness.work_dir(args, __file__)
     start = time.perf_counter()

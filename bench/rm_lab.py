@@ -49,6 +49,7 @@ from egt.evaluation import evaluate
 from egt.lab import LabConfig, make_lab
 from egt.lab.colours import NAMES
 from egt.models.tiny import TinyTextConfig, build_tiny_text_lm
+from egt.models.training import cpu_defaults_without_accelerator as cpu_defaults
 from egt.records import open_images, read_pairs
 from egt.rm.backbones import build_tiny_backbone, pair_texts
 from egt.rm.collate import ScoreItem
@@ -56,7 +57,7 @@ from egt.rm.ensemble import RewardEnsemble
 from egt.rm.model import HeadConfig, RewardModel
 from egt.rm.scoring import RewardModelJudge
 from egt.rm.sources import mix_sources
-from egt.rm.trainer import RewardModelConfig, cpu_defaults, train_reward_model
+from egt.rm.trainer import RewardModelConfig, train_reward_model
 
 HH_PATH = Path(__file__).resolve().parents[2] / "shared/data/hh_rlhf/harmless-base_test.jsonl.gz"
 

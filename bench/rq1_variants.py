@@ -78,10 +78,11 @@ def main() -> int:
     from egt.evaluation.runner import evaluate
     from egt.judge.args import JudgeArgs
     from egt.lab import LabConfig, make_lab
+    from egt.models.training import cpu_sft_defaults
     from egt.pipelines.judges import make_judge
     from egt.pipelines.rq1 import run_rq1
     from egt.records import read_pairs
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
+    from egt.train.sft import JudgeSFTArgs, train_judge_sft
 
     variant = f"{args.warmup_style}-then-{args.style}" if args.warmup_style else args.style
     start, out = time.perf_counter(), harness.work_dir(args, __file__) / variant

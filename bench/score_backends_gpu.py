@@ -140,7 +140,8 @@ def model_timing(args) -> None:
 
     from egt.entropy.backends import TransformersBackend, VllmArgs, start_vllm
     from egt.entropy.sampling import PieceDecoder
-    from egt.models.load import ModelArgs, load_model
+    from egt.models.args import ModelArgs
+    from egt.models.load import load_model
     from egt.pipelines.scoring.config import ScoringConfig
     from egt.pipelines.scoring.run import score_batch
     from egt.records import default_images_root, open_images, read_pairs

@@ -88,8 +88,9 @@ def main() -> int:
     from trl import SFTConfig
 
     from egt.lab import LabConfig, make_lab
+    from egt.models.training import cpu_sft_defaults
     from egt.records import read_pairs
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, load_sft_model, make_sft_trainer, select_traces
+    from egt.train.sft import JudgeSFTArgs, load_sft_model, make_sft_trainer, select_traces
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - set(VARIANTS)

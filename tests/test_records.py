@@ -7,8 +7,9 @@ import json
 import pytest
 from PIL import Image
 
+from egt.data.readers import resolve_image_path
 from egt.errors import EgtError
-from egt.records import PreferencePair, open_images, read_pairs, resolve_image_path, write_pairs
+from egt.records import PreferencePair, open_images, read_pairs, write_pairs
 
 
 def _pairs(with_images: bool = True) -> list[PreferencePair]:

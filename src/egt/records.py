@@ -25,10 +25,7 @@ from typing import Any
 from PIL import Image
 
 from egt.data.atomic import atomic_path, atomic_write_jsonl
-from egt.data.readers import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported: older imports
 from egt.data.readers import check_unique_ids, decode_image_cell, field_error, open_image, read_records
-from egt.data.readers import iter_jsonl as iter_jsonl  # re-exported: older imports
-from egt.data.readers import resolve_image_path as resolve_image_path  # re-exported: older imports
 from egt.errors import EgtError, where
 
 

@@ -27,7 +27,7 @@ from egt.entropy.score_store import read_scores
 from egt.errors import EgtError
 from egt.judge.base import JudgeRequest
 from egt.judge.generative import GenerationSettings, chat_prompts, generation_kwargs
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.pipelines.scoring.run import score_pool
 from egt.records import open_images, read_pairs

@@ -24,7 +24,7 @@ from egt.entropy.sampling import RolloutSampler, generate_rollouts
 from egt.entropy.score_store import meta_path, partial_path, read_partial, read_scores
 from egt.entropy.summary import summarise_item
 from egt.errors import EgtError
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.pipelines.scoring.run import score_pool
 from egt.records import PreferencePair, open_images, read_pairs

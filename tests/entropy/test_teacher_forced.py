@@ -20,7 +20,7 @@ from egt.entropy.sampling import generate_rollouts
 from egt.entropy.score_store import read_scores
 from egt.entropy.teacher_forced import completion_hidden, pad_completions, rollout_entropies
 from egt.errors import EgtError
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.pipelines.scoring.run import score_pool
 from egt.records import open_images, read_pairs

@@ -17,7 +17,7 @@ def types_for(name: str):
     from egt.math.generate import SamplingArgs
     from egt.math.lab import MathLabConfig, TinyTextConfig
     from egt.math.selfcompare import ComparerArgs
-    from egt.models.load import ModelArgs
+    from egt.models.args import ModelArgs
 
     if name.startswith("gsm8k_pairs"):
         return [MathPairsArgs]

@@ -9,10 +9,11 @@ import torch
 from transformers import TrainerCallback
 
 from egt.errors import EgtError
+from egt.models.training import cpu_defaults_without_accelerator as cpu_defaults
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.head import HeadConfig, bradley_terry_loss
 from egt.rm.model import RewardModel
-from egt.rm.trainer import RewardModelConfig, RewardModelTrainer, cpu_defaults, train_reward_model
+from egt.rm.trainer import RewardModelConfig, RewardModelTrainer, train_reward_model
 
 
 def _config(tmp_path, **kw):

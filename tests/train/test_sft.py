@@ -54,7 +54,8 @@ def test_sft_smoke_parameters_change_and_loss_falls(small_lab, tmp_path):
 
     from egt.models.load import load_model
     from egt.models.tiny import build_model
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, train_judge_sft
+    from egt.models.training import cpu_sft_defaults
+    from egt.train.sft import JudgeSFTArgs, train_judge_sft
 
     cfg = SFTConfig(
         **{
@@ -111,8 +112,9 @@ def test_padding_collator_pads_right_and_labels_only_the_completion():
 def _lab_setup(small_lab, n=12):
     from trl import SFTConfig
 
+    from egt.models.training import cpu_sft_defaults
     from egt.records import read_pairs
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, load_sft_model, select_traces
+    from egt.train.sft import JudgeSFTArgs, load_sft_model, select_traces
 
     pairs = read_pairs(small_lab / "sft.jsonl")
     examples, _ = select_traces(pairs, "both", seed=0, fidelity_filter=False)

@@ -2,7 +2,7 @@
 
 Release files come as JSONL, a JSON list, parquet (images embedded as ``{bytes, path}`` cells) or
 a folder (a saved ``datasets`` folder, or a snapshot holding parquet files), all read by
-:func:`egt.data.readers.read_records` (re-exported here for the adapters), which yields
+:func:`egt.data.readers.read_records` , which yields
 ``(location, row)`` so every validation error names the file and the line or record.
 :func:`key_rows` applies a benchmark's rule for repeated ids (``refuse`` / ``keep`` / ``group``,
 see :mod:`egt.benchmarks.base`) and :func:`release_summary` says what was read: items
@@ -20,9 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from egt.data.readers import IMAGE_SUFFIXES, check_unique_ids, decode_image_cell, resolve_image_path
-from egt.data.readers import field_error as field_error  # re-exported for the adapters
-from egt.data.readers import read_records as read_records  # re-exported for the adapters
+from egt.data.readers import IMAGE_SUFFIXES, check_unique_ids, decode_image_cell, field_error, resolve_image_path
 from egt.errors import EgtError
 from egt.evaluation.metrics import aggregate as base_aggregate
 from egt.evaluation.metrics import score_prediction

@@ -47,18 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from egt.benchmarks.base import Benchmark, adapter_benchmark
-from egt.benchmarks.common import (
-    Rows,
-    field_error,
-    grouped_accuracy,
-    image_cell,
-    key_rows,
-    mean,
-    nonempty,
-    read_records,
-    require_row,
-    scored,
-)
+from egt.benchmarks.common import Rows, grouped_accuracy, image_cell, key_rows, mean, nonempty, require_row, scored
 from egt.benchmarks.field_mapping import (
     DEFAULTS,
     PREFERRED,
@@ -72,6 +61,7 @@ from egt.benchmarks.field_mapping import (
     parse_encoding,
     parse_fields,
 )
+from egt.data.readers import field_error, read_records
 from egt.errors import EgtError
 from egt.evaluation.runner import Prediction
 from egt.records import PreferencePair

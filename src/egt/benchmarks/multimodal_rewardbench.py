@@ -34,18 +34,17 @@ from pathlib import Path
 from egt.benchmarks.base import adapter_benchmark
 from egt.benchmarks.common import (
     Rows,
-    field_error,
     grouped_accuracy,
     image_cell,
     key_rows,
     mean,
     nonempty,
-    read_records,
     require_id,
     require_row,
     require_str,
     scored,
 )
+from egt.data.readers import field_error, read_records
 from egt.evaluation.runner import Prediction
 from egt.records import PreferencePair
 

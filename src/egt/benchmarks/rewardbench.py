@@ -34,12 +34,12 @@ from egt.benchmarks.common import (
     key_rows,
     mean,
     nonempty,
-    read_records,
     require_id,
     require_row,
     require_str,
     scored,
 )
+from egt.data.readers import read_records
 from egt.evaluation.runner import Prediction
 from egt.records import PreferencePair
 

@@ -36,10 +36,10 @@ def evaluate(argv: list[str], prog: str) -> int:
         prog,
         "Accuracy and pass@k of a model (or of existing solutions) on GSM8K-format data.",
     )
-    from egt.data.atomic import atomic_write_json
+    from egt.data.atomic import atomic_write_json, atomic_write_jsonl
     from egt.math.data import read_items, read_solutions
     from egt.math.evaluate import evaluate_model, score_solution_sets, summarize
-    from egt.math.journal import Journal, write_jsonl_atomic
+    from egt.math.journal import Journal
 
     out = Path(args.output_dir)
     if args.solutions:
@@ -63,7 +63,7 @@ def evaluate(argv: list[str], prog: str) -> int:
     report.update(
         data=args.data or None, solutions=args.solutions or None, model=None if args.solutions else model_args.model
     )
-    write_jsonl_atomic(out / "items.jsonl", records)
+    atomic_write_jsonl(out / "items.jsonl", records)
     atomic_write_json(out / "report.json", report)
     rows = [
         ["questions", report["questions"]],

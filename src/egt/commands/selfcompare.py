@@ -152,9 +152,9 @@ def train(argv: list[str], prog: str) -> int:
         },
     )
     from egt.data.atomic import atomic_path
+    from egt.data.readers import iter_jsonl
     from egt.math.train import read_sft_records, sft_train
     from egt.models.load import load_model
-    from egt.records import iter_jsonl
 
     data = in_folder(args.data, "sft.jsonl")
     conversations = read_sft_records(data)

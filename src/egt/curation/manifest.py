@@ -181,7 +181,7 @@ def kept_order_keys(
 
 def _link_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
     """Hard-link (or copy) each kept item's image files under ``out_dir`` at the same relative path."""
-    from egt.records import resolve_image_path
+    from egt.data.readers import resolve_image_path
 
     linked = 0
     for pair in pairs:

@@ -181,6 +181,14 @@ class VllmBackend(RolloutBackend):
         return Rollouts(ids=ids, lengths=[len(r) for r in rows], entropies=None)
 
 
+def require_vllm() -> None:
+    """One clear line when vLLM is not installed; callers check before loading any weights."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        raise EgtError(VLLM_MISSING) from None
+
+
 def start_vllm(model_args, seed: int, vllm_args: VllmArgs | None = None):
     """A ``vllm.LLM`` for ``model_args`` (lazy import; one clear line without vLLM)."""
     try:
@@ -204,10 +212,6 @@ def make_backend(
     """The backend ``--backend name`` asks for (vLLM started here, imported only now)."""
     if name == "transformers":
         return TransformersBackend(loaded)
-    if name == "vllm":
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise EgtError(VLLM_MISSING) from None
+    if name == "vllm":  # start_vllm fails with VLLM_MISSING when vLLM is absent
         return VllmBackend(loaded, start_vllm(model_args, seed, vllm_args))
     raise EgtError(f"--backend: unknown backend {name!r} (one of {', '.join(BACKENDS)})")

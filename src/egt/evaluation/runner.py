@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from egt.data.presentation import ORDERS as ORDERS  # re-exported: the commands validate with it
 from egt.data.presentation import presentations
 from egt.judge.base import Judge, JudgeRequest, original_choice
 from egt.judge.parse import lenient_verdict

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from egt.data.presentation import seeded_coin
-from egt.data.presentation import stable_unit as stable_unit  # re-exported: older imports
 from egt.records import PreferencePair
 
 OK, TIE, PARSE_FAILURE = "ok", "tie", "parse_failure"

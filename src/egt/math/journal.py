@@ -21,11 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from egt.data.atomic import atomic_write_jsonl as write_jsonl_atomic
 from egt.data.presentation import derived_seed
 from egt.data.store import ResumableStore, resume_or_start
 
-__all__ = ["JOURNAL_FILE", "RUN_FILE", "Journal", "chunk_seed", "write_jsonl_atomic"]
+__all__ = ["JOURNAL_FILE", "RUN_FILE", "Journal", "chunk_seed"]
 
 JOURNAL_FILE = "journal.jsonl"
 RUN_FILE = "run.json"

@@ -156,15 +156,14 @@ def train_base(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, work: P
 
 def make_lab(cfg: MathLabConfig, model_cfg: TinyTextConfig, seed: int, out: str | Path) -> dict:
     """Write ``train.jsonl``, ``test.jsonl`` (GSM8K format) and the base model to ``out/model``."""
-    from egt.data.atomic import atomic_path
-    from egt.math.journal import write_jsonl_atomic
+    from egt.data.atomic import atomic_path, atomic_write_jsonl
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         train, test, tokenizer, model, history = train_base(cfg, model_cfg, seed, Path(tmp))
-    write_jsonl_atomic(out / "train.jsonl", train)
-    write_jsonl_atomic(out / "test.jsonl", test)
+    atomic_write_jsonl(out / "train.jsonl", train)
+    atomic_write_jsonl(out / "test.jsonl", test)
     with atomic_path(out / "model") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

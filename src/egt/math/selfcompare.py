@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egt.data.atomic import atomic_write_json
+from egt.data.atomic import atomic_write_json, atomic_write_jsonl
 from egt.errors import EgtError
 from egt.math.answers import CORRECT, UNANSWERED, grade
 from egt.math.compare import (
@@ -42,7 +42,7 @@ from egt.math.compare import (
 )
 from egt.math.data import MathItem
 from egt.math.generate import DEFAULT_PROMPT, question_messages
-from egt.math.journal import Journal, write_jsonl_atomic
+from egt.math.journal import Journal
 
 KEPT, REJECTED, UNPARSED, FAILED, PENDING = "kept", "rejected", "unparsed", "failed", "pending"
 COMPARERS = ("self", "model", "openai", "reference", "none")
@@ -271,9 +271,9 @@ def write_build_outputs(
     out = Path(out)
     sft = sft_records(records, prompt_template)
     summary = count_outcomes(records, sft)
-    write_jsonl_atomic(out / "items.jsonl", records)
-    write_jsonl_atomic(out / "sft.jsonl", sft)
-    write_jsonl_atomic(out / "prompts.jsonl", prompt_records(records, compare_unanswered))
+    atomic_write_jsonl(out / "items.jsonl", records)
+    atomic_write_jsonl(out / "sft.jsonl", sft)
+    atomic_write_jsonl(out / "prompts.jsonl", prompt_records(records, compare_unanswered))
     atomic_write_json(out / "summary.json", summary)
     return summary
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import egt.rm.judges  # noqa: F401  (registers the reward-model and ensemble judge kinds)
-from egt.entropy.backends import VLLM_MISSING, make_backend
+from egt.entropy.backends import make_backend, require_vllm
 from egt.errors import EgtError
 from egt.judge.args import JUDGE_BACKENDS, JUDGE_KINDS, JudgeArgs
 from egt.judge.base import BASELINES, Judge, make_baseline
 from egt.judge.generative import GenerationSettings, GenerativeJudge, read_judge_meta
-from egt.models.load import ModelArgs, load_model
+from egt.models.args import ModelArgs
+from egt.models.load import load_model
 
 __all__ = ["make_generative_judge", "make_judge"]
 
@@ -43,10 +44,7 @@ def make_generative_judge(args: JudgeArgs, vllm_args=None, *, backend=None) -> J
     """A :class:`egt.judge.generative.GenerativeJudge`; ``backend`` overrides the one ``args.backend`` names
     (tests pass a vLLM stand-in)."""
     if backend is None and args.backend == "vllm":  # before loading any weights
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise EgtError(VLLM_MISSING) from None
+        require_vllm()
     loaded = load_model(
         args.model,
         dtype=args.dtype,

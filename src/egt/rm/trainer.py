@@ -29,7 +29,6 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from egt.errors import EgtError
-from egt.models.training import cpu_defaults_without_accelerator
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.head import HeadConfig, bradley_terry_loss
 from egt.rm.model import RewardModel
@@ -232,9 +231,6 @@ def train_reward_model(
         Path(args.output_dir, "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
         Path(args.output_dir, "training_args.json").write_text(args.to_json_string(), encoding="utf-8")
     return trainer
-
-
-cpu_defaults = cpu_defaults_without_accelerator  # TrainingArguments for a CPU run (no accelerator found)
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -27,7 +27,6 @@ from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import judge_prompt, judge_user_text
 from egt.models.training import checkpoint_dir
-from egt.models.training import cpu_sft_defaults as cpu_sft_defaults  # re-exported: commands import it from here
 from egt.records import PreferencePair, open_images
 
 

@@ -250,7 +250,7 @@ def _run_online(
     curve: list[dict],
 ) -> tuple[list[dict], Path]:
     """T5: S stages; between stages the current judge re-scores the kept items not yet trained on."""
-    from egt.models.load import ModelArgs
+    from egt.models.args import ModelArgs
     from egt.pipelines.scoring.config import ScoringConfig
     from egt.pipelines.scoring.run import score_pool
     from egt.records import read_pairs, write_pairs

@@ -156,8 +156,9 @@ def run_sft(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
     from trl import SFTConfig
 
     from egt.judge.generative import JUDGE_META_FILE
+    from egt.models.training import cpu_sft_defaults
     from egt.records import read_pairs
-    from egt.train.sft import JudgeSFTArgs, cpu_sft_defaults, select_traces, train_judge_sft
+    from egt.train.sft import JudgeSFTArgs, select_traces, train_judge_sft
 
     files = data_files(cfg, seed, teacher)
     data = files["sft"]

@@ -41,7 +41,7 @@ import torch
 from egt import __version__
 from egt.data.presentation import presented_swapped, rollout_seed
 from egt.data.readers import missing_images
-from egt.entropy.backends import VLLM_MISSING, TransformersBackend, make_backend
+from egt.entropy.backends import TransformersBackend, make_backend, require_vllm
 from egt.entropy.sampling import PieceDecoder
 from egt.entropy.score_store import (
     check_existing_output,
@@ -209,10 +209,7 @@ def score_pool(
             "--vllm_tensor_parallel_size), not under a multi-process accelerate launch"
         )
     if backend_name == "vllm" and backend is None:
-        try:
-            import vllm  # noqa: F401  (fail before loading any weights)
-        except ImportError:
-            raise EgtError(VLLM_MISSING) from None
+        require_vllm()  # before loading any weights
     if dist is not None and loaded is None:
         model_args = dist.model_args_for_rank(model_args)
     loaded = loaded or load_from_args(model_args)
