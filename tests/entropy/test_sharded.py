@@ -8,19 +8,15 @@ part holds and merges.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-
 import pytest
 
 from egt.entropy.score_store import partial_path, read_partial
 from egt.evaluation.distributed import Distributed
-from egt.models.load import ModelArgs
+from egt.models.args import ModelArgs
 from egt.pipelines.scoring import run, sharded
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.pipelines.scoring.run import score_pool
+from launch import launch_egt
 
 N_ITEMS, BATCH = 8, 2
 
@@ -44,57 +40,31 @@ def reference(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, tiny_judge_dir, reference):
     out = tmp_path / "scores.jsonl"
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        "configs/accelerate/cpu_2proc.yaml",
-        "--num_cpu_threads_per_process",
-        "1",
-        "--main_process_port",
-        str(free_port()),
-        "-m",
-        "egt.cli",
-        "score",
-        "--model",
-        str(tiny_judge_dir),
-        "--device",
-        "cpu",
-        "--data",
-        str(small_lab / "rl_pool.jsonl"),
-        "--output_dir",
-        str(out.parent),
-        "--rollouts",
-        "2",
-        "--max_new_tokens",
-        "6",
-        "--batch_size",
-        str(BATCH),
-        "--prompt_style",
-        "compact",
-        "--limit",
-        str(N_ITEMS),
-    ]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-        "EGT_PROGRESS": "0",
-    }
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=repo)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    launch_egt(
+        [
+            "score",
+            "--model",
+            str(tiny_judge_dir),
+            "--device",
+            "cpu",
+            "--data",
+            str(small_lab / "rl_pool.jsonl"),
+            "--output_dir",
+            str(out.parent),
+            "--rollouts",
+            "2",
+            "--max_new_tokens",
+            "6",
+            "--batch_size",
+            str(BATCH),
+            "--prompt_style",
+            "compact",
+            "--limit",
+            str(N_ITEMS),
+        ]
+    )
     assert out.read_bytes() == reference.read_bytes()
     meta = out.with_name(out.name + ".meta.json").read_text()
     assert meta == reference.with_name(reference.name + ".meta.json").read_text()

@@ -8,22 +8,11 @@ equals the single-process file byte for byte and the report's metrics are identi
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 from egt.cli import main
+from launch import launch_egt
 
-REPO = Path(__file__).resolve().parents[2]
 N_ITEMS = 5  # × 2 orders = 10 requests = 5 batches of 2: rank 0 gets 3, rank 1 gets 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def eval_args(judge, data, out) -> list[str]:
@@ -58,30 +47,7 @@ def test_two_cpu_processes_write_the_single_process_predictions(tmp_path, small_
     data = small_lab / "test.jsonl"
     assert main(eval_args(tiny_judge_dir, data, tmp_path / "one")) == 0
 
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        "configs/accelerate/cpu_2proc.yaml",
-        "--num_cpu_threads_per_process",
-        "1",
-        "--main_process_port",
-        str(free_port()),
-        "-m",
-        "egt.cli",
-        *eval_args(tiny_judge_dir, data, tmp_path / "two"),
-    ]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-        "EGT_PROGRESS": "0",
-    }
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    launch_egt(eval_args(tiny_judge_dir, data, tmp_path / "two"))
 
     one, two = tmp_path / "one", tmp_path / "two"
     assert (two / "predictions.jsonl").read_bytes() == (one / "predictions.jsonl").read_bytes()

@@ -11,16 +11,8 @@ generation batch is split across the ranks, exactly one checkpoint and one final
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from launch import launch_egt
 
 
 def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_dir, tmp_path):
@@ -34,63 +26,50 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
         )
     )
     out = tmp_path / "judge"
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--num_cpu_threads_per_process",
-        "1",
-        "--main_process_port",
-        str(free_port()),
-        "-m",
-        "egt.cli",
-        "train",
-        "rl",
-        "--model",
-        str(tiny_judge_dir),
-        "--data",
-        str(small_lab / "rl_pool.jsonl"),
-        "--prompt_style",
-        "compact",
-        "--manifest",
-        str(tmp_path / "curate"),
-        "--curriculum",
-        "sorted",
-        "--advantage_estimator",
-        "gtpo",
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "2",
-        "--per_device_train_batch_size",
-        "2",
-        "--num_generations",
-        "4",
-        "--max_completion_length",
-        "8",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "2",
-    ]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=280)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    launch_egt(
+        [
+            "train",
+            "rl",
+            "--model",
+            str(tiny_judge_dir),
+            "--data",
+            str(small_lab / "rl_pool.jsonl"),
+            "--prompt_style",
+            "compact",
+            "--manifest",
+            str(tmp_path / "curate"),
+            "--curriculum",
+            "sorted",
+            "--advantage_estimator",
+            "gtpo",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "2",
+            "--num_generations",
+            "4",
+            "--max_completion_length",
+            "8",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "2",
+        ],
+        launcher=[
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ],
+        timeout=280,
+    )
 
     record = out.with_name("judge.checkpoints") / "curriculum"
     orders = [json.loads((record / f"order.rank{r}.epoch0.json").read_text()) for r in (0, 1)]
