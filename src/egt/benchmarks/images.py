@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egt.data.readers import missing_images
+from egt.entropy.score_store import show_ids
 from egt.errors import EgtError
 from egt.records import PreferencePair
 
@@ -64,7 +65,8 @@ def check_images(
         more = f" (and {len(files) - SHOW_MISSING} more)" if len(files) > SHOW_MISSING else ""
         raise EgtError(
             f"{len(files)} image file(s) missing for {len(bad_ids)} of {len(pairs)} items under "
-            f"{Path(root if root is not None else '.').resolve()}: {shown}{more}; {reason} — "
+            f"{Path(root if root is not None else '.').resolve()}: {shown}{more} (field 'images' of items "
+            f"{show_ids(sorted(bad_ids))}); {reason} — "
             "pass --images_dir DIR where they are, or --skip_missing_images to evaluate the other items"
         )
     kept = [p for p in pairs if p.id not in bad_ids]

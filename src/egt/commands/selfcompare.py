@@ -146,8 +146,11 @@ def train(argv: list[str], prog: str) -> int:
         prog,
         "SFT on self-compare records (loss on the assistant turn only).",
         # SFTConfig refuses its bf16 default on a CPU; a recipe or flags still override
+        # activation_checkpointing: TRL's default (on), under its current name, so transformers does not
+        # warn about the deprecated gradient_checkpointing before every run
         defaults={
             "output_dir": "runs/selfcompare/model",
+            "activation_checkpointing": True,
             **({} if torch.cuda.is_available() else cpu_device_defaults()),
         },
     )
