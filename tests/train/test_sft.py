@@ -140,7 +140,7 @@ def test_pretokenised_batch_is_trls_batch(small_lab):
 
     examples, _, processor, config, _ = _lab_setup(small_lab)
     old = _trl_batch(examples, small_lab, processor, config)
-    dataset, collator = prepare_sft_data(examples, small_lab, "compact", processor, True, config)
+    dataset, collator, _ = prepare_sft_data(examples, small_lab, "compact", processor, True, config)
     new = collator([dataset[i] for i in range(len(dataset))])
     assert sorted(old) == sorted(new)
     for key in old:
@@ -156,7 +156,7 @@ def test_pretokenised_batch_is_trls_batch(small_lab):
     rows = sft_rows(examples, small_lab, "compact", is_vision=True)
     single = pretokenize_sft_examples(rows, processor, max_length=config.max_length, chunk_size=1)
     assert single.dataset.to_dict() == dataset.to_dict()
-    uncached, lazy = prepare_sft_data(examples, small_lab, "compact", processor, True, config, pixel_cache_mb=0)
+    uncached, lazy, _ = prepare_sft_data(examples, small_lab, "compact", processor, True, config, pixel_cache_mb=0)
     assert "images" in lazy.features[0]
     lazy_batch = lazy([uncached[i] for i in range(len(uncached))])
     for key in old:

@@ -192,6 +192,9 @@ def main(argv: list[str], prog: str) -> int:
             tie_policy=tie_policy,
         )
         report["images"] = images
+        sampling = getattr(getattr(judge, "inner", judge), "sampling", None)  # a voting judge wraps one
+        if sampling is not None:
+            report["sampling"] = {**sampling, "temperature": judge.settings.temperature}
         if args.votes > 1:
             report.update(votes=args.votes, vote_temperature=judge.temperature)
     report["data"] = str(args.data)

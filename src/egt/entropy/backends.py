@@ -18,10 +18,13 @@ rows the same way whichever backend produced them (:func:`egt.pipelines.scoring.
   the ``<|image_pad|>`` placeholders themselves). vLLM returns only top-k log-probs, so with this
   backend the token entropies *always* come from the teacher-forced float32 pass of the same
   weights (:func:`egt.entropy.teacher_forced.rollout_entropies`); the scores header records
-  ``backend: vllm`` and ``entropy_source: teacher_forced``. The checkpoint's
-  ``repetition_penalty`` (the one non-sampling processor vLLM shares with transformers) is passed
-  on, so the sampled distribution is the one the teacher-forced pass measures; other processors in
-  a generation config (``suppress_tokens``, …) are not mirrored into vLLM.
+  ``backend: vllm`` and ``entropy_source: teacher_forced``. Sampling follows our one definition
+  (:mod:`egt.models.generation`): no repetition penalty and no top-k / top-p truncation, whatever the
+  checkpoint's generation config ships (the engine is started with ``generation_config="vllm"`` so
+  it does not apply those defaults either). vLLM does not suppress the image token as transformers'
+  ``suppress_tokens`` does; the teacher-forced pass does (a trained judge gives it ~0 mass).
+  The engine resizes images within the same ``min_pixels`` / ``max_pixels`` as the loaded processor
+  (``mm_processor_kwargs``), so vLLM sees the image tokens the entropy pass sees.
 
   What differs from the transformers backend, by construction: vLLM's sampler draws from its own
   per-request generator, not our Gumbel-max stream, so at τ = 1 the two backends draw *different*
@@ -49,6 +52,7 @@ from egt.entropy.sampling import eos_ids as generation_eos_ids
 from egt.errors import EgtError
 from egt.judge.generative import GenerationSettings, chat_prompts, generation_kwargs
 from egt.models.args import VllmArgs
+from egt.models.processors import image_bounds
 
 BACKENDS = ("transformers", "vllm")
 VLLM_MISSING = (
@@ -148,7 +152,6 @@ class VllmBackend(RolloutBackend):
 
     def params(self, seeds: Sequence[int], temperature: float, max_new_tokens: int) -> list:
         eos = self.eos_ids(max_new_tokens)
-        penalty = getattr(self.loaded.model.generation_config, "repetition_penalty", None) or 1.0
         return [
             self.sampling_params(
                 n=1,
@@ -156,7 +159,9 @@ class VllmBackend(RolloutBackend):
                 temperature=float(temperature),
                 max_tokens=int(max_new_tokens),
                 stop_token_ids=eos,
-                repetition_penalty=float(penalty),
+                top_p=1.0,
+                top_k=-1,
+                repetition_penalty=1.0,
                 skip_special_tokens=True,
             )
             for s in seeds
@@ -189,8 +194,11 @@ def require_vllm() -> None:
         raise EgtError(VLLM_MISSING) from None
 
 
-def start_vllm(model_args, seed: int, vllm_args: VllmArgs | None = None):
-    """A ``vllm.LLM`` for ``model_args`` (lazy import; one clear line without vLLM)."""
+def start_vllm(model_args, seed: int, vllm_args: VllmArgs | None = None, processor=None):
+    """A ``vllm.LLM`` for ``model_args`` (lazy import; one clear line without vLLM).
+
+    The checkpoint's generation config is not applied (``generation_config="vllm"``), and a Qwen-VL
+    ``processor``'s image bounds go to the engine's processor (``mm_processor_kwargs``)."""
     try:
         from vllm import LLM
     except ImportError:
@@ -202,7 +210,8 @@ def start_vllm(model_args, seed: int, vllm_args: VllmArgs | None = None):
         dtype=dtype,
         seed=seed,
         trust_remote_code=model_args.trust_remote_code,
-        **vllm_args.engine_kwargs(),
+        generation_config="vllm",
+        **vllm_args.engine_kwargs(image_bounds(processor) if processor is not None else None),
     )
 
 
@@ -213,5 +222,5 @@ def make_backend(
     if name == "transformers":
         return TransformersBackend(loaded)
     if name == "vllm":  # start_vllm fails with VLLM_MISSING when vLLM is absent
-        return VllmBackend(loaded, start_vllm(model_args, seed, vllm_args))
+        return VllmBackend(loaded, start_vllm(model_args, seed, vllm_args, processor=loaded.processor))
     raise EgtError(f"--backend: unknown backend {name!r} (one of {', '.join(BACKENDS)})")

@@ -191,6 +191,10 @@ def rollout_entropies(
     kwargs = generation_kwargs(
         loaded, GenerationSettings(max_new_tokens=max_new_tokens or max(steps, 1), temperature=0.0)
     )
+    suppress = kwargs.pop("suppress_tokens", None)  # position-independent: a −inf bias, on the chunked path
+    if suppress:
+        bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if bias is None else bias.clone()
+        bias[torch.tensor(suppress, device=bias.device)] = float("-inf")
     processors = generation_processors(loaded, kwargs, prompt_ids)
     if len(processors) == 0:
         return token_entropy_from_hidden(

@@ -18,6 +18,7 @@ from egt.data.presentation import rollout_seed
 from egt.judge.base import OK, PARSE_FAILURE, Judgement, JudgeRequest
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import build_judge_messages, judge_user_text
+from egt.models.generation import sampling_kwargs, sampling_record
 from egt.models.load import LoadedModel
 
 JUDGE_META_FILE = "egt_judge.json"
@@ -61,17 +62,18 @@ class GenerationSettings:
 
 
 def generation_kwargs(loaded: LoadedModel, settings: GenerationSettings, num_return_sequences: int = 1) -> dict:
+    """``generate`` keywords: our one sampling definition (:mod:`egt.models.generation`) at the
+    settings' temperature, whatever the checkpoint's generation config ships."""
     tok = loaded.tokenizer
     kwargs = dict(
         max_new_tokens=settings.max_new_tokens,
         pad_token_id=tok.pad_token_id,
         eos_token_id=loaded.model.generation_config.eos_token_id or tok.eos_token_id,
         num_return_sequences=num_return_sequences,
+        **sampling_kwargs(loaded.model, loaded.is_vision, settings.temperature),
     )
-    if settings.temperature > 0:
-        kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if settings.temperature > 0 and settings.top_p < 1.0:
+        kwargs["top_p"] = settings.top_p
     return kwargs
 
 
@@ -102,6 +104,12 @@ class GenerativeJudge:
         self.reads_images = loaded.is_vision
         self.backend = backend
         self.seed = seed
+
+    @property
+    def sampling(self) -> dict:
+        """The distribution the judge samples from (the eval report's ``sampling``)."""
+        engine = "transformers" if self.backend is None else getattr(self.backend, "name", "backend")
+        return sampling_record(self.loaded.model, self.loaded.is_vision, self.settings.temperature, engine)
 
     @torch.no_grad()
     def generate(self, requests: Sequence[JudgeRequest]) -> list[str]:

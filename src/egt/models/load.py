@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
 import egt.models.tiny  # noqa: F401  (registers TinyVLProcessor with AutoProcessor)
 from egt.errors import EgtError
 from egt.models.args import ModelArgs
+from egt.models.generation import reset_generation_config
+from egt.models.processors import load_processor, set_image_bounds
 
 
 @dataclass
@@ -54,8 +56,16 @@ def load_model(
     attn_implementation: str | None = None,
     trust_remote_code: bool = False,
     for_training: bool = False,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> LoadedModel:
-    """Load model + processor; a missing local path or an unreachable hub id is a user error."""
+    """Load model + processor; a missing local path or an unreachable hub id is a user error.
+
+    ``for_training`` loads the weights in float32 whatever ``dtype`` says: they are the optimizer's
+    master weights, and bf16 compute comes from the trainer's autocast (``--bf16 true``); see
+    :func:`egt.models.training.ensure_float32_masters`. ``min_pixels`` / ``max_pixels``: the image
+    size bounds of a Qwen-VL processor (:func:`egt.models.processors.set_image_bounds`).
+    """
     path = Path(name_or_path)
     looks_local = path.exists() or name_or_path.startswith((".", "/", "runs"))
     if looks_local and not (path / "config.json").is_file():
@@ -65,16 +75,19 @@ def load_model(
     except OSError as e:
         raise EgtError(f"{name_or_path}: cannot load the model config ({str(e).splitlines()[0]})") from None
     dev = resolve_device(device)
-    kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, dev), "trust_remote_code": trust_remote_code}
+    weights_dtype = torch.float32 if for_training else resolve_dtype(dtype, dev)
+    kwargs: dict[str, Any] = {"dtype": weights_dtype, "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     is_vision = getattr(config, "vision_config", None) is not None
     if is_vision:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        processor = load_processor(name_or_path, trust_remote_code=trust_remote_code)
+        set_image_bounds(processor, min_pixels, max_pixels)
     else:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
         processor = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    reset_generation_config(model)  # our sampling definition, not the checkpoint's (egt.models.generation)
     tokenizer = getattr(processor, "tokenizer", processor)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -91,5 +104,7 @@ def load_from_args(args: ModelArgs, **overrides: Any) -> LoadedModel:
         device=args.device,
         attn_implementation=args.attn_implementation,
         trust_remote_code=args.trust_remote_code,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
         **overrides,
     )

@@ -56,3 +56,40 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
     folder is written atomically at the end."""
     out = Path(output_dir)
     return out.with_name(out.name + ".checkpoints")
+
+
+def ensure_float32_masters(model: Any, *, engine_keeps_masters: bool) -> list[str]:
+    """Cast the trainable parameters of ``model`` that are bf16 / fp16 to float32; return their names.
+
+    An optimizer step on bf16 weights rounds each update to bf16's 8-bit mantissa: at lr 1e-6 one
+    AdamW step leaves ~98% of a real checkpoint's weights exactly as they were (``bench/gpu_check.py``
+    (c); ``tests/models/test_real_shaped.py``). DeepSpeed (bf16 optimizer) and accelerate's FSDP
+    (which upcasts low-precision parameters under mixed precision) keep float32 masters themselves
+    (``engine_keeps_masters``); single-process and plain DDP runs do not, so the trainable weights
+    become float32 here and bf16 compute comes from the trainer's autocast (``--bf16 true``). Frozen
+    parameters (a LoRA base, a reference model) stay as loaded.
+    """
+    import torch
+
+    if engine_keeps_masters:
+        return []
+    cast = []
+    for name, param in model.named_parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+            cast.append(name)
+    if cast:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%d trainable parameter tensors were %s: training float32 master weights under autocast instead "
+            "(no DeepSpeed / FSDP engine keeps a master copy)",
+            len(cast),
+            "bf16/fp16",
+        )
+    return cast
+
+
+def trainer_keeps_masters(trainer: Any) -> bool:
+    """Whether a ``transformers.Trainer``'s engine keeps float32 master weights (DeepSpeed, FSDP)."""
+    return bool(getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False))

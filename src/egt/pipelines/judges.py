@@ -51,6 +51,8 @@ def make_generative_judge(args: JudgeArgs, vllm_args=None, *, backend=None) -> J
         device=args.device,
         attn_implementation=args.attn_implementation,
         trust_remote_code=args.trust_remote_code,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
     )
     meta = read_judge_meta(args.model) if Path(args.model).is_dir() else {}
     settings = GenerationSettings(
@@ -64,6 +66,8 @@ def make_generative_judge(args: JudgeArgs, vllm_args=None, *, backend=None) -> J
             device=args.device,
             attn_implementation=args.attn_implementation,
             trust_remote_code=args.trust_remote_code,
+            min_pixels=args.min_pixels,
+            max_pixels=args.max_pixels,
         )
         backend = make_backend("vllm", loaded, model_args, seed=args.seed, vllm_args=vllm_args)
     return GenerativeJudge(

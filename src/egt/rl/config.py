@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from egt.models.args import ImageSizeArgs
 from egt.rl.rewards import FORMAT_WEIGHT, LOGIC_WEIGHT
 
 
 @dataclass
-class JudgeRLArgs:
+class JudgeRLArgs(ImageSizeArgs):
     """EGT stage-2 settings; TRL's ``GRPOConfig`` fields are accepted beside these."""
 
     # ---- model and data ------------------------------------------------------------------
@@ -41,7 +42,13 @@ class JudgeRLArgs:
         default="", metadata={"help": "r1_reward | compact; empty = the style saved with the judge."}
     )
     dtype: str = field(
-        default="float32", metadata={"help": "Model dtype: float32 (CPU) | bfloat16 (GPU recipes) | auto."}
+        default="float32",
+        metadata={
+            "help": (
+                "Dtype the weights load in: float32 (CPU) | bfloat16 (GPU recipes) | auto. Trainable weights are "
+                "trained as float32 masters under --bf16 autocast unless DeepSpeed / FSDP keeps the masters."
+            )
+        },
     )
 
     # ---- curation manifest and curriculum (EGT §3, docs/methods.md §3) ----------------------------

@@ -25,9 +25,13 @@ def presentation_rows(pairs, order: str, seed: int) -> list[tuple[int, bool]]:
     return presentations(pairs, order, seed, name="order")
 
 
-def build_rl_dataset(pairs, rows: Sequence[tuple[int, bool]], images_root, style: str, is_vision: bool):
+def build_rl_dataset(pairs, rows: Sequence[tuple[int, bool]], images_root, style: str, is_vision: bool, fit_image=None):
     """A conversational prompt-only ``datasets.Dataset`` for GRPO: ``prompt``, ``images`` (VLM),
-    and the reward columns ``id``, ``preferred`` (stored-order label), ``swapped``."""
+    and the reward columns ``id``, ``preferred`` (stored-order label), ``swapped``.
+
+    ``fit_image`` (:func:`egt.models.processors.image_resizer`) resizes each image to the size the
+    judge's processor gives it, so a vLLM engine, whatever its own bounds, sees the same image tokens
+    as the training forward."""
     import datasets
 
     from egt.judge.prompt import judge_prompt
@@ -40,7 +44,8 @@ def build_rl_dataset(pairs, rows: Sequence[tuple[int, bool]], images_root, style
         images = None
         if is_vision:
             if index not in images_cache:
-                images_cache[index] = open_images(pair, images_root)
+                opened = open_images(pair, images_root)
+                images_cache[index] = [fit_image(im) for im in opened] if fit_image else opened
             images = record["images"] = images_cache[index]
         record["prompt"] = judge_prompt(
             pair.question, pair.responses, swapped, style, None if images is None else len(images)
@@ -71,6 +76,7 @@ def rl_training_data(
     curriculum_by: str = "",
     curriculum_stages: int = 4,
     order: str = "random",
+    fit_image=None,
 ) -> RLTrainingData:
     """Read ``data`` (its first ``limit`` pairs when > 0), keep the ``manifest``'s kept items, show each
     pair in presentation ``order``, build the dataset and the curriculum (fields as in
@@ -93,7 +99,7 @@ def rl_training_data(
             "pass --manifest DIR, or --curriculum off"
         )
     rows = presentation_rows(pairs, order, seed)
-    dataset = build_rl_dataset(pairs, rows, images_dir or default_images_root(data), style, is_vision)
+    dataset = build_rl_dataset(pairs, rows, images_dir or default_images_root(data), style, is_vision, fit_image)
     plan = Curriculum(
         curriculum,
         [keys_by_pair[i] for i, _ in rows] if keys_by_pair else [],

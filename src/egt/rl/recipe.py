@@ -92,6 +92,7 @@ def train_judge_rl(args, config) -> dict:
 
     import egt.models.tiny  # noqa: F401  (registers the tiny processor with AutoProcessor)
     from egt.judge.generative import JUDGE_META_FILE, read_judge_meta
+    from egt.models.processors import image_resizer, load_processor, set_image_bounds
     from egt.rl.callbacks import TimeLimit
     from egt.rl.dataset import rl_training_data
     from egt.rl.trainer import JudgeGRPOTrainer
@@ -102,6 +103,12 @@ def train_judge_rl(args, config) -> dict:
         raise EgtError(f"{args.model}: not a model folder (no config.json); train one with 'egt train sft'")
     is_vision = getattr(AutoConfig.from_pretrained(args.model), "vision_config", None) is not None
     style = args.prompt_style or read_judge_meta(model_dir).get("prompt_style", "r1_reward")
+    processor = load_processor(str(model_dir))  # no torchvision needed for images (egt.models.processors)
+    set_image_bounds(processor, args.min_pixels, args.max_pixels)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer.padding_side = "left"  # as TRL sets it when it loads the processor itself
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     data = rl_training_data(
         args.data,
         seed=config.seed,
@@ -114,6 +121,7 @@ def train_judge_rl(args, config) -> dict:
         curriculum_by=args.curriculum_by,
         curriculum_stages=args.curriculum_stages,
         order=args.order,
+        fit_image=image_resizer(processor) if is_vision else None,
     )
     reward_funcs, weights = _reward(args, config)
 
@@ -124,6 +132,7 @@ def train_judge_rl(args, config) -> dict:
     run.output_dir = str(checkpoint_dir(final_dir))
     trainer = JudgeGRPOTrainer(
         model=str(model_dir),
+        processing_class=processor,
         reward_funcs=reward_funcs,
         args=run,
         train_dataset=data.dataset,

@@ -50,6 +50,8 @@ from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
 from egt.errors import EgtError
+from egt.models.generation import reset_generation_config
+from egt.models.training import ensure_float32_masters, trainer_keeps_masters
 from egt.rl.curriculum import Curriculum, CurriculumSampler
 from egt.rl.estimators import (
     ADVANTAGE_ESTIMATORS,
@@ -126,6 +128,8 @@ class JudgeGRPOTrainer(GRPOTrainer):
         self._generation_entropies: list[torch.Tensor] | None = None  # recorded during generate, or None
         super().__init__(*args, **kwargs)
         self._check_setup()
+        ensure_float32_masters(self.model, engine_keeps_masters=trainer_keeps_masters(self))
+        reset_generation_config(self.model)  # TRL sets every sampling value; nothing inherited
 
     @property
     def estimator(self) -> AdvantageEstimator | None:

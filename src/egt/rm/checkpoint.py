@@ -114,9 +114,10 @@ def stored_head(path: Path, meta: dict[str, Any], asked: HeadConfig | None) -> H
 def load_backbone(path: Path, meta: dict[str, Any], *, dtype: str, device: str, for_training: bool) -> tuple[Any, Any]:
     """``(backbone, processor)`` of a checkpoint: the saved model, or its base model with the saved
     adapter (merged unless ``for_training``). The processor saved beside it wins over the base's."""
-    from transformers import AutoProcessor, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from egt.models.load import load_model
+    from egt.models.processors import load_processor
 
     if meta.get("adapter"):
         from peft import PeftModel
@@ -129,7 +130,7 @@ def load_backbone(path: Path, meta: dict[str, Any], *, dtype: str, device: str, 
         loaded = load_model(str(path), dtype=dtype, device=device, for_training=for_training)
         backbone = loaded.model
     processor = (
-        (AutoProcessor if meta["is_vision"] else AutoTokenizer).from_pretrained(str(path))
+        (load_processor(str(path)) if meta["is_vision"] else AutoTokenizer.from_pretrained(str(path)))
         if (path / "tokenizer_config.json").is_file()
         else loaded.processor
     )

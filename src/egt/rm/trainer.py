@@ -29,6 +29,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from egt.errors import EgtError
+from egt.models.training import ensure_float32_masters, trainer_keeps_masters
 from egt.rm.collate import RewardCollator, RewardExample
 from egt.rm.head import HeadConfig, bradley_terry_loss
 from egt.rm.model import RewardModel
@@ -117,6 +118,7 @@ class RewardModelTrainer(Trainer):
 
     def __init__(self, *args: Any, reward_meta: dict | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        ensure_float32_masters(self.model, engine_keeps_masters=trainer_keeps_masters(self))
         self.model_accepts_loss_kwargs = False  # compute_loss takes no num_items_in_batch
         self.reward_meta = reward_meta or {}
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}

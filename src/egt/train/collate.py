@@ -3,10 +3,16 @@
 TRL's ``DataCollatorForVisionLanguageModeling`` renders the chat template, tokenises and runs the
 image processor on every batch of every epoch. Here every example goes through the processor once,
 as that collator processes it (chat template via TRL's ``apply_chat_template``; the prompt with its
-images, then the completion, both without special tokens; truncation to ``max_length`` keeping the
-start), and :class:`PaddingCollator` only right-pads the token columns and concatenates the image
-tensors. Labels are ``-100`` on padding and, with completion-only loss (TRL's default for
-prompt-completion data), on the prompt: a batch equals the one TRL's collator builds.
+images, then the completion, both without special tokens), and :class:`PaddingCollator` only
+right-pads the token columns and concatenates the image tensors. Labels are ``-100`` on padding
+and, with completion-only loss (TRL's default for prompt-completion data), on the prompt: a batch
+equals the one TRL's collator builds.
+
+Where we depart from TRL: an example longer than ``max_length`` is *skipped* (and counted, with its
+index), not truncated. Truncation keeps the start, so it cuts the completion — the judgement the
+example exists to teach — and, when the image tokens alone exceed ``max_length``, cuts through them
+and the model fails with "Image features and image tokens do not match". Bound the image size
+(``--max_pixels``) or raise ``max_length`` to keep such items.
 
 Image tensors live beside the dataset (``PretokenizedSFT.features``, indexed by its ``row``
 column), not in Arrow, so a batch costs a ``torch.cat`` rather than a list conversion. When they
@@ -33,6 +39,7 @@ class PretokenizedSFT:
     dataset: Any  # datasets.Dataset: row, input_ids, completion_mask[, token_type_ids, mm_token_type_ids]
     features: list[dict[str, Any]] = field(default_factory=list)  # per row: image tensors, or {"images": [...]}
     cached_pixels: bool = True
+    too_long: list[int] = field(default_factory=list)  # indices of the examples skipped for max_length
 
 
 def render_prompt_completion(example: dict, processor) -> tuple[Any, Any, list]:
@@ -78,7 +85,8 @@ def _split_sizes(
 def tokenize_prompt_completion_batch(
     examples: Sequence[dict], processor, max_length: int | None = None
 ) -> list[tuple[dict[str, list[int]], dict[str, torch.Tensor]]]:
-    """Tokenise vision prompt-completion examples: per example ``(token columns, image tensors)``.
+    """Tokenise vision prompt-completion examples: per example ``(token columns, image tensors)``, or
+    ``(None, {})`` for an example longer than ``max_length``.
 
     One processor call for the prompts and one for the completions of the whole list; where the
     processor's image tensors cannot be split back per example, each example is processed alone.
@@ -105,8 +113,9 @@ def tokenize_prompt_completion_batch(
             tokens["token_type_ids"] = p["token_type_ids"][i, :n_p].tolist() + c["token_type_ids"][i, :n_c].tolist()
         if "mm_token_type_ids" in p:
             tokens["mm_token_type_ids"] = p["mm_token_type_ids"][i, :n_p].tolist() + [0] * n_c
-        if max_length is not None:
-            tokens = {k: v[:max_length] for k, v in tokens.items()}
+        if max_length is not None and len(tokens["input_ids"]) > max_length:
+            out.append((None, {}))  # skipped, never truncated (module doc)
+            continue
         out.append((tokens, {k: parts[i] for k, parts in split.items()}))
     return out
 
@@ -127,6 +136,7 @@ def pretokenize_sft_examples(
 
     columns: dict[str, list] = {"row": []}
     features: list[dict[str, Any]] = []
+    too_long: list[int] = []
     cache = None
     n = len(examples)
     for start in range(0, n, chunk_size):
@@ -136,11 +146,14 @@ def pretokenize_sft_examples(
             size = sum(t.numel() * t.element_size() for _, ts in processed for t in ts.values())
             cache = size / len(chunk) * n <= pixel_cache_mb * 2**20
         for j, (tokens, image_tensors) in enumerate(processed):
-            columns["row"].append(start + j)
+            if tokens is None:
+                too_long.append(start + j)
+                continue
+            columns["row"].append(len(features))
             for k, v in tokens.items():
                 columns.setdefault(k, []).append(v)
             features.append(image_tensors if cache else {"images": render_prompt_completion(chunk[j], processor)[2]})
-    return PretokenizedSFT(datasets.Dataset.from_dict(columns), features, cached_pixels=bool(cache))
+    return PretokenizedSFT(datasets.Dataset.from_dict(columns), features, cached_pixels=bool(cache), too_long=too_long)
 
 
 @dataclass

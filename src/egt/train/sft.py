@@ -26,12 +26,13 @@ from egt.errors import EgtError
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import judge_prompt, judge_user_text
+from egt.models.args import ImageSizeArgs
 from egt.models.training import checkpoint_dir
 from egt.records import PreferencePair, open_images
 
 
 @dataclass
-class JudgeSFTArgs:
+class JudgeSFTArgs(ImageSizeArgs):
     """EGT stage-1 settings; TRL's ``SFTConfig`` fields are accepted beside these."""
 
     data: str = field(default="runs/lab/sft.jsonl", metadata={"help": "Pairs with teacher traces in meta.traces."})
@@ -155,7 +156,8 @@ def prepare_sft_data(
     config,
     pixel_cache_mb: float = 2048,
 ):
-    """``(train_dataset, data_collator)``, tokenised once.
+    """``(train_dataset, data_collator, too_long)``, tokenised once; ``too_long`` holds the indices of
+    ``examples`` skipped for exceeding ``config.max_length`` (never truncated: :mod:`egt.train.collate`).
 
     A VLM's examples are tokenised here (prompt with images, completion) and padded per batch by
     :class:`~egt.train.collate.PaddingCollator`; the caller must pass
@@ -166,12 +168,7 @@ def prepare_sft_data(
     from egt.train.collate import PaddingCollator, pretokenize_sft_examples
 
     if not is_vision:
-        return build_sft_dataset(examples, images_root, style, is_vision=False), None
-    if config.max_length is not None and config.truncation_mode != "keep_start":
-        raise EgtError(
-            "field 'truncation_mode': only keep_start is supported for a vision model "
-            "(image tokens sit at the start of the prompt)"
-        )
+        return build_sft_dataset(examples, images_root, style, is_vision=False), None, []
     pre = pretokenize_sft_examples(
         sft_rows(examples, images_root, style, is_vision=True),
         processor,
@@ -186,7 +183,12 @@ def prepare_sft_data(
         image_processor=getattr(processor, "image_processor", None),
         completion_only_loss=config.completion_only_loss is not False,
     )
-    return pre.dataset, collator
+    if len(pre.too_long) == len(examples):
+        raise EgtError(
+            f"every one of the {len(examples)} examples is longer than max_length {config.max_length} tokens "
+            "(prompt with image tokens + completion); raise --max_length or lower --max_pixels"
+        )
+    return pre.dataset, collator, pre.too_long
 
 
 def lab_corpus(pairs: Sequence[PreferencePair], style: str) -> list[str]:
@@ -217,7 +219,13 @@ def load_sft_model(args: JudgeSFTArgs, pairs: Sequence[PreferencePair], config):
             intermediate_size=3 * args.tiny_hidden_size,
         )
         return build_model(tokenizer, cfg, seed=config.seed), processor, True
-    loaded = load_model(args.model, for_training=True, device="cpu" if config.use_cpu else "auto")
+    loaded = load_model(
+        args.model,
+        for_training=True,
+        device="cpu" if config.use_cpu else "auto",
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+    )
     return loaded.model, loaded.processor, loaded.is_vision
 
 
@@ -261,6 +269,8 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
         "dropped_fidelity": stats.dropped_fidelity,
         "dropped_unparsable": stats.dropped_unparsable,
         "missing_trace": stats.missing_trace,
+        "skipped_too_long": len(trainer.egt_too_long),
+        "skipped_too_long_ids": [f"{p.id}{'/swapped' if swapped else ''}" for p, swapped, _ in trainer.egt_too_long],
         "train_loss": round(result.training_loss, 4),
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
@@ -322,9 +332,10 @@ def make_sft_trainer(
     config = copy.copy(config)
     if output_dir is not None:
         config.output_dir = output_dir
+    too_long: list[int] = []
     if args.pretokenize:
         set_pad_token(processor, model, config)
-        dataset, collator = prepare_sft_data(
+        dataset, collator, too_long = prepare_sft_data(
             examples, images_root, args.prompt_style, processor, is_vision, config, pixel_cache_mb=args.pixel_cache_mb
         )
     else:
@@ -333,7 +344,7 @@ def make_sft_trainer(
         config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
         config.remove_unused_columns = False
     trainer_cls = JudgeSFTTrainer if args.completion_head else SFTTrainer
-    return trainer_cls(
+    trainer = trainer_cls(
         model=model,
         args=config,
         train_dataset=dataset,
@@ -341,3 +352,17 @@ def make_sft_trainer(
         data_collator=collator,
         callbacks=callbacks,
     )
+    trainer.egt_too_long = [examples[i] for i in too_long]  # (pair, swapped, trace) skipped for max_length
+    if too_long:
+        import logging
+
+        ids = ", ".join(f"{examples[i][0].id}{'/swapped' if examples[i][1] else ''}" for i in too_long[:5])
+        logging.getLogger(__name__).warning(
+            "skipped %d of %d examples longer than max_length %s (not truncated): %s%s",
+            len(too_long),
+            len(examples),
+            config.max_length,
+            ids,
+            " …" if len(too_long) > 5 else "",
+        )
+    return trainer

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from trl import SFTTrainer
 
+from egt.models.training import ensure_float32_masters, trainer_keeps_masters
+
 MAX_LOGITS = 2**26  # 256 MiB of fp32 logits (the tiny judge's batch of 32: ~1M)
 _LOGIT_SCALES = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
 
@@ -78,6 +80,7 @@ class JudgeSFTTrainer(SFTTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        ensure_float32_masters(self.model, engine_keeps_masters=trainer_keeps_masters(self))
         self.completion_head = completion_head_applies(self)
         self.vocab_size = self.model.get_output_embeddings().weight.shape[0] if self.completion_head else 0
         if self.completion_head:

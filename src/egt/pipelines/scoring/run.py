@@ -60,6 +60,7 @@ from egt.evaluation.distributed import distributed_state
 from egt.judge.base import JudgeRequest
 from egt.judge.generative import read_judge_meta
 from egt.judge.parse import parse_verdict
+from egt.models.generation import sampling_record
 from egt.models.load import load_from_args
 from egt.pipelines.scoring.config import ENTROPY_DESCRIPTIONS, ScoringConfig
 from egt.pipelines.scoring.sharded import rank_parts, score_sharded
@@ -237,6 +238,7 @@ def score_pool(
         "entropy": ENTROPY_DESCRIPTIONS[entropy_source],
         "sampler": "gumbel-max, one generator per (seed, item id, rollout)",
         "entropy_source": entropy_source,
+        "sampling": sampling_record(loaded.model, loaded.is_vision, cfg.temperature, engine=backend_name),
     }
     if cfg.keep_token_ids:
         scoring["keep_token_ids"] = True
