@@ -118,6 +118,10 @@ def test_requests_carry_rollout_seeds_chat_prompts_and_images(vllm_run, loaded, 
     for x, r in zip(inputs, requests):
         sent = x["multi_modal_data"]["image"]
         assert isinstance(sent, list) and len(sent) == len(r.images) >= 1
+        # text with one placeholder per image, which vLLM expands once (never processor-expanded ids)
+        assert set(x) == {"prompt", "multi_modal_data"}
+        assert x["prompt"].count("<|image_pad|>") == len(sent)
+        assert x["prompt"].count("<|vision_start|><|image_pad|><|vision_end|>") == len(sent)
         assert all(a.tobytes() == b.tobytes() for a, b in zip(sent, r.images))
 
 

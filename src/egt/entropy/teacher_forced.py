@@ -47,6 +47,7 @@ from torch import Tensor
 from egt.entropy.tokens import DEFAULT_CHUNK_SIZE, token_entropy, token_entropy_from_hidden
 from egt.errors import EgtError
 from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
+from egt.models.compat import require_tested_transformers
 
 __all__ = ["completion_hidden", "generation_processors", "pad_completions", "rollout_entropies"]
 
@@ -58,6 +59,7 @@ def generation_processors(loaded, kwargs: dict, input_ids: Tensor):
     ``_get_logits_processor`` (5.x signatures).
     """
     model = loaded.model
+    require_tested_transformers("teacher-forced entropies (generate's logits processors)")
     try:
         config, _ = model._prepare_generation_config(None, **kwargs)
         return model._get_logits_processor(
@@ -116,6 +118,7 @@ def completion_hidden(model, enc: dict, ids: Tensor, keep: Tensor) -> Tensor:
         raise EgtError(f"teacher-forced entropies: {type(model).__name__} has no separate backbone (base_model)")
     prompt_ids = enc["input_ids"]  # [R, P]
     extra = {k: v for k, v in enc.items() if k != "input_ids"}
+    require_tested_transformers("teacher-forced entropies (generate's position ids)")
     try:
         positions = model._prepare_position_ids_for_generation(prompt_ids, dict(extra))  # [..., R, P]
     except (AttributeError, TypeError) as e:  # pragma: no cover - a transformers API change

@@ -30,6 +30,9 @@
 4. ``_calculate_rewards``: a NaN / inf / None reward is an error naming the function and the ids.
 5. Resume: TRL's micro-step counter is restored from the checkpoint's global step so a resumed run
    regenerates exactly where the uninterrupted one would.
+6. ``_generate_single_turn``, colocated vLLM with images: vLLM gets the prompt with one image
+   placeholder per image (it expands them itself; TRL 1.16 sends the processor-expanded ids, TRL
+   issue 6294), the training forward keeps the expanded ids (:mod:`egt.rl.vllm_prompts`).
 
 DAPO options TRL lacks are added here: dynamic sampling as masking (groups with all-equal rewards
 leave the loss and its token count; DAPO would also over-sample to refill the batch, TRL cannot),
@@ -61,6 +64,7 @@ from egt.rl.estimators import (
     get_advantage_estimator,
 )
 from egt.rl.rollout_entropy import RolloutEntropyRecorder
+from egt.rl.vllm_prompts import collapse_image_placeholders
 
 TRL_ADVANTAGES = "trl"  # keep TRL's own [B] advantages (scale_rewards=batch, normalize_then_sum, …)
 # inputs of TRL's forward helper that a generation batch may carry (as in GRPOTrainer._compute_loss)
@@ -266,14 +270,40 @@ class JudgeGRPOTrainer(GRPOTrainer):
             model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
         )
 
-    def _generate_single_turn(self, *args, **kwargs):
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if self.use_vllm and self.vllm_mode == "colocate" and images is not None:
+            prompt_ids = self._vllm_prompt_ids(prompt_ids, images)  # TRL's vLLM branch uses them for the call only
+        args = (prompt_ids, images, multimodal_fields, num_generations)
         if self._generation_entropies is None:
-            return super()._generate_single_turn(*args, **kwargs)
+            return super()._generate_single_turn(*args, has_tool_images=has_tool_images)
         with self._recording_rollout_entropies() as recorder:
-            result = super()._generate_single_turn(*args, **kwargs)
+            result = super()._generate_single_turn(*args, has_tool_images=has_tool_images)
         if recorder.parts:
             self._generation_entropies.append(torch.stack(recorder.parts, dim=1))  # [B, T_generated]
         return result
+
+    def _vllm_prompt_ids(self, prompt_ids: list[list[int]], images: list[list | None]) -> list[list[int]]:
+        """The prompts for colocated vLLM: one image placeholder per image, as vLLM expands them itself.
+
+        TRL 1.16 hands vLLM the processor-expanded ids (TRL issue 6294; :mod:`egt.rl.vllm_prompts`).
+        Server mode is left alone: there TRL pairs server-processed image features with the *runs*
+        of image tokens in the expanded ids (``VLLMGeneration._place_features``) and the server
+        generates from the ids as given, so they must stay expanded.
+        """
+        image_token_id = getattr(self.processing_class, "image_token_id", None)
+        if image_token_id is None:  # not a processor with a single image placeholder token
+            return prompt_ids
+        config = self.model.config
+        return [
+            collapse_image_placeholders(
+                ids,
+                image_token_id,
+                n_images=len(imgs) if imgs else 0,
+                vision_start_id=getattr(config, "vision_start_token_id", None),
+                vision_end_id=getattr(config, "vision_end_token_id", None),
+            )
+            for ids, imgs in zip(prompt_ids, images, strict=True)
+        ]
 
     def _recorded_generation_entropies(self, output: dict) -> torch.Tensor | None:
         """``[B, T]`` entropies recorded while generating ``output``'s completions, if they line up."""
