@@ -10,7 +10,7 @@ timeouts and parsing run as they do against vLLM or a hosted API. A test scripts
   (sleeps past the client's timeout), or ``"garbage"`` (HTTP 200 with a body that is not JSON);
 * ``status_for(body) -> int | None``: a status for every request it matches (e.g. 401).
 
-It records every request body it received (``requests``), stops when the ``with`` block ends, and
+It records every request body (``requests``) and its headers (``headers``), stops when the ``with`` block ends, and
 refuses to serve longer than ``lifetime`` seconds (a hung test ends by itself).
 """
 
@@ -39,13 +39,15 @@ class OpenAIStandIn:
         self.answer, self.faults, self.status_for = answer, list(faults or []), status_for
         self.slow_seconds, self.lifetime = slow_seconds, lifetime
         self.requests: list[dict] = []
+        self.headers: list[dict] = []  # each request's HTTP headers, lower-case names
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
     # ---- what a request gets
-    def reply(self, body: dict) -> tuple[int, dict, bytes]:
+    def reply(self, body: dict, headers: dict) -> tuple[int, dict, bytes]:
         with self.lock:
             self.requests.append(body)
+            self.headers.append(headers)
             fault = self.faults.pop(0) if self.faults else None
         status = self.status_for(body) if self.status_for else None
         if fault == "slow":
@@ -83,7 +85,7 @@ class OpenAIStandIn:
                     status, headers, data = 404, {}, b'{"error": {"message": "no such route"}}'
                 else:
                     body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                    status, headers, data = standin.reply(body)
+                    status, headers, data = standin.reply(body, {k.lower(): v for k, v in self.headers.items()})
                 try:
                     self.send_response(status)
                     for key, value in headers.items():
