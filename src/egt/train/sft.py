@@ -35,7 +35,10 @@ from egt.records import PreferencePair, open_images
 class JudgeSFTArgs:
     """EGT stage-1 settings; TRL's ``SFTConfig`` fields are accepted beside these."""
 
-    data: str = field(default="runs/lab/sft.jsonl", metadata={"help": "Pairs with teacher traces in meta.traces."})
+    data: str = field(
+        default="runs/lab/sft.jsonl",
+        metadata={"help": "Pairs with teacher traces in meta.traces (egt traces writes them)."},
+    )
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
     model: str = field(
         default="tiny",
