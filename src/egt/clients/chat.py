@@ -126,8 +126,12 @@ class ChatClient:
         """One chat completion; :class:`ChatFailed` when it cannot be had (module doc)."""
         import openai
 
-        body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
-        body["temperature"] = self.temperature
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
         try:
             raw = self.client.chat.completions.with_raw_response.create(**body, **extra)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
@@ -191,30 +195,30 @@ class ChatClient:
         """``(job, reply)`` for every job, as replies arrive, ``concurrency`` requests at a time.
 
         ``messages(job)`` (and ``extra(job)``, per-request fields such as a seed) run on the worker
-        thread. An :class:`EgtError` (module doc) cancels what has not started and is raised here."""
+        thread. An :class:`EgtError` (module doc) or an interrupt cancels what has not started and
+        does not wait for the requests in flight."""
 
         def one(job: T) -> ChatReply | ChatFailed:
             return self.complete(messages(job), **(extra(job) if extra else {}))
 
         pending = iter(jobs)
         running: dict[Future, T] = {}
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="egt-chat") as pool:
-            try:
-                while True:
-                    while len(running) < 2 * self.concurrency:
-                        job = next(pending, _END)
-                        if job is _END:
-                            break
-                        running[pool.submit(one, job)] = job
-                    if not running:
-                        return
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = running.pop(future)
-                        yield job, future.result()
-            finally:
-                for future in running:
-                    future.cancel()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="egt-chat")
+        try:
+            while True:
+                while len(running) < 2 * self.concurrency:  # a few built ahead, never the whole pool
+                    job = next(pending, _END)
+                    if job is _END:
+                        break
+                    running[pool.submit(one, job)] = job
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    yield job, future.result()
+        finally:
+            pool.shutdown(wait=not running, cancel_futures=True)
 
 
 _END: Any = object()

@@ -39,5 +39,8 @@ def main(argv: list[str], prog: str) -> int:
         ["tokens prompt / completion (all runs)", f"{tokens['prompt']} / {tokens['completion']}"],
     ]
     print_table(f"egt traces → {args.output_dir}", ["", ""], rows)
+    if not stats["kept"]:
+        console.print("no pair kept: see dropped.jsonl for why (egt train sft needs at least one)")
+        return 0
     console.print(f"next: egt train sft --data {args.output_dir}/{TRACES_FILE} --prompt_style {args.prompt_style}")
     return 0

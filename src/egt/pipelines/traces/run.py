@@ -21,6 +21,7 @@ trace yet among its first k answers, so a strong teacher costs one request per o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -36,6 +37,7 @@ from egt.data.atomic import atomic_write_json, atomic_write_jsonl
 from egt.data.presentation import seeded_coin
 from egt.data.readers import check_unique_ids, resolve_image_path
 from egt.data.store import ResumableStore
+from egt.errors import EgtError
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.pipelines.traces.config import TracesArgs
@@ -51,8 +53,6 @@ FAITHFUL, FORMAT, DISAGREES, FAILED = "faithful", "format", "disagrees_with_labe
 
 def load_pairs(args: TracesArgs) -> tuple[list[PreferencePair], Path]:
     """The pairs (as ``egt eval`` reads them) and their images root; every image checked to exist."""
-    from egt.errors import EgtError
-
     if args.images_dir and not Path(args.images_dir).is_dir():
         raise EgtError(f"--images_dir: {args.images_dir}: no such folder")
     root = Path(args.images_dir) if args.images_dir else default_images_root(args.data)
@@ -117,27 +117,21 @@ def make_traces(args: TracesArgs, loading=None, vllm_args=None) -> dict:
     pairs, root = load_pairs(args)
     teacher = make_teacher(args, root, loading, vllm_args)  # a local teacher loads here: still no output
     out = Path(args.output_dir)
+    fresh = not (out / REQUESTS_FILE).exists()
     out.mkdir(parents=True, exist_ok=True)
     store = ResumableStore.open(out / REQUESTS_FILE, args.teacher_settings(), overwrite=args.overwrite)
     answers = Answers(store, args)
-    resumed = sum(
-        answers.get(Job(p, s, k)) is not None for p in pairs for s in (False, True) for k in range(args.samples)
-    )
+    slots = [(pair, swapped) for pair in pairs for swapped in orders_of(pair, args.order, args.seed)]
+    resumed = sum(answers.get(Job(p, s, k)) is not None for p, s in slots for k in range(args.samples))
     now = Counter()
     errors: dict[str, str] = {}
     started = time.monotonic()
     try:
         for k in range(args.samples):
-            todo = []
-            for pair in pairs:
-                for swapped in orders_of(pair, args.order, args.seed):
-                    trace, answered = answers.outcome(pair, swapped, k)
-                    if trace is None and answered == k and answers.get(Job(pair, swapped, k)) is None:
-                        todo.append(Job(pair, swapped, k))
-            if not todo:
-                continue
-            console.print(f"round {k + 1}/{args.samples}: asking {teacher.name} {len(todo)} requests")
-            for job, reply in teacher.ask(todo):
+            todo = [Job(p, s, k) for p, s in slots if needs_asking(answers, p, s, k)]
+            if todo:
+                console.print(f"round {k + 1}/{args.samples}: asking {teacher.name} {len(todo)} requests")
+            for job, reply in teacher.ask(todo) if todo else ():
                 now["asked"] += 1
                 now["retries"] += reply.retries
                 if isinstance(reply, ChatFailed):
@@ -148,9 +142,23 @@ def make_traces(args: TracesArgs, loading=None, vllm_args=None) -> dict:
                 now["prompt_tokens"] += reply.prompt_tokens or 0
                 now["completion_tokens"] += reply.completion_tokens or 0
                 store.append([answer_record(job, reply, args)])
+    except EgtError:  # a wrong key / model / URL: a store this run started and nothing answered is not kept
+        if fresh and not store.records:
+            store.close()
+            (out / REQUESTS_FILE).unlink()
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     finally:
         store.close()
     return write_outputs(out, pairs, root, answers, args, teacher.name, now, errors, resumed, started)
+
+
+def needs_asking(answers: Answers, pair: PreferencePair, swapped: bool, k: int) -> bool:
+    """Sample ``k`` of an order is asked when it has no answer yet and samples ``0..k-1`` are all
+    answered, none faithful."""
+    trace, answered = answers.outcome(pair, swapped, k)
+    return trace is None and answered == k and answers.get(Job(pair, swapped, k)) is None
 
 
 def answer_record(job: Job, reply, args: TracesArgs) -> dict:
