@@ -211,6 +211,12 @@ def test_bad_images_are_refused_before_any_request(tmp_path, capsys, image, need
     assert not (tmp_path / "out").exists()
 
 
+def test_an_endpoint_model_name_without_base_url_says_so(tmp_path, capsys):
+    data = write_pool(tmp_path / "d", ["good"])
+    assert main(["traces", "--data", str(data), "--model", "gpt-4o", "--output_dir", str(tmp_path / "out")]) == 2
+    assert "pass --base_url" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_other_teacher_settings_are_refused_unless_overwrite(tmp_path, capsys):
     data = write_pool(tmp_path / "d", ["good", "good"])
     with OpenAIStandIn(answer=looking_teacher()) as server:

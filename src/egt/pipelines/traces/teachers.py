@@ -22,6 +22,7 @@ from pathlib import Path
 
 from egt.clients import ChatClient, ChatFailed, ChatReply, user_message
 from egt.data.presentation import derived_seed
+from egt.errors import EgtError
 from egt.judge.prompt import judge_user_text
 from egt.pipelines.traces.config import TracesArgs
 from egt.records import PreferencePair, open_images
@@ -108,7 +109,12 @@ class LocalTeacher:
             attn_implementation=loading.attn_implementation,
             trust_remote_code=loading.trust_remote_code,
         )
-        self.judge = make_generative_judge(judge_args, vllm_args)
+        try:
+            self.judge = make_generative_judge(judge_args, vllm_args)
+        except EgtError as e:
+            if Path(args.model).exists():
+                raise
+            raise EgtError(f"{e}; for a model behind an endpoint pass --base_url") from None
         self.args, self.images_root, self.name = args, images_root, f"local:{args.model}"
 
     def ask(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, ChatReply | ChatFailed]]:
