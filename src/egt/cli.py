@@ -17,6 +17,11 @@ from egt.errors import EgtError, did_you_mean
 # command words -> (module in egt.commands, function, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("lab", "make"): ("lab", "make", "Generate the shapes lab: a synthetic visual preference task with known noise."),
+    ("traces",): (
+        "traces",
+        "main",
+        "Reasoning traces for your pairs from a teacher model (an endpoint or a checkpoint), fidelity-filtered.",
+    ),
     ("train", "sft"): ("train", "sft", "SFT a judge on reasoning traces (EGT stage 1, with the fidelity filter)."),
     ("train", "rl"): (
         "train_rl",

@@ -1,11 +1,15 @@
-"""The README's command sequence runs as written: top to bottom, on a fresh copy of the shipped
+"""The README's command sequences run as written: top to bottom, on a fresh copy of the shipped
 configs, each command reading what the ones before it wrote (with tiny sizes appended per command).
 
-The sequence is the fenced ``bash`` block after the ``<!-- readme-sequence -->`` marker.
+The lab sequence is the fenced ``bash`` block after the ``<!-- readme-sequence -->`` marker; the
+"Your own data" sequence (traces → SFT → score → curate → RL → eval) the block after
+``<!-- readme-own-data -->``, run against a loopback OpenAI-compatible teacher
+(``tests/openai_standin.py``) that judges the lab's images by their true label.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -14,10 +18,13 @@ from pathlib import Path
 import pytest
 
 from egt.cli import COMMANDS, find_command, main
+from egt.records import read_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MARK = "<!-- readme-sequence -->"
+OWN_MARK = "<!-- readme-own-data -->"
+README_TEACHER_URL = "http://127.0.0.1:8000/v1"  # the own-data block's --base_url, replaced by the stand-in's
 OLD_FLAGS = ("--out", "--judge", "--presentation", "--trace_order")
 
 # Appended to each command (a later flag wins): the same sequence at a size one CPU core runs in minutes.
@@ -43,12 +50,12 @@ TINY: dict[tuple[str, ...], list[str]] = {
 }
 
 
-def readme_sequence(text: str) -> list[list[str]]:
+def readme_sequence(text: str, mark: str = MARK) -> list[list[str]]:
     """The marked block's commands, one argv each (``\\`` continuations joined, comments dropped)."""
-    if MARK not in text:
-        raise AssertionError(f"README.md has no {MARK} block")
-    block = re.search(r"```bash\n(.*?)```", text[text.index(MARK) :], re.S)
-    assert block is not None, f"no ```bash block after {MARK}"
+    if mark not in text:
+        raise AssertionError(f"README.md has no {mark} block")
+    block = re.search(r"```bash\n(.*?)```", text[text.index(mark) :], re.S)
+    assert block is not None, f"no ```bash block after {mark}"
     joined = block.group(1).replace("\\\n", " ")
     return [argv for line in joined.splitlines() if (argv := shlex.split(line, comments=True))]
 
@@ -94,6 +101,77 @@ def test_readme_sequence_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
         "math/selfcompare_model/config.json",
     ):
         assert (runs / made).is_file(), made
+
+
+def test_the_own_data_sequence_is_traces_then_the_egt_loop():
+    sequence = readme_sequence(README.read_text(), OWN_MARK)
+    words = [find_command(argv[1:])[0] for argv in sequence]
+    assert words == [("traces",), ("train", "sft"), ("score",), ("curate",), ("train", "rl"), ("eval",)]
+    traces_argv = sequence[0]
+    assert traces_argv[traces_argv.index("--base_url") + 1] == README_TEACHER_URL
+    sft_data = sequence[1][sequence[1].index("--data") + 1]
+    assert sft_data == traces_argv[traces_argv.index("--output_dir") + 1] + "/traces.jsonl"
+
+
+def own_pool_from_the_lab(lab: Path, data: Path) -> None:
+    """``data/my_pairs.jsonl`` / ``my_test.jsonl`` with their images: the user's own files, here a lab's."""
+    shutil.copytree(lab / "images", data / "images")
+    shutil.copyfile(lab / "rl_pool.jsonl", data / "my_pairs.jsonl")
+    shutil.copyfile(lab / "test.jsonl", data / "my_test.jsonl")
+
+
+def true_label_teacher(pool: Path):
+    """A teacher that sees the image and answers with the pair's true label: it is never told the
+    (noisy) label, so the fidelity filter drops the lab's flipped pairs."""
+    import hashlib
+
+    from egt.records import open_images, read_pairs
+    from openai_standin import attached_images, user_text
+
+    def key(image, question):
+        return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest(), question
+
+    truth = {}
+    for pair in read_pairs(pool):
+        truth[key(open_images(pair, pool.parent)[0], pair.question)] = pair.responses[pair.true_preferred]
+
+    def answer(body):
+        question, first, second = re.search(
+            r"Question: (.*)\nResponse 1: (.*)\nResponse 2: (.*)", user_text(body)
+        ).groups()
+        better = truth[key(attached_images(body)[0], question)]
+        k = 1 if first == better else 2
+        assert (first, second)[k - 1] == better
+        return f"<think>The image shows what response {k} says.</think><answer>{k}</answer>"
+
+    return answer
+
+
+@pytest.mark.slow
+def test_readme_own_data_sequence_runs_against_a_loopback_teacher(tmp_path, monkeypatch, capsys, small_lab):
+    from openai_standin import OpenAIStandIn
+
+    monkeypatch.chdir(tmp_path)
+    own_pool_from_the_lab(small_lab, tmp_path / "data")
+    sequence = readme_sequence(README.read_text(), OWN_MARK)
+    with OpenAIStandIn(answer=true_label_teacher(tmp_path / "data" / "my_pairs.jsonl")) as teacher:
+        for argv in sequence:
+            words, _ = find_command(argv[1:])
+            argv = [teacher.url if a == README_TEACHER_URL else a for a in argv]
+            code = main([*argv[1:], *TINY.get(words, [])])
+            assert code == 0, f"{shlex.join(argv)} exited {code}:\n{capsys.readouterr().err[-2000:]}"
+    stats = json.loads((tmp_path / "runs/own/traces/stats.json").read_text())
+    flipped = sum(p.flipped for p in read_pairs(tmp_path / "data/my_pairs.jsonl"))
+    assert stats["dropped_disagrees_with_label"] == flipped and stats["kept"] == stats["pairs"] - flipped
+    assert len(teacher.requests) == 2 * stats["pairs"]
+    for made in (
+        "sft/config.json",
+        "score/scores.jsonl",
+        "curate/manifest.jsonl",
+        "rl/config.json",
+        "eval/report.json",
+    ):
+        assert (tmp_path / "runs/own" / made).is_file(), made
 
 
 def documented_options(words: tuple[str, ...]) -> set[str]:

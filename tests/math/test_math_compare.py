@@ -1,14 +1,13 @@
-"""Comparers: reply parsing, the scripted reference comparer, and an HTTP endpoint on 127.0.0.1
-that times out before it answers (retries with backoff; failures recorded, retried on rerun)."""
+"""Comparers: reply parsing, the scripted reference comparer, and an OpenAI-compatible stand-in on
+127.0.0.1 that times out, rate-limits or fails (retries; failures recorded, retried on rerun)."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
+from egt.errors import EgtError
 from egt.math import verify
 from egt.math.compare import (
     ComparerFailed,
@@ -18,6 +17,7 @@ from egt.math.compare import (
     parse_comparison,
     solution_steps,
 )
+from openai_standin import OpenAIStandIn
 
 REFERENCE = "Tom has 3 + 4 = 7 pens.\nTom has 7 * 2 = 14 pens.\nTom has 14 - 5 = 9 pens.\n#### 9"
 WRONG = "Tom has 3 + 4 = 7 pens.\nTom has 7 * 2 = 15 pens.\nTom has 15 - 5 = 10 pens.\n#### 10"
@@ -70,79 +70,45 @@ def test_reference_comparer_on_missing_steps_and_unanswered():
 
 
 # --------------------------------------------------------------------------------------------
-# a fake OpenAI-compatible endpoint, loopback only
-
-
-@contextmanager
-def fake_endpoint(slow_first: int, delay: float, reply: str = GOOD_REPLY, status: int = 200):
-    """Serve /v1/chat/completions on 127.0.0.1; the first ``slow_first`` requests sleep ``delay`` s."""
-    calls = {"n": 0}
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            with lock:
-                calls["n"] += 1
-                n = calls["n"]
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            assert body["messages"][0]["role"] == "user"
-            if n <= slow_first:
-                time.sleep(delay)
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timed out)
-                pass
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", calls
-    finally:
-        server.shutdown()
-        server.server_close()
+# the comparer against an OpenAI-compatible stand-in on 127.0.0.1 (tests/openai_standin.py)
 
 
 def test_http_comparer_retries_after_a_timeout():
-    sleeps = []
-    with fake_endpoint(slow_first=1, delay=1.0) as (url, calls):
-        comparer = OpenAIComparer(url, "fake", timeout=0.3, retries=3, backoff=0.05, sleep=sleeps.append)
+    with OpenAIStandIn(answer=lambda body: GOOD_REPLY, faults=["slow"], slow_seconds=1.0) as server:
+        comparer = OpenAIComparer(server.url, "fake", timeout=0.3, max_retries=3)
         started = time.monotonic()
         reply = comparer.compare([ComparisonRequest("q", REFERENCE, WRONG)])[0]
         elapsed = time.monotonic() - started
     assert reply == GOOD_REPLY
-    assert calls["n"] == 2 and sleeps == [0.05]
+    assert len(server.requests) == 2 and server.requests[0]["model"] == "fake"
     assert elapsed < 5
 
 
-def test_http_comparer_backs_off_exponentially_then_records_failure():
-    sleeps = []
-    with fake_endpoint(slow_first=100, delay=0.5) as (url, calls):
-        comparer = OpenAIComparer(url, "fake", timeout=0.15, retries=3, backoff=0.01, sleep=sleeps.append)
-        reply = comparer.compare_one(ComparisonRequest("q", REFERENCE, WRONG))
-    assert isinstance(reply, ComparerFailed) and "timed out" in str(reply)
-    assert sleeps == [0.01, 0.02, 0.04] and calls["n"] == 4
+def test_http_comparer_retries_rate_limits_then_records_failure():
+    with OpenAIStandIn(answer=lambda body: GOOD_REPLY, faults=[429, 503, 500, 500, 500]) as server:
+        comparer = OpenAIComparer(server.url, "fake", timeout=2, max_retries=2)
+        first = comparer.compare_one(ComparisonRequest("q", REFERENCE, WRONG))  # 429, 503, then 500: given up
+        second = comparer.compare_one(ComparisonRequest("q", REFERENCE, WRONG))  # 500, 500, then answered
+    assert isinstance(first, ComparerFailed) and "HTTP 500" in str(first)
+    assert second == GOOD_REPLY and len(server.requests) == 6
 
 
-def test_http_comparer_does_not_retry_a_client_error():
-    with fake_endpoint(slow_first=0, delay=0, status=400) as (url, calls):
-        reply = OpenAIComparer(url, "fake", timeout=2, retries=3, backoff=0.01, sleep=lambda s: None).compare_one(
+def test_http_comparer_does_not_retry_a_client_error_and_stops_on_a_wrong_key():
+    with OpenAIStandIn(status_for=lambda body: 400) as server:
+        reply = OpenAIComparer(server.url, "fake", timeout=2, max_retries=3).compare_one(
             ComparisonRequest("q", REFERENCE, WRONG)
         )
-    assert isinstance(reply, ComparerFailed) and "HTTP 400" in str(reply) and calls["n"] == 1
+    assert isinstance(reply, ComparerFailed) and "HTTP 400" in str(reply) and len(server.requests) == 1
+    with OpenAIStandIn(status_for=lambda body: 401) as server:
+        with pytest.raises(EgtError, match="HTTP 401.*API key"):
+            OpenAIComparer(server.url, "fake", timeout=2, max_retries=3).compare(
+                [ComparisonRequest("q", REFERENCE, WRONG)]
+            )
+    assert len(server.requests) == 1
 
 
 def test_failed_comparisons_are_recorded_and_retried_on_rerun(tmp_path, problems):
-    """A run whose endpoint never answers finishes with 'failed'; a rerun with the endpoint up keeps them."""
+    """A run whose endpoint keeps failing finishes with 'failed'; a rerun with the endpoint up keeps them."""
     from egt.math.data import MathItem
     from egt.math.journal import Journal
     from egt.math.selfcompare import run_build, write_build_outputs
@@ -156,15 +122,15 @@ def test_failed_comparisons_are_recorded_and_retried_on_rerun(tmp_path, problems
         ComparisonRequest(items[0].question, items[0].reference, wrong(0, items[:1])[0][0][0])
     )
     same_gold = sum(it.gold == items[0].gold for it in items)
-    with fake_endpoint(slow_first=100, delay=0.4) as (url, _):
-        down = OpenAIComparer(url, "fake", timeout=0.1, retries=1, backoff=0.01, sleep=lambda s: None)
+    with OpenAIStandIn(status_for=lambda body: 502) as server:
+        down = OpenAIComparer(server.url, "fake", timeout=1, max_retries=0)
         records = run_build(items, wrong, down, Journal(tmp_path, {"k": 1}), chunk_size=2)
     summary = write_build_outputs(tmp_path, records)
     assert summary["failed"] == 3 and summary["kept"] == 0 and summary["sft_comparison_records"] == 0
 
-    with fake_endpoint(slow_first=0, delay=0, reply=reply_for_item0) as (url, calls):
-        up = OpenAIComparer(url, "fake", timeout=2, retries=1, backoff=0.01, sleep=lambda s: None)
+    with OpenAIStandIn(answer=lambda body: reply_for_item0) as server:
+        up = OpenAIComparer(server.url, "fake", timeout=2, max_retries=1, concurrency=2)
         records = run_build(items, wrong, up, Journal(tmp_path, {"k": 1}), chunk_size=2)
     summary = write_build_outputs(tmp_path, records)
-    assert calls["n"] == 3 and summary["failed"] == 0
+    assert len(server.requests) == 3 and summary["failed"] == 0
     assert summary["kept"] == same_gold and summary["rejected"] == 3 - same_gold  # the canned reply fits item 0

@@ -7,10 +7,6 @@ wrong but well formed → 0.5; unparsable → 0.
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from egt.errors import EgtError
@@ -24,6 +20,7 @@ from egt.rl.rewards import (
     make_logic_checker,
     named_response,
 )
+from openai_standin import OpenAIStandIn, user_text
 
 GOOD_1 = "<think>response 1 says red, image red, correct. so response 1 is better.</think><answer>1</answer>"
 
@@ -138,41 +135,18 @@ def test_a_custom_logic_callable_replaces_the_rule():
 
 
 def test_openai_compatible_logic_checker_against_a_local_server():
-    seen = []
+    def answer(body):
+        return "-1" if "Final answer: Response 2" in user_text(body) else "+1"
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            reply = {
-                "choices": [
-                    {
-                        "message": {
-                            "content": "-1" if "Final answer: Response 2" in body["messages"][0]["content"] else "+1"
-                        }
-                    }
-                ]
-            }
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        check = OpenAILogicChecker(f"http://127.0.0.1:{server.server_port}/v1", model="judge-7b")
-        assert check("so response 1 is better.", verdict=0) == 1
+    with OpenAIStandIn(answer=answer, faults=[429]) as server:
+        check = OpenAILogicChecker(server.url, model="judge-7b")
+        assert check("so response 1 is better.", verdict=0) == 1  # after one rate-limited attempt
         assert check("so response 1 is better.", verdict=1) == -1
-        assert seen[0]["model"] == "judge-7b"
-    finally:
-        server.shutdown()
-    dead = OpenAILogicChecker("http://127.0.0.1:9/v1", model="m", timeout=0.5)
+    assert server.requests[0]["model"] == "judge-7b" and len(server.requests) == 3
+    with OpenAIStandIn(answer=lambda body: "no idea") as server:
+        with pytest.raises(EgtError, match="unreadable reply"):
+            OpenAILogicChecker(server.url, model="m")("x", 0)
+    dead = OpenAILogicChecker("http://127.0.0.1:9/v1", model="m", timeout=0.5, retries=0)
     with pytest.raises(EgtError, match="logic checker"):
         dead("x", 0)
-    assert OpenAILogicChecker("http://127.0.0.1:9/v1", model="m", timeout=0.5, on_error="zero")("x", 0) == 0
+    assert OpenAILogicChecker("http://127.0.0.1:9/v1", model="m", timeout=0.5, on_error="zero", retries=0)("x", 0) == 0

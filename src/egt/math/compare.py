@@ -6,10 +6,11 @@ ComparerFailed]`` (one raw reply or one failure per request, never an exception 
 
 - :class:`ModelComparer` — a local model (the policy itself = "self", or another checkpoint),
   greedy by default, prompted with :func:`comparison_prompt`.
-- :class:`OpenAIComparer` — any OpenAI-compatible ``/chat/completions`` endpoint over plain
-  ``urllib``: a timeout per request, retries with exponential backoff on timeouts, connection
-  errors, 429 and 5xx; after the last retry the request is *recorded as failed* and the run goes
-  on (a rerun retries it). The API key is read from an environment variable, never stored.
+- :class:`OpenAIComparer` — any OpenAI-compatible ``/chat/completions`` endpoint through the
+  project's one client (:class:`egt.clients.ChatClient`, the ``openai`` package): a timeout per
+  request, retries with backoff on timeouts, connection errors, 429 and 5xx; after the last retry
+  the request is *recorded as failed* and the run goes on (a rerun retries it). A wrong key or
+  model name stops the run with one line. The API key is read from an environment variable.
 - :class:`ReferenceComparer` — a scripted stand-in for a strong comparer model, used by the CPU
   lab where a tiny model cannot write a verifying correction. It aligns the attempt's steps with
   the reference's line by line, names the first step that does not match (``match="numbers"``:
@@ -29,14 +30,8 @@ The reply format every comparer is asked for, parsed by :func:`parse_comparison`
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
 import re
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -173,85 +168,37 @@ class ModelComparer:
 # --------------------------------------------------------------------------------------------
 # OpenAI-compatible endpoint
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-
 
 class OpenAIComparer:
-    """An OpenAI-compatible chat endpoint (``{base_url}/chat/completions``) over ``urllib``.
+    """An OpenAI-compatible chat endpoint (``{base_url}/chat/completions``) through :class:`egt.clients.ChatClient`.
 
-    Each request gets ``timeout`` seconds; a timeout, a connection error, 429 or a 5xx is retried
-    up to ``retries`` times after ``backoff * 2**attempt`` seconds (capped at ``max_backoff``).
-    Other HTTP errors (400, 401, …) fail at once. Failures come back as :class:`ComparerFailed`.
-    """
+    ``client_options`` are :class:`~egt.clients.ChatClient`'s: each attempt gets ``timeout``
+    seconds; a timeout, a connection error, 429 or a 5xx is retried up to ``max_retries`` times
+    with the ``openai`` package's backoff (0.5 s doubling to 8 s, or the server's ``Retry-After``);
+    ``concurrency`` requests run at once. A request still failing comes back as :class:`ComparerFailed`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 60.0,
-        retries: int = 4,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        max_tokens: int = 1024,
-        temperature: float = 0.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        url = base_url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
-        self.name = f"openai:{model}"
-        self.model, self.api_key_env, self.timeout = model, api_key_env, timeout
-        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
-        self.max_tokens, self.temperature, self.sleep = max_tokens, temperature, sleep
+    def __init__(self, base_url: str, model: str, **client_options):
+        from egt.clients import ChatClient
 
-    def _post(self, body: bytes) -> str:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            payload = json.loads(response.read().decode("utf-8"))
-        return payload["choices"][0]["message"]["content"]
+        self.client = ChatClient(base_url, model, **client_options)
+        self.name = self.client.name
+
+    @staticmethod
+    def messages(request: ComparisonRequest) -> list[dict]:
+        return [{"role": "user", "content": comparison_prompt(request.question, request.reference, request.attempt)}]
+
+    @staticmethod
+    def outcome(reply) -> str | ComparerFailed:
+        from egt.clients import ChatFailed
+
+        return ComparerFailed(reply.error) if isinstance(reply, ChatFailed) else reply.text
 
     def compare_one(self, request: ComparisonRequest) -> str | ComparerFailed:
-        body = json.dumps(
-            {
-                "model": self.model,
-                "temperature": self.temperature,
-                "max_tokens": self.max_tokens,
-                "messages": [
-                    {"role": "user", "content": comparison_prompt(request.question, request.reference, request.attempt)}
-                ],
-            }
-        ).encode("utf-8")
-        last_error = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-            try:
-                return self._post(body)
-            except urllib.error.HTTPError as e:
-                last_error = f"HTTP {e.code}"
-                if e.code not in RETRYABLE_STATUS:
-                    break
-            except TimeoutError:
-                last_error = f"timed out after {self.timeout:g}s"
-            except urllib.error.URLError as e:
-                last_error = (
-                    f"timed out after {self.timeout:g}s"
-                    if isinstance(e.reason, TimeoutError)
-                    else f"connection error ({e.reason})"
-                )
-            except (ValueError, KeyError, IndexError, TypeError) as e:  # a reply that is not a chat completion
-                last_error = f"malformed reply ({type(e).__name__})"
-            except (OSError, http.client.HTTPException) as e:
-                last_error = f"connection error ({e})"
-        return ComparerFailed(f"{self.url}: {last_error} ({attempt + 1} attempts)")
+        return self.outcome(self.client.complete(self.messages(request)))
 
     def compare(self, requests: Sequence[ComparisonRequest]) -> list[str | ComparerFailed]:
-        return [self.compare_one(r) for r in requests]
+        replies = dict(self.client.map(range(len(requests)), lambda i: self.messages(requests[i])))
+        return [self.outcome(replies[i]) for i in range(len(requests))]
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,11 +71,12 @@ class ComparerArgs:
         default=60.0, metadata={"help": "Seconds per request before it counts as timed out."}
     )
     comparer_retries: int = field(
-        default=4, metadata={"help": "Retries after a timeout / 429 / 5xx, with exponential backoff."}
+        default=4,
+        metadata={
+            "help": "Retries after a timeout / 429 / 5xx (backoff 0.5 s doubling to 8 s, or the server's Retry-After)."
+        },
     )
-    comparer_backoff: float = field(
-        default=1.0, metadata={"help": "First backoff in seconds (doubles each retry, capped at 30 s)."}
-    )
+    comparer_concurrency: int = field(default=4, metadata={"help": "Requests to the endpoint at once."})
     comparer_max_new_tokens: int = field(default=512, metadata={"help": "Longest comparison generated."})
     compare_unanswered: bool = field(default=True, metadata={"help": "Also compare attempts without a final answer."})
 
@@ -297,8 +298,8 @@ def make_comparer(args: ComparerArgs, policy=None, load: Callable[[str], object]
             args.comparer_model_name,
             api_key_env=args.comparer_api_key_env,
             timeout=args.comparer_timeout,
-            retries=args.comparer_retries,
-            backoff=args.comparer_backoff,
+            max_retries=args.comparer_retries,
+            concurrency=args.comparer_concurrency,
             max_tokens=args.comparer_max_new_tokens,
         )
     if kind == "self":

@@ -24,10 +24,7 @@ callable replaces it (:class:`OpenAILogicChecker` calls an OpenAI-compatible end
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,11 +131,13 @@ class RuleLogicChecker:
 
 
 class OpenAILogicChecker:
-    """Logic term from an OpenAI-compatible chat endpoint (R1-Reward's consistency judge).
+    """Logic term from an OpenAI-compatible chat endpoint (R1-Reward's consistency judge), through
+    the project's one client (:class:`egt.clients.ChatClient`: retries on 429 / 5xx / timeouts).
 
     ``base_url`` is the API root (``http://host:8000/v1``); the key is read from the environment
     variable ``api_key_env`` (may be unset for local servers). The reply's first ``+1``/``-1``/``0``
-    is the answer; anything else is an error (``on_error="raise"``) or 0 (``"zero"``).
+    is the answer; a failed request, an unreachable server or anything else is an error (``on_error="raise"``) or 0
+    (``"zero"``). A wrong key or model name is always an error.
     """
 
     PROMPT = (
@@ -155,35 +154,34 @@ class OpenAILogicChecker:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 30.0,
         on_error: str = "raise",
+        retries: int = 2,
     ):
+        from egt.clients import ChatClient
+
         if on_error not in ("raise", "zero"):
             raise ValueError(f"on_error must be 'raise' or 'zero', got {on_error!r}")
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key_env, self.timeout, self.on_error = model, api_key_env, timeout, on_error
+        self.client = ChatClient(
+            base_url, model, api_key_env=api_key_env, timeout=timeout, max_retries=retries, max_tokens=4
+        )
+        self.on_error = on_error
 
     def __call__(self, reasoning: str, verdict: int) -> int:
-        body = {
-            "model": self.model,
-            "temperature": 0.0,
-            "max_tokens": 4,
-            "messages": [{"role": "user", "content": self.PROMPT.format(reasoning=reasoning, answer=verdict + 1)}],
-        }
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers)
+        from egt.clients import ChatFailed, ServerUnreachable
+
+        prompt = self.PROMPT.format(reasoning=reasoning, answer=verdict + 1)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-                text = json.loads(reply.read())["choices"][0]["message"]["content"]
-            match = re.search(r"[+-]?1|0", text)
-            if match is None:
-                raise ValueError(f"unreadable reply {text!r}")
+            reply = self.client.complete([{"role": "user", "content": prompt}])
+        except ServerUnreachable as e:
+            reply = ChatFailed(str(e))
+        except EgtError as e:
+            raise EgtError(f"logic checker: {e}") from None
+        error = reply.error if isinstance(reply, ChatFailed) else None
+        match = None if error else re.search(r"[+-]?1|0", reply.text)
+        if match is not None:
             return int(match.group())
-        except Exception as e:
-            if self.on_error == "zero":
-                return 0
-            raise EgtError(f"logic checker {self.url}: {e}") from None
+        if self.on_error == "zero":
+            return 0
+        raise EgtError(f"logic checker {self.client.base_url}: {error or f'unreadable reply {reply.text!r}'}")
 
 
 def make_logic_checker(

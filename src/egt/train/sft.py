@@ -1,7 +1,8 @@
 """Stage 1 of EGT: SFT of the judge on teacher reasoning traces, through TRL's ``SFTTrainer``.
 
 Each pair carries teacher traces in ``meta["traces"]`` (one per presentation order: stored,
-swapped) or ``meta["trace"]`` (stored order only). EGT's *fidelity filter* drops a trace whose
+swapped; ``null`` for an order without one, as ``egt traces --order stored|random`` writes) or
+``meta["trace"]`` (stored order only). EGT's *fidelity filter* drops a trace whose
 verdict, mapped back to the stored responses, disagrees with the item's label (which may itself
 be noisy); the count is reported. The loss is on the assistant turn only (TRL's
 prompt-completion format). Where we depart from the paper: the lab's teacher is a scripted
@@ -35,7 +36,10 @@ from egt.records import PreferencePair, open_images
 class JudgeSFTArgs(ImageSizeArgs):
     """EGT stage-1 settings; TRL's ``SFTConfig`` fields are accepted beside these."""
 
-    data: str = field(default="runs/lab/sft.jsonl", metadata={"help": "Pairs with teacher traces in meta.traces."})
+    data: str = field(
+        default="runs/lab/sft.jsonl",
+        metadata={"help": "Pairs with teacher traces in meta.traces (egt traces writes them)."},
+    )
     images_dir: str = field(default="", metadata={"help": "Images root; default: the dataset's folder."})
     model: str = field(
         default="tiny",
@@ -80,12 +84,21 @@ class SFTStats:
 
 
 def pair_traces(pair: PreferencePair) -> list[tuple[bool, str]]:
-    """``(swapped, trace)`` for each presentation order the pair has a trace for."""
+    """``(swapped, trace)`` for each presentation order the pair has a trace for (``--order random``
+    picks one of them by the pair's coin, or the only one)."""
     traces = pair.meta.get("traces")
     if traces is not None:
-        if not (isinstance(traces, list) and len(traces) == 2 and all(isinstance(t, str) for t in traces)):
-            raise EgtError(f"id={pair.id!r}: field 'meta.traces': expected [stored-order trace, swapped-order trace]")
-        return [(False, traces[0]), (True, traces[1])]
+        if not (
+            isinstance(traces, list)
+            and len(traces) == 2
+            and all(t is None or isinstance(t, str) for t in traces)
+            and any(isinstance(t, str) for t in traces)
+        ):
+            raise EgtError(
+                f"id={pair.id!r}: field 'meta.traces': expected [stored-order trace, swapped-order trace] "
+                "(null for an order without one)"
+            )
+        return [(swapped, t) for swapped, t in ((False, traces[0]), (True, traces[1])) if t is not None]
     if isinstance(pair.meta.get("trace"), str):
         return [(False, pair.meta["trace"])]
     return []
