@@ -32,8 +32,8 @@ Everything is built here (labs, the tiny judge, random weights): nothing is down
       weights upcast to float32, the same pass — for the bf16 pass (float32 LM head) and, where the
       tokens were sampled, for the entropies recorded during bf16 generation.
 
-(c) **The fraction of weights one optimiser step moves**: ``torch.optim.AdamW`` (weight decay 0, as
-    TRL's configs here) at each ``--lrs`` on one fixed batch of ``--opt_tokens`` random tokens, a
+(c) **The fraction of weights one optimiser step moves**: ``torch.optim.AdamW`` (weight decay 0, the
+    Trainer's default) at each ``--lrs`` on one fixed batch of ``--opt_tokens`` random tokens, a
     real-width slice of the 7B (its hidden and MLP sizes and vocabulary, ``--opt_layers`` decoder
     layers): parameters stored in bf16 (no master copy: each update is rounded to bf16) against
     float32 master parameters under bf16 autocast — the fraction of the masters that moved and of
