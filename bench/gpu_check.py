@@ -17,8 +17,8 @@ Everything is built here (labs, the tiny judge, random weights): nothing is down
       (different completions); the SFT losses and the entropies of the same tokens must not.
 
 (b) **A random-initialised model with Qwen2.5-VL-7B-Instruct's real shapes** (``egt.models.real_shaped``:
-    8.3B parameters, vocabulary 151,936, the release's generation config with its repetition
-    penalty), bf16, judge prompts (``r1_reward`` style, as the 7B configs) with ``--image_size`` px images:
+    8.3B parameters, vocabulary 151,936, the release's generation config dropped as ``load_model``
+    drops it), bf16, judge prompts (``r1_reward`` style, as the 7B configs) with ``--image_size`` px images:
 
     * generation at ``--gen_rows`` rows (64 = configs/score/qwen2_5_vl_7b_vllm.yaml's 16 items × 4
       rollouts; 16 = configs/rl/qwen2_5_vl_7b_8gpu.yaml's per-device generation batch,
@@ -394,7 +394,9 @@ def real_shaped_judge(args, sizes, lab: Path, dev: Device):
     from transformers import GenerationConfig, Qwen2VLImageProcessorPil
     from trl.chat_template_utils import qwen2_5_vl_chat_template
 
+    from egt.models.generation import reset_generation_config
     from egt.models.load import LoadedModel
+    from egt.models.processors import set_image_bounds
     from egt.models.real_shaped import GENERATION_CONFIG, IMAGE_PROCESSOR, build_model, build_tokenizer
     from egt.models.tiny import TinyVLProcessor
     from egt.records import read_pairs
@@ -418,6 +420,8 @@ def real_shaped_judge(args, sizes, lab: Path, dev: Device):
     model.generation_config = GenerationConfig(
         **{k: v for k, v in GENERATION_CONFIG.items() if k != "transformers_version"}
     )
+    reset_generation_config(model)  # as load_model does: our sampling definition, not the release's
+    set_image_bounds(processor)  # as load_model does: the default cap of 1,280 tokens per image
     return LoadedModel(model=model, processor=processor, is_vision=True)
 
 
