@@ -78,11 +78,13 @@ def test_sampler_draws_from_softmax_and_rows_do_not_share_randomness():
 
 def test_generation_entropies_equal_a_reference_forward_and_output_logits(loaded, small_lab):
     """H_t recorded inside generate = token_entropy of a separate forward over the same tokens / τ,
-    and = token_entropy of generate's own ``output_logits`` (the brief's suggested source)."""
+    and = token_entropy of generate's own ``output_logits`` (the brief's suggested source), with the
+    image token suppressed in both (the one sampling definition, egt.models.generation)."""
     from transformers import LogitsProcessorList
 
     from egt.judge.base import JudgeRequest
     from egt.judge.generative import GenerationSettings, encode_batch, generation_kwargs
+    from egt.models.generation import suppressed_tokens
 
     pairs = read_pairs(small_lab / "rl_pool.jsonl")[:2]
     requests = [JudgeRequest(p, s, open_images(p, small_lab)) for p in pairs for s in (False, True)]
@@ -96,6 +98,9 @@ def test_generation_entropies_equal_a_reference_forward_and_output_logits(loaded
         logits = loaded.model(
             input_ids=full, attention_mask=mask, pixel_values=enc["pixel_values"], image_grid_thw=enc["image_grid_thw"]
         ).logits  # [R, P+T, V]
+    suppressed = suppressed_tokens(loaded.model, loaded.is_vision)  # never drawn, as in TRL's GRPO
+    assert suppressed  # the image (and video) token of the VLM
+    logits[..., suppressed] = float("-inf")
     reference = token_entropy(logits[:, prompt - 1 : -1] / tau)  # position p predicts token p+1
     for row, n in enumerate(gen.lengths):
         assert torch.allclose(gen.entropies[row, :n], reference[row, :n], atol=1e-3)
@@ -109,7 +114,8 @@ def test_generation_entropies_equal_a_reference_forward_and_output_logits(loaded
         return_dict_in_generate=True,
     )
     assert torch.equal(out.sequences[:, prompt:], gen.ids)  # same seeds → same rollouts
-    raw = torch.stack(out.logits, 1)  # [R, T, V]
+    raw = torch.stack(out.logits, 1)  # [R, T, V] before the processors: suppress as generate does
+    raw[..., suppressed] = float("-inf")
     assert torch.allclose(token_entropy(raw / tau), gen.entropies, atol=1e-6)
 
 

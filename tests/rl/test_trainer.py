@@ -305,13 +305,15 @@ class HiddenProbe(Recording):
         return output
 
 
-def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_judge_dir, tmp_path):
+def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_judge_dir, tmp_path, monkeypatch):
     """A bf16 judge: the entropies of every source (a, b, c) equal the float32 reference
     token_entropy_from_hidden(h, W in float32, τ, image token suppressed) on the hidden states h that
     source's own pass produced, within 1e-3 relative. Before, TRL's fused head (a, c) and the
     logits-processor recorder (b) took entropies of bf16-rounded logits: median ~0.5%, max ~3% off."""
     from egt.entropy import token_entropy
 
+    # the model stays bf16 as under DeepSpeed / FSDP, whose engines keep the float32 masters
+    monkeypatch.setattr("egt.rl.trainer.trainer_keeps_masters", lambda trainer: True)
     runs = [dict(), dict(steps_per_generation=2, per_device_train_batch_size=4)]  # sources b + c, then a
     seen = {}
     for overrides in runs:

@@ -159,9 +159,7 @@ class VllmBackend(RolloutBackend):
                 temperature=float(temperature),
                 max_tokens=int(max_new_tokens),
                 stop_token_ids=eos,
-                top_p=1.0,
-                top_k=-1,
-                repetition_penalty=1.0,
+                repetition_penalty=1.0,  # vLLM's defaults elsewhere: no top-k / top-p truncation
                 skip_special_tokens=True,
             )
             for s in seeds

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from transformers import LogitsProcessorList, SuppressTokensLogitsProcessor
 
 from egt.entropy.tokens import DEFAULT_CHUNK_SIZE, token_entropy, token_entropy_from_hidden
 from egt.errors import EgtError
@@ -194,11 +195,13 @@ def rollout_entropies(
     kwargs = generation_kwargs(
         loaded, GenerationSettings(max_new_tokens=max_new_tokens or max(steps, 1), temperature=0.0)
     )
-    suppress = kwargs.pop("suppress_tokens", None)  # position-independent: a −inf bias, on the chunked path
-    if suppress:
-        bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if bias is None else bias.clone()
-        bias[torch.tensor(suppress, device=bias.device)] = float("-inf")
     processors = generation_processors(loaded, kwargs, prompt_ids)
+    suppressing = [p for p in processors if isinstance(p, SuppressTokensLogitsProcessor)]
+    if suppressing:  # position-independent (a VLM's image token): a −inf bias, so the chunked path still runs
+        bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if bias is None else bias.clone()
+        for p in suppressing:
+            bias[p.suppress_tokens.to(bias.device)] = float("-inf")
+        processors = LogitsProcessorList([p for p in processors if not isinstance(p, SuppressTokensLogitsProcessor)])
     if len(processors) == 0:
         return token_entropy_from_hidden(
             rows_h, weight, chunk_size, mask=keep, lm_head_bias=bias, temperature=temperature
