@@ -164,3 +164,47 @@ def test_noise_presets_are_valid(preset):
     values = yaml.safe_load((REPO / "configs" / "experiment" / f"{preset}.yaml").read_text())
     assert set(values) <= {f.name for f in fields(ExperimentConfig)}
     ExperimentConfig(**values).check()
+
+
+@pytest.mark.slow
+def test_the_noise_grid_runs_end_to_end_and_renders_its_tables(tmp_path):
+    """lab_noise_smoke with two blocks: relabelled pool, every table of N, the answer plot; gated arms named."""
+    from egt.cli import main
+    from egt.pipelines.experiment.cells import missing_feature
+
+    out = tmp_path / "exp"
+    blocks = [
+        "systematic/weak/strong: sft full oracle egt keep75 pass_rate full_ds",
+        "random/weak/gentle: sft full egt",
+    ]
+    preset = REPO / "configs" / "experiment" / "lab_noise_smoke.yaml"
+    assert (
+        main(["experiment", "--config", str(preset), "--output_dir", str(out), "--workers", "2", "--blocks", *blocks])
+        == 0
+    )
+
+    noise = json.loads((out / "seed0" / "noise-systematic" / "done.json").read_text())
+    assert noise["rl_pool"]["n"] == 24 and "region_share" in noise["rl_pool"]
+    cell = json.loads((out / "seed1/systematic/strong/weak/entropy-peak-25pct-onepass-grpo/done.json").read_text())
+    assert cell["rl"]["steps"] == 2 and cell["selection"]["n_kept"] == 6 and len(cell["final"]["per_item"]) == 40
+    assert cell["train_log"] and {"step", "frac_reward_zero_std"} <= set(cell["train_log"][0])
+    # 2 steps × 2 prompts = 4 ≤ 6 kept: one round, the 6 items low → high
+    sweep = (out / "seed1/systematic/strong/weak/entropy-peak-25pct-onepass-grpo/sweep_manifest.jsonl").read_text()
+    assert len(sweep.splitlines()) == 6
+
+    n = json.loads((out / "results.json").read_text())["tables"]["N"]
+    assert [b["key"] for b in n["blocks"]] == ["systematic/strong/weak", "random/gentle/weak"]
+    rows = {r["token"]: r for r in n["blocks"][0]["rows"]}
+    for token in ("sft", "full", "oracle", "egt", "keep75"):
+        assert rows[token]["n_seeds"] == 2, token
+        assert rows[token]["delta_region"]["n_seeds"] == 2 and len(rows[token]["delta_overall"]["per_seed"]) == 2
+    assert rows["full"]["delta_overall"]["per_seed"] == [0.0, 0.0] and rows["oracle"]["flip_rate"][0] == 0.0
+    for token, arm in (("pass_rate", Arm("pass_rate", band="0.25,0.75")), ("full_ds", Arm("full", dynamic=True))):
+        assert (rows[token]["not_run"] is not None) == (missing_feature(arm) is not None)
+    (control,) = n["positive_control"]
+    assert control["block"] == "systematic/strong/weak" and len(control["per_seed_delta"]) == 2
+    assert [a["block"] for a in n["answer"]] == ["systematic/strong/weak", "random/gentle/weak"]
+    md = (out / "results.md").read_text()
+    for heading in ("### Answer", "### Positive control", "### systematic labels, weak judge", "### random labels"):
+        assert heading in md
+    assert "(seeds " in md and (out / "answer.png").stat().st_size > 1000

@@ -41,7 +41,10 @@ class ExperimentConfig:
     threads: int = field(
         default=0, metadata={"help": "Torch threads per worker; 0 = CPU cores // workers (at least 1)."}
     )
-    tables: list[str] = _list(*TABLES)
+    tables: list[str] = field(
+        default_factory=lambda: [t for t in TABLES if t != "N"],
+        metadata={"help": "Tables to run: T0–T5 (issue 15) and N (noise models × judges × RL strengths, issue 26)."},
+    )
 
     # ---- the lab (one per seed; the teachers differ only in the SFT traces) ----------------------
     n_sft: int = field(default=5000, metadata={"help": "Lab items with teacher traces."})
