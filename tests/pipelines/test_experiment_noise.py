@@ -140,10 +140,18 @@ def test_the_plan_leaves_out_gated_arms_and_orders_blocks_before_seeds(monkeypat
 
     monkeypatch.setattr(cells, "missing_feature", lambda arm: "not here" if arm.dynamic else None)
     cfg = ExperimentConfig(
-        output_dir=str(tmp_path), tables=["N"], teachers=["annotator"], regimes=["weak"], main_regime="weak",
-        sft_checkpoint_epochs=[2.0], weak_epoch=2.0, converged_epoch=2.0, sft_epochs=2.0, seeds=[0, 1],
+        output_dir=str(tmp_path),
+        tables=["N"],
+        teachers=["annotator"],
+        regimes=["weak"],
+        main_regime="weak",
+        sft_checkpoint_epochs=[2.0],
+        weak_epoch=2.0,
+        converged_epoch=2.0,
+        sft_epochs=2.0,
+        seeds=[0, 1],
         blocks=["systematic/weak/strong: sft full full_ds egt", "random/weak/gentle: full"],
-    )  # fmt: skip
+    )
     cfg.check()
     skipped: dict[str, str] = {}
     units = runner.plan(cfg, skipped)
@@ -208,3 +216,38 @@ def test_the_noise_grid_runs_end_to_end_and_renders_its_tables(tmp_path):
     for heading in ("### Answer", "### Positive control", "### systematic labels, weak judge", "### random labels"):
         assert heading in md
     assert "(seeds " in md and (out / "answer.png").stat().st_size > 1000
+
+
+def _row(token, acc_region, delta_region=None, acc_overall=0.9):
+    return {
+        "token": token,
+        "label": token,
+        "accuracy_region": [acc_region, 0.0],
+        "accuracy_overall": [acc_overall, 0.0],
+        "delta_region": delta_region,
+        "delta_overall": None,
+    }
+
+
+def test_positive_control_needs_the_drop_on_every_seed_and_the_answer_skips_the_oracle():
+    from egt.pipelines.experiment.noise_tables import answer_rows, positive_control
+
+    cfg = ExperimentConfig(control_drop=0.05)
+    # SFT − full on the region per seed: +6 and +14 points → full − SFT: −6 and −14, both ≤ −5
+    sft = _row("sft", 0.8, {"mean": 0.1, "per_seed": [0.06, 0.14], "ci95": (0.05, 0.15), "n_seeds": 2})
+    block = {
+        "key": "systematic/strong/weak",
+        "noise": "systematic",
+        "regime": "weak",
+        "strength": "strong",
+        "rows": [sft, _row("full", 0.7), _row("oracle", 0.95, acc_overall=0.99), _row("egt", 0.75, acc_overall=0.95)],
+    }
+    (control,) = positive_control(cfg, [block])
+    assert control["per_seed_delta"] == [-0.06, -0.14] and control["passes"]
+    assert control["delta"]["mean"] == -0.1 and control["delta"]["ci95"] == (-0.15, -0.05)
+    sft["delta_region"] = {**sft["delta_region"], "per_seed": [0.04, 0.16]}  # one seed drops only 4 points
+    assert not positive_control(cfg, [block])[0]["passes"]
+    assert positive_control(cfg, [{**block, "noise": "random"}]) == []  # the control is systematic noise's
+    (answer,) = answer_rows([block])
+    assert answer["region"]["best"]["label"] == "sft" and answer["overall"]["best"]["label"] == "egt"  # not oracle
+    assert answer["region"]["columns"]["pass_rate"] is None  # an arm the block does not run

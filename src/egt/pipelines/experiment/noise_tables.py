@@ -133,26 +133,38 @@ def _summarise(cfg: ExperimentConfig, row: dict, full: dict[int, dict], masks: d
 
 
 def positive_control(cfg: ExperimentConfig, blocks: list[dict]) -> list[dict]:
-    """Systematic blocks with SFT and full-pool rows: region accuracy full − SFT, and whether every seed drops."""
+    """Systematic blocks with SFT and full-pool rows: region accuracy full − SFT, and whether every seed drops.
+
+    The Δ is the SFT row's region Δ vs the full pool, negated: the same paired items and the same
+    hierarchical bootstrap (seeds, then region items).
+    """
     out = []
     for block in blocks:
         rows = {r["token"]: r for r in block["rows"]}
         if block["noise"] != "systematic" or "full" not in rows or "sft" not in rows:
             continue
-        sft, full = rows["sft"]["per_seed_accuracy"], rows["full"]["per_seed_accuracy"]
-        seeds = [s for s in sorted(set(sft) & set(full), key=int) if None not in (sft[s]["region"], full[s]["region"])]
-        drops = [full[s]["region"] - sft[s]["region"] for s in seeds]
+        d = rows["sft"]["delta_region"]
+        delta = None
+        if d is not None:
+            ci = d["ci95"]
+            delta = {
+                **d,
+                "mean": 0.0 - d["mean"],  # 0.0 − x: no "-0.0" in the table
+                "per_seed": [0.0 - v for v in d["per_seed"]],
+                "ci95": None if ci is None else (0.0 - ci[1], 0.0 - ci[0]),
+            }
+        drops = [] if delta is None else delta["per_seed"]
         out.append(
             {
                 "block": block["key"],
                 "regime": block["regime"],
                 "strength": block["strength"],
-                "seeds": [int(s) for s in seeds],
-                "sft_region": _mean_std([sft[s]["region"] for s in seeds]),
-                "full_region": _mean_std([full[s]["region"] for s in seeds]),
+                "n_seeds": len(drops),
+                "sft_region": rows["sft"]["accuracy_region"],
+                "full_region": rows["full"]["accuracy_region"],
                 "per_seed_delta": drops,
-                "delta": hierarchical_bootstrap([[d] for d in drops], cfg.bootstrap_resamples) if drops else None,
-                "passes": bool(drops) and all(d <= -cfg.control_drop for d in drops),
+                "delta": delta,
+                "passes": bool(drops) and all(v <= -cfg.control_drop for v in drops),
             }
         )
     return out
@@ -243,7 +255,7 @@ def render_noise_markdown(cfg: ExperimentConfig, noise: dict) -> str:
         body = [
             [
                 p["block"],
-                len(p["seeds"]),
+                p["n_seeds"],
                 _pct(p["sft_region"]),
                 _pct(p["full_region"]),
                 delta_text(p["delta"]),

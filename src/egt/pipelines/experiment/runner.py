@@ -209,7 +209,9 @@ def check_preset(cfg: ExperimentConfig) -> None:
     from dataclasses import asdict
 
     path = os.path.join(cfg.output_dir, "experiment.json")
-    ignore = {"output_dir", "out", "workers", "threads", "tables"}  # "out": folders written before the rename
+    # "out": folders written before the rename; blocks and control_drop choose and judge cells, they do not
+    # change one (a cell's folder names its noise, strength, regime and arm)
+    ignore = {"output_dir", "out", "workers", "threads", "tables", "blocks", "control_drop"}
     mine = {k: v for k, v in asdict(cfg).items() if k not in ignore}
     if os.path.isfile(path):
         old = {k: v for k, v in read_json(path).items() if k not in ignore}
