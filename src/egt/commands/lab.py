@@ -19,5 +19,11 @@ def make(argv: list[str], prog: str) -> int:
         ["split", "items", "hard", "flipped", "flipped (easy)", "flipped (hard)"],
         rows,
     )
+    pool = summary["splits"]["rl_pool"]
+    if "region_share" in pool:
+        console.print(
+            f"systematic noise: biased region {pool['region_share']:.1%} of the pool, flipped there "
+            f"{pool['flip_rate_region']:.1%}, elsewhere {pool['flip_rate_rest']:.1%}"
+        )
     console.print(f"wrote {cfg.output_dir}/{{sft,rl_pool,test}}.jsonl, images/ and lab.json")
     return 0

@@ -19,6 +19,11 @@ model (``confusion_probability``: ``noise_easy`` up to ambiguity 0.4, rising lin
 scripted lab's and only the traces differ. With it, sft items also record in ``meta`` what the
 teacher saw (``teacher_colour``) and whether that was wrong (``teacher_erred``); the default lab's
 files are unchanged (a scripted teacher's view is the colour after "image" in its traces).
+
+``noise="systematic"`` relabels the RL pool with a biased annotator population instead
+(:mod:`egt.lab.noise`): one region is mislabelled consistently. Its items and images are the random
+lab's (a paired design); its pool items record ``meta.region``, and ``lab.json`` the region's share
+and flip rates. The default (``noise="random"``) writes exactly the files it always has.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 from egt.data.atomic import atomic_path, atomic_write_json
 from egt.errors import EgtError
 from egt.lab.items import TEACHERS, sample_item, teacher_trace
+from egt.lab.noise import NOISE_MODELS, REGION_COLOURS, parse_colours, systematic_labels
 from egt.lab.scenes import render
 from egt.records import PreferencePair, write_pairs
 
@@ -80,6 +86,35 @@ class LabConfig:
             "for both.",
         },
     )
+    noise: str = field(
+        default="random",
+        metadata={
+            "choices": list(NOISE_MODELS),
+            "help": "Noise model of the RL pool's labels. random: independent flips at the confusion curve "
+            "(noise_easy → noise_hard). systematic: biased annotators flip the region (region_colours, ambiguity "
+            "≥ region_min_ambiguity, flaw naming the neighbour) with probability region_flip and everything else "
+            "with base_flip, from their own random stream: items, images, sft and test are the random lab's.",
+        },
+    )
+    region_colours: str = field(
+        default=",".join(REGION_COLOURS),
+        metadata={"help": "systematic: the asked colours of the biased region, comma-separated."},
+    )
+    region_min_ambiguity: float = field(
+        default=0.5, metadata={"help": "systematic: the region's hues are at least this ambiguous."}
+    )
+    region_flip: float = field(default=0.9, metadata={"help": "systematic: label-flip rate inside the region."})
+    base_flip: float = field(
+        default=0.06,
+        metadata={
+            "help": "systematic: label-flip rate outside the region "
+            "(0.06: about 1 in 8 labels flipped overall, as random)."
+        },
+    )
+
+
+NOISE_FIELDS = ("noise", "region_colours", "region_min_ambiguity", "region_flip", "base_flip")
+"""Fields of the noise model: absent from ``lab.json`` for the random model, whose files stay as they were."""
 
 
 def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[PreferencePair]:
@@ -139,17 +174,45 @@ def make_split(cfg: LabConfig, split: str, n: int, images_dir: Path) -> list[Pre
 def make_lab(cfg: LabConfig) -> dict:
     """Write the three splits and ``lab.json`` atomically under ``cfg.output_dir``; return the summary."""
     check_teacher(cfg.teacher)
+    check_noise(cfg)
     out = Path(cfg.output_dir)
-    config = {k: v for k, v in asdict(cfg).items() if k != "output_dir"}  # files do not depend on where they land
+    # files do not depend on where they land; the random model's lab.json stays as it always was
+    skip = {"output_dir", *(NOISE_FIELDS if cfg.noise == "random" else ())}
+    config = {k: v for k, v in asdict(cfg).items() if k not in skip}
     summary: dict = {"config": config, "splits": {}}
     with atomic_path(out) as tmp:
         (tmp / "images").mkdir(parents=True)
         for split, n in zip(SPLITS, (cfg.n_sft, cfg.n_rl_pool, cfg.n_test)):
             pairs = make_split(cfg, split, n, tmp / "images")
+            if split == "rl_pool" and cfg.noise == "systematic":
+                pairs = relabel_systematic(cfg, pairs)
             write_pairs(pairs, tmp / f"{split}.jsonl")
             summary["splits"][split] = split_stats(pairs)
         atomic_write_json(tmp / "lab.json", summary)
     return summary
+
+
+def relabel_systematic(cfg: LabConfig, pairs: list[PreferencePair]) -> list[PreferencePair]:
+    """The RL pool's labels from the biased annotators (:mod:`egt.lab.noise`); items and images unchanged."""
+    return systematic_labels(
+        pairs,
+        cfg.seed,
+        SPLITS.index("rl_pool"),
+        colours=parse_colours(cfg.region_colours),
+        min_ambiguity=cfg.region_min_ambiguity,
+        region_flip=cfg.region_flip,
+        base_flip=cfg.base_flip,
+    )
+
+
+def check_noise(cfg: LabConfig) -> None:
+    if cfg.noise not in NOISE_MODELS:
+        raise EgtError(f"field 'noise': unknown noise model {cfg.noise!r} ({' | '.join(NOISE_MODELS)})")
+    if cfg.noise == "systematic":
+        parse_colours(cfg.region_colours)
+        for name in ("region_flip", "base_flip", "region_min_ambiguity"):
+            if not 0.0 <= getattr(cfg, name) <= 1.0:
+                raise EgtError(f"field {name!r}: must be in [0, 1], got {getattr(cfg, name)}")
 
 
 def check_teacher(teacher: str) -> None:
@@ -172,6 +235,12 @@ def split_stats(pairs: list[PreferencePair]) -> dict:
         "flip_rate_easy": flip_rate(easy),
         "flip_rate_hard": flip_rate(hard),
     }
+    if pairs and "region" in pairs[0].meta:  # the systematic noise model's biased region
+        region = [p for p in pairs if p.meta["region"]]
+        rest = [p for p in pairs if not p.meta["region"]]
+        stats["region_share"] = round(len(region) / n, 4)
+        stats["flip_rate_region"] = flip_rate(region)
+        stats["flip_rate_rest"] = flip_rate(rest)
     if pairs and "teacher_erred" in pairs[0].meta:  # the annotator teacher's realised misperception rate
         stats["teacher_error_rate"] = round(sum(p.meta["teacher_erred"] for p in pairs) / n, 4)
     return stats

@@ -15,10 +15,12 @@ from egt.errors import EgtError
 SIGNALS = ("answer", "sentence", "mixed", "vote", "peak")
 TEACHERS = ("scripted", "annotator")
 REGIMES = ("converged", "weak")
-TABLES = ("T0", "T1", "T2", "T3", "T4", "T5")
+TABLES = ("T0", "T1", "T2", "T3", "T4", "T5", "N")
 CURRICULA = ("sorted", "staged", "off", "reverse")
 ESTIMATORS = ("grpo", "dr_grpo", "gtpo", "grpo_s")
 BACKENDS = ("transformers", "vllm")
+NOISE_MODELS = ("random", "systematic")
+RL_STRENGTHS = ("gentle", "strong")
 
 
 def _list(*values):
@@ -39,7 +41,10 @@ class ExperimentConfig:
     threads: int = field(
         default=0, metadata={"help": "Torch threads per worker; 0 = CPU cores // workers (at least 1)."}
     )
-    tables: list[str] = _list(*TABLES)
+    tables: list[str] = field(
+        default_factory=lambda: [t for t in TABLES if t != "N"],
+        metadata={"help": "Tables to run: T0–T5 (issue 15) and N (noise models × judges × RL strengths, issue 26)."},
+    )
 
     # ---- the lab (one per seed; the teachers differ only in the SFT traces) ----------------------
     n_sft: int = field(default=5000, metadata={"help": "Lab items with teacher traces."})
@@ -155,10 +160,54 @@ class ExperimentConfig:
         default=3, metadata={"help": "T5: stages of the online curriculum (re-score the rest between stages)."}
     )
 
+    # ---- issue 26: noise models × judges × RL strengths (table N; docs/experiment.md) -----------
+    blocks: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Table N's cells, one string per block: 'NOISE/REGIME/STRENGTH: ARM ARM …' with NOISE random | "
+            "systematic, REGIME a regime, STRENGTH gentle (rl_learning_rate × rl_steps) | strong "
+            "(strong_learning_rate × strong_steps); ARMs: sft full full_ds random oracle egt accuracy pass_rate "
+            "keep75 keep75_ds entropyNN randomNN (NN = percent kept). Blocks run in the order given."
+        },
+    )
+    strong_learning_rate: float = field(default=1e-4, metadata={"help": "RL learning rate of the strong setting."})
+    strong_steps: int = field(
+        default=250, metadata={"help": "Steps of the strong setting (250 × 8 prompts = one pass over 2,000 items)."}
+    )
+    strong_eval_every: int = field(default=125, metadata={"help": "Clean-test curve points of the strong setting."})
+    egt_stages: int = field(
+        default=4,
+        metadata={
+            "help": "The egt arm's one low→high pass: its subset in this many entropy stages, each trained for "
+            "its share of the budget before the next (no restart)."
+        },
+    )
+    pass_band: str = field(
+        default="0.25,0.75",
+        metadata={"help": "pass_rate arm: keep items whose rollout pass rate is in [LOW, HIGH] (egt curate)."},
+    )
+    max_generation_batches: int = field(
+        default=3, metadata={"help": "Dynamic-sampling arms: generation batches per step at most (DAPO refill)."}
+    )
+    region_colours: str = field(
+        default="red,yellow,blue", metadata={"help": "Systematic noise: the biased region's colours (egt lab make)."}
+    )
+    region_min_ambiguity: float = field(default=0.5, metadata={"help": "Systematic noise: the region's ambiguity."})
+    region_flip: float = field(default=0.9, metadata={"help": "Systematic noise: flip rate inside the region."})
+    base_flip: float = field(default=0.06, metadata={"help": "Systematic noise: flip rate outside the region."})
+    control_drop: float = field(
+        default=0.05,
+        metadata={
+            "help": "Positive control: full-pool RL on systematic labels must lower region accuracy by this on "
+            "every seed."
+        },
+    )
+
     # ---- evaluation and statistics ---------------------------------------------------------------
     eval_batch_size: int = field(default=100, metadata={"help": "Judgements per generate call in evaluation."})
     bootstrap_resamples: int = field(
-        default=2000, metadata={"help": "Resamples of the paired bootstrap CI (test items × seeds)."}
+        default=2000,
+        metadata={"help": "Resamples of the bootstrap CIs (T tables: items × seeds; table N: seeds, then items)."},
     )
 
     def check(self) -> None:
@@ -205,12 +254,27 @@ class ExperimentConfig:
         user_data = [self.sft_data, self.pool, self.test]
         if any(user_data) and not all(user_data):
             raise EgtError("fields 'sft_data', 'pool', 'test': give all three (your own data) or none (the lab)")
+        if "N" in self.tables:
+            from egt.pipelines.experiment.grid import parse_blocks
+
+            if not self.blocks:
+                raise EgtError("field 'blocks': table N needs at least one block")
+            for block in parse_blocks(self.blocks):
+                one_of("blocks", block.regime, self.regimes)
+            if not self.uses_lab:
+                raise EgtError("table N needs the lab (its noise models and biased region)")
         if self.workers < 1:
             raise EgtError(f"field 'workers': must be ≥ 1, got {self.workers}")
 
     @property
     def uses_lab(self) -> bool:
         return not self.pool
+
+    def strength(self, name: str) -> tuple[float, int, int]:
+        """``(learning rate, steps, eval every)`` of an RL strength (gentle: the T tables' own)."""
+        if name == "strong":
+            return self.strong_learning_rate, self.strong_steps, self.strong_eval_every
+        return self.rl_learning_rate, self.rl_steps, self.rl_eval_every
 
     def worker_threads(self) -> int:
         import os

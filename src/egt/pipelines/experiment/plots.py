@@ -76,8 +76,53 @@ def plot_selections(rows: list[dict], path: Path) -> str | None:
     return _save(fig, path)
 
 
+def plot_answer(noise: dict, path: Path) -> str | None:
+    """Table N's answer: per block, each column's Δ vs the full pool with its seed-level CI, region and overall."""
+    from egt.pipelines.experiment.noise_tables import ANSWER_COLUMNS
+
+    answer = noise.get("answer") or []
+    if not any(a[m]["columns"][t] for a in answer for m in ("overall", "region") for t, _ in ANSWER_COLUMNS):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.55 * len(answer) * len(ANSWER_COLUMNS) / 2), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = []
+    for ax, metric in zip(axes, ("region", "overall"), strict=True):
+        y = 0
+        labels = []
+        for a in answer:
+            for c, (token, name) in enumerate(ANSWER_COLUMNS):
+                d = a[metric]["columns"][token]
+                labels.append(f"{a['noise']}/{a['regime']}/{a['strength']}: {name}")
+                if d is not None:
+                    low, high = d["ci95"] or (d["mean"], d["mean"])
+                    ax.errorbar(
+                        100 * d["mean"], y, xerr=[[100 * (d["mean"] - low)], [100 * (high - d["mean"])]],
+                        fmt="o", color=colours[c % len(colours)], capsize=3,
+                    )  # fmt: skip
+                    ax.scatter([100 * v for v in d["per_seed"]], [y] * len(d["per_seed"]), marker="x", s=12,
+                               color="grey", zorder=3)  # fmt: skip
+                y += 1
+            y += 0.5
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set(xlabel=f"Δ {metric} accuracy vs full pool (points)", title=f"{metric} accuracy")
+    ticks = []
+    y = 0
+    for _ in answer:
+        for _ in ANSWER_COLUMNS:
+            ticks.append(y)
+            y += 1
+        y += 0.5
+    axes[0].set_yticks(ticks, labels, fontsize=7)
+    axes[0].invert_yaxis()
+    fig.suptitle("When does entropy curation pay? (dots: mean with seed-level 95% CI; x: each seed)", fontsize=9)
+    return _save(fig, path)
+
+
 def write_plots(cfg: ExperimentConfig, results: dict, out: Path) -> list[str]:
     written: list[str] = []
+    if "N" in results["tables"]:
+        written.append(plot_answer(results["tables"]["N"], out / "answer.png"))
     for regime in cfg.regimes:
         tables = results["tables"].get(regime, {})
         if "T1" in tables:

@@ -9,6 +9,12 @@ no orphan keeps writing into a folder that a rerun is about to redo.
 A unit that fails is reported with its error and the run goes on with what does not depend on it;
 the command then exits non-zero. One progress line per finished unit, with an ETA from the mean
 duration of finished units of the same kind.
+
+Ready units start in priority order: labs, SFT, scoring and relabelling first, then table N's cells
+block by block and arm by arm across the seeds (the preset's order), so an interrupted grid has
+its first blocks finished on every seed rather than every block on its first seed. An arm whose
+feature this installation lacks (``cells.missing_feature``: the pass-rate selector, dynamic sampling
+with refill) is left out of the plan with one message, and the rest of the grid runs.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from egt.data.atomic import atomic_write_json, read_json
 from egt.errors import EgtError
 from egt.pipelines.experiment import steps
 from egt.pipelines.experiment.config import ExperimentConfig
-from egt.pipelines.experiment.grid import regime_arms
+from egt.pipelines.experiment.grid import block_arms, parse_blocks, regime_arms
 
 
 @dataclass
@@ -38,10 +44,14 @@ class Unit:
     folder: object
     call: tuple  # (function name in egt.pipelines.experiment.runner, args)
     deps: list[str] = field(default_factory=list)
+    priority: tuple = (0,)
 
 
-def plan(cfg: ExperimentConfig) -> list[Unit]:
-    """Every unit the preset needs, given what is on disk (RL cells appear once their scores exist)."""
+def plan(cfg: ExperimentConfig, skipped: dict[str, str] | None = None) -> list[Unit]:
+    """Every unit the preset needs, given what is on disk (RL cells appear once their scores exist).
+
+    ``skipped`` collects ``{arm name: why}`` for table-N arms this installation cannot run.
+    """
     units: list[Unit] = []
     teachers = cfg.teachers if "T0" in cfg.tables and cfg.uses_lab else [cfg.rl_teacher]
     for seed in cfg.seeds:
@@ -83,10 +93,51 @@ def plan(cfg: ExperimentConfig) -> list[Unit]:
                         [stats_key],
                     )
                 )
+    units += _noise_units(cfg, skipped if skipped is not None else {})
     seen: dict[str, Unit] = {}
     for u in units:
         seen.setdefault(u.key, u)
     return list(seen.values())
+
+
+def _noise_units(cfg: ExperimentConfig, skipped: dict[str, str]) -> list[Unit]:
+    """Table N: the relabelled pools and every block's RL cells, prioritised block → arm → seed."""
+    from egt.pipelines.experiment.cells import missing_feature
+
+    if "N" not in cfg.tables:
+        return []
+    units: list[Unit] = []
+    blocks = parse_blocks(cfg.blocks)
+    for seed in cfg.seeds:
+        lab_key = f"seed{seed}/lab-{cfg.rl_teacher}"
+        for noise in sorted({b.noise for b in blocks} - {"random"}):
+            folder = steps.noise_dir(cfg, seed, noise)
+            units.append(Unit("noise", f"seed{seed}/noise-{noise}", folder, ("noise", (seed, noise)), [lab_key]))
+        for b, block in enumerate(blocks):
+            stats_folder = steps.regime_stats_dir(cfg, seed, block.regime)
+            stats_key = f"seed{seed}/sft-{cfg.rl_teacher}/{steps.epoch_name(steps.regime_epoch(cfg, block.regime))}"
+            deps = [stats_key] + ([f"seed{seed}/noise-{block.noise}"] if block.noise != "random" else [])
+            main = steps.main_signal_of(cfg, steps.read_done(stats_folder)) if steps.is_done(stats_folder) else None
+            for a, (_token, _label, arm) in enumerate(block_arms(cfg, block, main or cfg.signals[0])):
+                if not arm.needs_rl:
+                    continue
+                why = missing_feature(arm)
+                if why:
+                    skipped[arm.name] = why
+                    continue
+                name = arm.name if main else f"<{arm.name}>"
+                key = f"seed{seed}/{block.key}/{name}"
+                units.append(
+                    Unit(
+                        "rl",
+                        key,
+                        steps.cell_dir(cfg, seed, block.regime, arm, block.noise, block.strength),
+                        ("rl", (seed, block.regime, arm, block.noise, block.strength)) if main else ("pending", ()),
+                        deps,
+                        priority=(1, b, a, seed),
+                    )
+                )
+    return units
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,6 +171,7 @@ def _run_unit(cfg: ExperimentConfig, name: str, args: tuple) -> dict:
         "lab": steps.run_lab,
         "sft": steps.run_sft,
         "stats": steps.run_judge_stats,
+        "noise": steps.run_noise,
         "rl": run_cell,
     }
     t0 = time.perf_counter()
@@ -157,7 +209,9 @@ def check_preset(cfg: ExperimentConfig) -> None:
     from dataclasses import asdict
 
     path = os.path.join(cfg.output_dir, "experiment.json")
-    ignore = {"output_dir", "out", "workers", "threads", "tables"}  # "out": folders written before the rename
+    # "out": folders written before the rename; blocks and control_drop choose and judge cells, they do not
+    # change one (a cell's folder names its noise, strength, regime and arm)
+    ignore = {"output_dir", "out", "workers", "threads", "tables", "blocks", "control_drop"}
     mine = {k: v for k, v in asdict(cfg).items() if k not in ignore}
     if os.path.isfile(path):
         old = {k: v for k, v in read_json(path).items() if k not in ignore}
@@ -183,11 +237,14 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
     start = time.perf_counter()
     total_done = 0
     context = get_context("spawn")
-    already = [u for u in plan(cfg) if steps.is_done(u.folder)]
+    skipped: dict[str, str] = {}
+    already = [u for u in plan(cfg, skipped) if steps.is_done(u.folder)]
     log(
         f"experiment {cfg.preset} → {cfg.output_dir}: {cfg.workers} worker(s) × {threads} thread(s); "
         f"{len(already)} unit(s) already done, skipped"
     )
+    for name, why in sorted(skipped.items()):
+        log(f"not run: arm {name}: {why}; the grid runs without it (rerun once it is installed)")
     with ProcessPoolExecutor(
         cfg.workers, mp_context=context, initializer=_worker_init, initargs=(threads,), max_tasks_per_child=1
     ) as pool:
@@ -197,6 +254,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
             busy = {u.key for u in running.values()}
             todo = [u for u in units if u.key not in done and u.key not in busy and u.key not in failed]
             ready = [u for u in todo if u.call[0] != "pending" and all(d in done for d in u.deps)]
+            ready.sort(key=lambda u: u.priority)  # stable: plan order within a priority
             for unit in ready[: cfg.workers - len(running)]:
                 running[pool.submit(_run_unit, cfg, *unit.call)] = unit
             if not running:
@@ -223,4 +281,10 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                     f"in {_fmt_seconds(outcome['seconds'])}; ETA {_fmt_seconds(eta)}"
                 )
     blocked = [u.key for u in plan(cfg) if not steps.is_done(u.folder) and u.key not in failed]
-    return {"done": total_done, "failed": failed, "blocked": blocked, "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "done": total_done,
+        "failed": failed,
+        "blocked": blocked,
+        "not_run": skipped,
+        "seconds": round(time.perf_counter() - start, 1),
+    }

@@ -6,6 +6,8 @@ Layout under ``cfg.output_dir`` (``{s}`` seed, ``{t}`` teacher, ``{e}`` SFT epoc
     seed{s}/sft-{t}/judge/           the SFT run's final judge; epoch{e}/ a judge per checkpoint epoch
     seed{s}/sft-{t}/epoch{e}/stats/  scores of the pool (every signal), RQ1 analysis, clean-test eval
     seed{s}/{r}/{arm}/               one RL cell: manifest.jsonl, judge/, curve and final eval
+    seed{s}/noise-{n}/               table N: the RL pool relabelled by noise model n (images: the lab's)
+    seed{s}/{n}/{g}/{r}/{arm}/       table N: one RL cell on noise n at RL strength g
 
 A unit whose ``done.json`` exists is finished; anything else in its folder is scratch that a rerun
 replaces or resumes (RL cells resume from their last checkpoint, scoring from its partial file).
@@ -64,15 +66,28 @@ def regime_stats_dir(cfg: ExperimentConfig, seed: int, regime: str) -> Path:
     return stats_dir(cfg, seed, cfg.rl_teacher, regime_epoch(cfg, regime))
 
 
-def cell_dir(cfg: ExperimentConfig, seed: int, regime: str, arm: Arm) -> Path:
-    return seed_dir(cfg, seed) / regime / arm.name
+def cell_dir(
+    cfg: ExperimentConfig, seed: int, regime: str, arm: Arm, noise: str | None = None, strength: str | None = None
+) -> Path:
+    """A T-table cell (``noise`` None) or a table-N cell of a noise model and RL strength."""
+    if noise is None:
+        return seed_dir(cfg, seed) / regime / arm.name
+    return seed_dir(cfg, seed) / noise / (strength or "gentle") / regime / arm.name
 
 
-def data_files(cfg: ExperimentConfig, seed: int, teacher: str) -> dict[str, Path | None]:
-    """``sft``, ``pool``, ``test`` files and their ``images`` root (None = each file's own folder)."""
+def noise_dir(cfg: ExperimentConfig, seed: int, noise: str) -> Path:
+    return seed_dir(cfg, seed) / f"noise-{noise}"
+
+
+def data_files(cfg: ExperimentConfig, seed: int, teacher: str, noise: str = "random") -> dict[str, Path | None]:
+    """``sft``, ``pool``, ``test`` files and their ``images`` root (None = each file's own folder).
+
+    ``noise`` other than random: the pool relabelled by that noise model (the same items and images).
+    """
     if cfg.uses_lab:
         lab = lab_dir(cfg, seed, teacher)
-        return {"sft": lab / "sft.jsonl", "pool": lab / "rl_pool.jsonl", "test": lab / "test.jsonl", "images": lab}
+        pool = lab / "rl_pool.jsonl" if noise == "random" else noise_dir(cfg, seed, noise) / "rl_pool.jsonl"
+        return {"sft": lab / "sft.jsonl", "pool": pool, "test": lab / "test.jsonl", "images": lab}
     return {
         "sft": Path(cfg.sft_data),
         "pool": Path(cfg.pool),
@@ -122,7 +137,7 @@ def read_done(folder: Path) -> dict:
 
 def run_lab(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
     """Make the lab, or (your own data) check that the three files read and record their sizes."""
-    from egt.lab import LabConfig, make_lab
+    from egt.lab import make_lab
 
     out = lab_dir(cfg, seed, teacher)
     if not cfg.uses_lab:
@@ -132,13 +147,52 @@ def run_lab(cfg: ExperimentConfig, seed: int, teacher: str) -> dict:
         splits = {name: {"n": len(read_pairs(files[name]))} for name in ("sft", "pool", "test")}
         atomic_write_json(out / DONE, {"splits": splits, "files": {k: str(v) for k, v in files.items()}})
         return {"splits": splits}
-    summary = make_lab(
-        LabConfig(
-            output_dir=str(out), seed=seed, n_sft=cfg.n_sft, n_rl_pool=cfg.n_rl_pool, n_test=cfg.n_test, teacher=teacher
-        )
-    )
+    summary = make_lab(lab_config(cfg, seed, teacher, out))
     atomic_write_json(out / DONE, {"splits": summary["splits"]})
     return summary
+
+
+def lab_config(cfg: ExperimentConfig, seed: int, teacher: str, out: Path, noise: str = "random"):
+    from egt.lab import LabConfig
+
+    return LabConfig(
+        output_dir=str(out),
+        seed=seed,
+        n_sft=cfg.n_sft,
+        n_rl_pool=cfg.n_rl_pool,
+        n_test=cfg.n_test,
+        teacher=teacher,
+        noise=noise,
+        region_colours=cfg.region_colours,
+        region_min_ambiguity=cfg.region_min_ambiguity,
+        region_flip=cfg.region_flip,
+        base_flip=cfg.base_flip,
+    )
+
+
+def run_noise(cfg: ExperimentConfig, seed: int, noise: str) -> dict:
+    """Relabel the lab's RL pool with ``noise`` (``egt.lab.noise``): the paired pool of table N."""
+    from egt.lab import relabel_systematic, split_stats
+    from egt.records import read_pairs, write_pairs
+
+    lab = data_files(cfg, seed, cfg.rl_teacher)
+    out = noise_dir(cfg, seed, noise)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = relabel_systematic(lab_config(cfg, seed, cfg.rl_teacher, out, noise), read_pairs(lab["pool"]))
+    write_pairs(pairs, out / "rl_pool.jsonl")
+    result = {"noise": noise, "rl_pool": split_stats(pairs)}
+    atomic_write_json(out / DONE, result)
+    return result
+
+
+def region_mask(cfg: ExperimentConfig, seed: int) -> list[bool]:
+    """Per clean-test item (file order), whether it lies in the systematic model's biased region."""
+    from egt.lab.noise import in_region, parse_colours
+    from egt.records import read_pairs
+
+    colours = parse_colours(cfg.region_colours)
+    pairs = read_pairs(data_files(cfg, seed, cfg.rl_teacher)["test"])
+    return [in_region(p.meta, colours, cfg.region_min_ambiguity) for p in pairs]
 
 
 def sft_schedule(n_examples: int, cfg: ExperimentConfig) -> tuple[int, dict[float, int], int]:

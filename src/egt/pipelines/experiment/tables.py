@@ -5,6 +5,11 @@ difference to "full pool" carries a paired bootstrap 95% CI over (test item × s
 each seed both arms were judged on the same clean test items, so the unit is the per-item
 difference of their accuracies (each item's mean over the two presentation orders); the
 percentile interval comes from :func:`scipy.stats.bootstrap`. Unfinished cells show "–".
+
+Those T-table intervals are item-level: seeds are pooled as if they were more items, so the spread
+between seeds (a different lab, judge and RL run each) is not in them. Table N
+(:mod:`egt.pipelines.experiment.noise_tables`) uses a hierarchical bootstrap over seeds, then items,
+and prints each seed's Δ beside the mean.
 """
 
 from __future__ import annotations
@@ -103,7 +108,12 @@ def collect(cfg: ExperimentConfig) -> dict:
     results: dict = {"preset": cfg.preset, "seeds": cfg.seeds, "tables": {}}
     if "T0" in cfg.tables:
         results["tables"]["T0"] = t0_rows(cfg)
-    for regime in cfg.regimes:
+    if "N" in cfg.tables:
+        from egt.pipelines.experiment.noise_tables import collect_noise
+
+        results["tables"]["N"] = collect_noise(cfg)
+    t_tables = {"T1", "T2", "T3", "T4", "T5"} & set(cfg.tables)
+    for regime in cfg.regimes if t_tables else []:
         per_seed_main = {}
         for seed in cfg.seeds:
             stats = _stats_result(cfg, seed, cfg.rl_teacher, steps.regime_epoch(cfg, regime))
@@ -195,13 +205,14 @@ def _delta(d: dict | None) -> str:
 def render_markdown(cfg: ExperimentConfig, results: dict) -> str:
     from egt.report import markdown_table
 
-    out = [
-        f"# EGT experiment — preset `{cfg.preset}`\n",
-        f"Seeds {cfg.seeds}; accuracy on the clean test (greedy, both orders), % mean ± std over seeds; "
-        f"Δ vs full pool in points with a paired bootstrap 95% CI over test items × seeds. "
-        f"RL: {cfg.rl_steps} steps, lr {cfg.rl_learning_rate}, {cfg.rl_prompts_per_step} prompts × "
-        f"{cfg.rl_generations} rollouts, estimator {cfg.rl_estimator} (T4 varies it), the same for every arm.\n",
-    ]
+    out = [f"# EGT experiment — preset `{cfg.preset}`\n"]
+    if {"T1", "T2", "T3", "T4", "T5"} & set(cfg.tables):
+        out.append(
+            f"Seeds {cfg.seeds}; accuracy on the clean test (greedy, both orders), % mean ± std over seeds; "
+            f"Δ vs full pool in points with a paired bootstrap 95% CI over test items × seeds. "
+            f"RL: {cfg.rl_steps} steps, lr {cfg.rl_learning_rate}, {cfg.rl_prompts_per_step} prompts × "
+            f"{cfg.rl_generations} rollouts, estimator {cfg.rl_estimator} (T4 varies it), the same for every arm.\n"
+        )
     if "T0" in results["tables"]:
         out.append(f"## {TITLES['T0']}\n")
         for metric, name in (
@@ -218,7 +229,13 @@ def render_markdown(cfg: ExperimentConfig, results: dict) -> str:
                 row += [_num(r[f"{metric}_ceiling"])] if metric != "spearman" else []
                 rows.append(row)
             out.append(f"**{name}**\n\n" + markdown_table(cols, rows))
+    if "N" in results["tables"]:
+        from egt.pipelines.experiment.noise_tables import render_noise_markdown
+
+        out.append(render_noise_markdown(cfg, results["tables"]["N"]))
     for regime in cfg.regimes:
+        if regime not in results["tables"]:
+            continue
         tables = results["tables"].get(regime, {})
         mains = results.get("main_signal", {}).get(regime, {})
         out.append(
