@@ -632,6 +632,7 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     "recipe, overrides",
     [
         ("configs/rl/tiny_lab.yaml", []),
+        ("configs/rl/stable_reinforce_lab.yaml", []),
         (
             "configs/rl/qwen2_5_vl_7b_8gpu.yaml",
             ["--bf16", "false", "--use_cpu", "true", "--use_vllm", "false"],
@@ -647,7 +648,11 @@ def test_shipped_recipes_parse(recipe, overrides):
     args, config = parse_config(
         [JudgeRLArgs, GRPOConfig], ["--config", str(path), *overrides], "egt train rl", defaults=cpu_rl_defaults()
     )
-    assert args.advantage_estimator == "gtpo" and config.loss_type == "dapo" and config.epsilon_high == 0.28
+    if "stable_reinforce" in recipe:  # R1-Reward's values
+        assert args.ratio_preclip == 1000 and args.advantage_filter_sigma == 3 and config.steps_per_generation == 2
+        assert config.loss_type == "grpo" and config.epsilon == config.epsilon_high == 0.2
+    else:
+        assert args.advantage_estimator == "gtpo" and config.loss_type == "dapo" and config.epsilon_high == 0.28
     assert config.generation_batch_size % config.num_generations == 0
 
 
