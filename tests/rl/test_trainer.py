@@ -628,6 +628,31 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     assert epochs[0] != epochs[1]  # the staged order is reshuffled in epoch 1, and the resumed run followed it
 
 
+def test_a_resumed_dynamic_sampling_run_continues_the_prompt_stream(small_lab, tiny_judge_dir, tmp_path):
+    """The checkpoint stores the stream's cursor: o0 is uniform, so step 1 draws [o0, o1] and [o2, o3];
+    resumed from checkpoint-1, step 2 starts at [o4, o5], as the uninterrupted run's does."""
+    ids = [p.id for p in read_pairs(small_lab / "rl_pool.jsonl")[:8]]
+    common = dict(
+        reward_funcs=[scripted_accuracy({ids[0]})],
+        dynamic_sampling=True,
+        curriculum=Curriculum("sorted", [float(k) for k in range(8)], ids=ids),
+        max_steps=2,
+        save_strategy="steps",
+        save_steps=1,
+    )
+    full = make_trainer(small_lab, tiny_judge_dir, tmp_path / "full", "grpo", **common)
+    full.train()
+    assert [e["trained"] for e in full.dynamic_sampling_log] == [[ids[1], ids[2]], [ids[4], ids[5]]]
+    cut = make_trainer(small_lab, tiny_judge_dir, tmp_path / "cut", "grpo", **common)
+    cut.add_callback(StopAt(1))
+    cut.train()
+    checkpoint = tmp_path / "cut" / "out-grpo" / "checkpoint-1"
+    assert json.loads((checkpoint / "egt_rl_state.json").read_text()) == {"prompt_stream_cursor": 2}
+    resumed = make_trainer(small_lab, tiny_judge_dir, tmp_path / "cut", "grpo", **common)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert [e["trained"] for e in resumed.dynamic_sampling_log] == [[ids[4], ids[5]]]
+
+
 @pytest.mark.parametrize(
     "recipe, overrides",
     [
