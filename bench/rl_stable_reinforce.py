@@ -35,8 +35,12 @@ def run_alternating(args, lab: Path, model: Path, style: str, work: Path) -> dic
     names = list(ARMS)
     generations = (args.repeats + 1) * len(names)
 
+    def arm_of(generation: int) -> str:  # A B, B A, A B, …: the order alternates every round
+        first, second = names if (generation // len(names)) % 2 == 0 else names[::-1]
+        return first if generation % len(names) == 0 else second
+
     def alternate(trainer, step: int) -> None:
-        trainer.ratio_preclip, trainer.advantage_filter_sigma = ARMS[names[(step // STEPS_PER_GENERATION) % len(names)]]
+        trainer.ratio_preclip, trainer.advantage_filter_sigma = ARMS[arm_of(step // STEPS_PER_GENERATION)]
 
     trainer, cpu = timed_run(
         args,
@@ -53,13 +57,31 @@ def run_alternating(args, lab: Path, model: Path, style: str, work: Path) -> dic
     per_step = {h["step"]: h["step_time"] for h in trainer.state.log_history if "step_time" in h}
     for generation in range(len(names), generations):  # the first round: warm-up
         steps = [generation * STEPS_PER_GENERATION + k + 1 for k in range(STEPS_PER_GENERATION)]
-        arm = names[generation % len(names)]
+        arm = arm_of(generation)
         wall[arm].append(sum(per_step[s] for s in steps))
         cpu_by[arm].append(sum(cpu[s] for s in steps))
     key = "stable_reinforce/preclip_frac"
     clipped = [h[key] for h in trainer.state.log_history if key in h]
     print(f"pre-clipped token share per stable step: {clipped}", file=sys.stderr)
-    return {"wall": wall, "cpu": cpu_by}
+    return {"wall": wall, "cpu": cpu_by, "pieces_seconds": pieces_seconds(args)}
+
+
+def pieces_seconds(args, calls: int = 200) -> float:
+    """Seconds per generation of StableReinforce's own tensor work at this batch shape: one advantage
+    filter and, per step, one pre-clip (the part of the stable arm's step that GRPO does not do)."""
+    import torch
+
+    from egt.rl.stable_reinforce import filter_advantages, preclip_logps
+
+    shape = (args.batch * STEPS_PER_GENERATION, args.max_completion_length)
+    logps = torch.randn(shape, requires_grad=True)
+    old, advantages, mask = torch.randn(shape), torch.randn(shape), torch.ones(shape)
+    start = time.process_time()
+    for _ in range(calls):
+        filter_advantages(advantages, mask, 3.0)
+        for half in (slice(0, args.batch), slice(args.batch, None)):
+            preclip_logps(logps[half], old[half], 1000.0).sum().backward()
+    return (time.process_time() - start) / calls
 
 
 def main() -> int:
@@ -72,9 +94,10 @@ def main() -> int:
         lab, model, style = setup(args, work)
         samples = run_alternating(args, lab, model, style, work)
     clocks = ("wall", "cpu")
-    rounds = min(len(v) for v in samples["wall"].values())
+    rounds = min(len(samples["wall"][a]) for a in ARMS)
     ratios = {c: harness.paired_ratio(samples[c]["stable"][:rounds], samples[c]["grpo"][:rounds]) for c in clocks}
     medians = {c: {a: statistics.median(v) for a, v in samples[c].items()} for c in clocks}
+    pieces = samples["pieces_seconds"] / medians["cpu"]["grpo"]
     harness.print_table(
         f"RL step time, StableReinforce vs GRPO: tiny judge, {args.batch} completions/step (G = {args.generations}), "
         f"{args.max_completion_length} new tokens, {STEPS_PER_GENERATION} steps per generation, {args.threads} "
@@ -82,9 +105,11 @@ def main() -> int:
         ["arm", "wall s/generation", "CPU s/generation"],
         [[a, f"{medians['wall'][a]:.3f}", f"{medians['cpu'][a]:.3f}"] for a in ARMS],
         caption=f"stable / grpo: wall {ratios['wall']:.3f}, CPU {ratios['cpu']:.3f} (median over rounds); "
-        f"wall {time.perf_counter() - start:.0f} s",
+        f"StableReinforce's own tensor work {samples['pieces_seconds'] * 1e3:.2f} ms per generation = "
+        f"{pieces:.2e} of a grpo generation's CPU time; wall {time.perf_counter() - start:.0f} s",
     )
     checks = [harness.Check(f"stable / grpo step, {c}", ratios[c], TARGET) for c in clocks]
+    checks.append(harness.Check("1 + StableReinforce's own work / grpo generation, CPU", 1 + pieces, TARGET))
     return harness.finish(__file__, args, {"medians": medians, "ratios": ratios, "samples": samples}, checks)
 
 
