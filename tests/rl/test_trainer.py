@@ -782,3 +782,16 @@ def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_ju
     changed = [name for name in fields if getattr(config, name) != before[name]]
     assert changed == [] and config.reward_weights is None and config.output_dir == str(tmp_path / "judge")
     assert args == before_args
+
+
+def test_planned_passes_count_the_prompts_the_step_budget_takes():
+    """8 rows per generation batch, G = 4: 2 prompts; 2 accumulation steps, each generation used by
+    2 steps_per_generation: 2 prompts per optimiser step. 6 steps over 4 rows: 3 passes."""
+    from types import SimpleNamespace
+
+    from egt.rl.recipe import planned_passes
+
+    args = SimpleNamespace(generation_batch_size=8, gradient_accumulation_steps=2, steps_per_generation=2)
+    trainer = SimpleNamespace(args=args, num_generations=4, num_iterations=1)
+    assert planned_passes(6, 4, trainer) == 3.0
+    assert planned_passes(6, 4, SimpleNamespace(args=args, num_generations=4, num_iterations=2)) == 1.5

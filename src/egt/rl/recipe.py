@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -22,6 +23,8 @@ from egt.errors import EgtError
 from egt.models.training import checkpoint_dir
 from egt.rl.estimators import get_advantage_estimator
 from egt.rl.trainer import TRL_ADVANTAGES
+
+logger = logging.getLogger(__name__)
 
 
 def estimator_kwargs(args) -> dict[str, Any]:
@@ -131,6 +134,16 @@ def step_log(
     return log
 
 
+def planned_passes(max_steps: int, n_rows: int, trainer) -> float:
+    """Passes over the training rows the step budget covers without dynamic sampling (which takes more):
+    prompts per optimiser step = prompts per generation batch · gradient_accumulation_steps /
+    (steps_per_generation · num_iterations)."""
+    a = trainer.args
+    prompts = a.generation_batch_size // trainer.num_generations
+    per_step = prompts * a.gradient_accumulation_steps / (a.steps_per_generation * trainer.num_iterations)
+    return round(max_steps * per_step / max(n_rows, 1), 2)
+
+
 def _reward(args, config) -> tuple[list, list[float]]:
     """The judge reward functions and their weights, with DAPO's soft overlong penalty when asked for."""
     from egt.rl.rewards import judge_reward_functions, make_logic_checker
@@ -219,6 +232,15 @@ def train_judge_rl(args, config) -> dict:
         record_dir=Path(run.output_dir) / "curriculum" if args.save_curriculum_order else None,
         callbacks=[TimeLimit(args.time_limit_seconds)] if args.time_limit_seconds > 0 else None,
     )
+    passes = planned_passes(run.max_steps, len(data.dataset), trainer) if run.max_steps > 0 else None
+    if passes is not None and passes > 1 and args.curriculum != "off":
+        logger.warning(
+            "%d steps cover the %d training rows %.2f times: passes after the first follow curriculum_repeat=%s",
+            run.max_steps,
+            len(data.dataset),
+            passes,
+            args.curriculum_repeat,
+        )
     result = trainer.train(resume_from_checkpoint=_resume_value(run.resume_from_checkpoint))
 
     history = trainer.state.log_history
@@ -239,6 +261,7 @@ def train_judge_rl(args, config) -> dict:
         "wall_seconds": round(time.perf_counter() - start, 1),
         "processes": trainer.accelerator.num_processes,
         "curriculum_repeat": args.curriculum_repeat,
+        "curriculum_passes_planned": passes,
         "curriculum_passes": 1 + max((c["epoch"] for c in trainer.curriculum_log), default=0),
         "dynamic_sampling": args.dynamic_sampling,
         "log": step_log(history, trainer.curriculum_log, args.correct_reward),
