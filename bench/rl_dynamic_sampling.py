@@ -44,6 +44,7 @@ def parse():
     p.add_argument("--batch", type=int, default=32, help="Completions per step (prompts × G).")
     p.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
     p.add_argument("--max_completion_length", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature of the rollouts.")
     p.add_argument("--metric", default="accuracy", choices=["reward", "accuracy"])
     p.add_argument("--max_generation_batches", type=int, default=4)
     return harness.parse(p, quick=QUICK)
@@ -98,6 +99,7 @@ def run(args, lab: Path, judge: Path, style: str, work: Path, dynamic: bool) -> 
             "per_device_train_batch_size": args.batch,
             "num_generations": args.generations,
             "max_completion_length": args.max_completion_length,
+            "temperature": args.temperature,
             "reward_weights": weights,
         }
     )

@@ -68,7 +68,7 @@ def test_cli_analyze_run_plots_the_rl_log(tmp_path, capsys):
     entry = {"frac_reward_zero_std": 0.5, "reward": 0.7, "accuracy": 0.4, "format_failure_rate": 0.1}
     log = [
         {"step": s, **entry, "rollout_entropy": 1.0 / s, "curriculum_epoch": (s - 1) // 2, "curriculum_position": 4}
-        | {"groups_kept": 2, "groups_generated": 4 * s, "generation_batches": s}
+        | {"groups_kept": 2, "groups_generated": 4 * s, "groups_dropped": s, "generation_batches": s}
         for s in (1, 2, 3)
     ]
     summary = {"n_rows": 8, "estimator": "grpo", "dynamic_sampling": True, "log": log}

@@ -115,7 +115,7 @@ def plot_rl_log(summary: dict, path: str | Path) -> Path:
     Six panels against the step: the share of groups whose rewards have std 0 (GRPO learns nothing from
     them), mean reward, accuracy, format-failure rate, rollout entropy, and the curriculum position as
     passes over the subset (``curriculum_epoch + curriculum_position / n_rows``); with dynamic sampling
-    the zero-std panel also shows the share of generated groups the refill dropped.
+    the zero-std panel also shows the share of generated groups the refill dropped as uniform.
     """
     plt = _pyplot()
     log = summary.get("log") or []
@@ -133,11 +133,11 @@ def plot_rl_log(summary: dict, path: str | Path) -> Path:
         points = [(s, v) for s, v in zip(steps, values, strict=True) if v is not None]
         if points:
             ax.plot(*zip(*points, strict=True), marker=".", lw=1, label=key)
-        if key == "frac_reward_zero_std" and any("groups_generated" in e for e in log):
+        if key == "frac_reward_zero_std" and any("groups_dropped" in e for e in log):
             dropped = [
-                (e["step"], 1 - e["groups_kept"] / e["groups_generated"]) for e in log if e.get("groups_generated")
+                (e["step"], e["groups_dropped"] / e["groups_generated"]) for e in log if e.get("groups_generated")
             ]
-            ax.plot(*zip(*dropped, strict=True), marker="x", lw=1, label="dropped by dynamic sampling")
+            ax.plot(*zip(*dropped, strict=True), marker="x", lw=1, label="uniform: dropped by dynamic sampling")
             ax.legend(frameon=False, fontsize=7)
         if not points:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")

@@ -100,10 +100,22 @@ def _plot_run(args: AnalyzeArgs) -> int:
     out = Path(args.output_dir) if args.output_dir else path.parent
     out.mkdir(parents=True, exist_ok=True)
     png = plot_rl_log(summary, out / "rl_log.png")
-    keys = ["step", "frac_reward_zero_std", "reward", "accuracy", "format_failure_rate", "rollout_entropy"]
-    keys += ["curriculum_epoch", "curriculum_position"]
-    keys += [k for k in ("groups_kept", "groups_generated", "generation_batches") if k in summary["log"][0]]
-    rows = [["–" if e.get(k) is None else e[k] for k in keys] for e in summary["log"]]
-    print_table(f"RL log: {len(rows)} logged steps", keys, rows)
+    columns = {  # log key → short column name
+        "step": "step",
+        "frac_reward_zero_std": "0-std",
+        "reward": "reward",
+        "accuracy": "acc",
+        "format_failure_rate": "fmt fail",
+        "rollout_entropy": "entropy",
+        "curriculum_epoch": "pass",
+        "curriculum_position": "pos",
+        "groups_kept": "kept",
+        "groups_generated": "gen",
+        "groups_dropped": "drop",
+        "generation_batches": "batches",
+    }
+    keys = [k for k in columns if k in summary["log"][0]]
+    rows = [["–" if e.get(k) is None else f"{e[k]:g}" for k in keys] for e in summary["log"]]
+    print_table(f"RL log: {len(rows)} logged steps", [columns[k] for k in keys], rows)
     console.print(f"wrote {png}")
     return 0

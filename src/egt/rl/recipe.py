@@ -77,6 +77,7 @@ LOG_KEYS = (
 DYNAMIC_SAMPLING_LOG = {
     "groups_kept": "dynamic_sampling/groups_kept",
     "groups_generated": "dynamic_sampling/groups_generated",
+    "groups_dropped": "dynamic_sampling/groups_dropped",
     "generation_batches": "dynamic_sampling/generation_batches",
 }
 
@@ -105,8 +106,9 @@ def step_log(
     - ``curriculum_epoch`` (pass over the subset, from 0) and ``curriculum_position`` (prompts of that
       pass consumed) after the last generation of the step, from ``curriculum_log``
       (``{"step", "epoch", "position"}`` per generation, ``step`` = optimiser steps done before it);
-    - with dynamic sampling, also ``groups_kept``, ``groups_generated`` and ``generation_batches``
-      (per step, averaged over the logging window).
+    - with dynamic sampling, also ``groups_kept`` (trained), ``groups_generated``, ``groups_dropped``
+      (uniform; generated − kept − dropped = signal-carrying groups beyond the full batch, unused, as in
+      verl) and ``generation_batches`` (per step, averaged over the logging window).
 
     Metrics are TRL's averages over the logging window (``logging_steps``).
     """

@@ -601,6 +601,7 @@ class JudgeGRPOTrainer(GRPOTrainer):
         metrics = self._metrics["train"]
         metrics["dynamic_sampling/groups_kept"].append(float(kept))
         metrics["dynamic_sampling/groups_generated"].append(float(entry["groups_generated"]))
+        metrics["dynamic_sampling/groups_dropped"].append(float(len(entry["dropped"])))
         metrics["dynamic_sampling/generation_batches"].append(float(entry["generation_batches"]))
         metrics["dynamic_sampling/filled"].append(float(entry["filled"]))
         if not entry["filled"]:
