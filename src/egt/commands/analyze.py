@@ -115,7 +115,7 @@ def _plot_run(args: AnalyzeArgs) -> int:
         "generation_batches": "batches",
     }
     keys = [k for k in columns if k in summary["log"][0]]
-    rows = [["–" if e.get(k) is None else f"{e[k]:g}" for k in keys] for e in summary["log"]]
+    rows = [["–" if e.get(k) is None else f"{e[k]:.3g}" for k in keys] for e in summary["log"]]
     print_table(f"RL log: {len(rows)} logged steps", [columns[k] for k in keys], rows)
     console.print(f"wrote {png}")
     return 0
