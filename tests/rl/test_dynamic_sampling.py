@@ -63,3 +63,16 @@ def test_rows_from_two_rounds_merge_with_prompts_padded_left_and_completions_rig
     assert batch["advantages"].tolist() == [1.0, -0.5, 0.5]
     assert batch["token_type_ids"].tolist() == [[1, 1, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
     assert batch["num_images"] == [3, 2, 1] and "num_items_in_batch" not in batch
+
+
+def test_rows_of_groups_out_of_the_plan_are_freed_between_rounds():
+    """Rank 1 of 2, G = 2, one group per rank per round: rank 1 holds group 1 of each round. The plan
+    (0,1) kept + (1,0) kept leaves round 1's group 1 out: its rows are freed, round 0's stay."""
+    from types import SimpleNamespace
+
+    from egt.rl.trainer import JudgeGRPOTrainer
+
+    rank1 = SimpleNamespace(accelerator=SimpleNamespace(process_index=1), num_generations=2)
+    rows = [["r0a", "r0b"], ["r1a", "r1b"]]
+    JudgeGRPOTrainer._free_unplanned_rows(rank1, rows, fill_plan([[True, False], [False, False]], 2), local=2)
+    assert rows == [["r0a", "r0b"], [None, None]]

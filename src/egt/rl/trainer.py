@@ -562,7 +562,7 @@ class JudgeGRPOTrainer(GRPOTrainer):
         local = self.args.generation_batch_size // processes  # rows per rank per round
         ids = self._row_ids()
         stream = self._stream()
-        round_rows: list[list[dict]] = []  # per round: this rank's rows as payloads
+        round_rows: list[list[dict | None]] = []  # per round: this rank's rows as payloads
         round_uniform: list[list[bool]] = []  # per round: is group g uniform
         round_prompts: list[list[int]] = []  # per round: the prompts (dataset rows), one per group
         for _ in range(self.max_generation_batches):
@@ -572,9 +572,10 @@ class JudgeGRPOTrainer(GRPOTrainer):
             round_uniform.append(uniform_groups(self._dynamic_sampling_values(), group_size).tolist())
             round_prompts.append(prompts)
             round_rows.append(split_rows(split_pixel_values_by_grid(output)))
-            if sum(not u for flags in round_uniform for u in flags) >= target:
+            plan = fill_plan(round_uniform, target)
+            self._free_unplanned_rows(round_rows, plan, local)  # a group out of the plan never comes back in
+            if all(t for _, _, t in plan):
                 break
-        plan = fill_plan(round_uniform, target)
         wanted = [(r, g * group_size + m) for r, g, _ in plan for m in range(group_size)]  # global rows, in order
         batch = merge_rows(self._rows_for_this_rank(round_rows, wanted, local), self._tokenizer.pad_token_id)
         batch = unsplit_pixel_values_by_grid(batch)
@@ -624,8 +625,21 @@ class JudgeGRPOTrainer(GRPOTrainer):
         self._log_curriculum(*stream.position())
         return batch
 
+    def _free_unplanned_rows(
+        self, round_rows: list[list[dict | None]], plan: list[tuple[int, int, bool]], local: int
+    ) -> None:
+        """Drop this rank's rows of every group outside ``plan``: later rounds only replace planned padding
+        by kept groups, so such a group is never needed again, and its tensors (pixel values, log-probs)
+        need not wait in memory for the remaining rounds."""
+        planned = {(r, g) for r, g, _ in plan}
+        offset = self.accelerator.process_index * local
+        for r, rows in enumerate(round_rows):
+            for k in range(len(rows)):
+                if rows[k] is not None and (r, (offset + k) // self.num_generations) not in planned:
+                    rows[k] = None
+
     def _rows_for_this_rank(
-        self, round_rows: list[list[dict]], wanted: list[tuple[int, int]], local: int
+        self, round_rows: list[list[dict | None]], wanted: list[tuple[int, int]], local: int
     ) -> list[dict]:
         """The payloads of this rank's slice of ``wanted`` (``(round, global row)``), fetched from the
         ranks that generated them: each rank sends (on CPU) what another rank trains, everyone keeps its own."""
