@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for s in benchmark_batching rm_batching entropy_memory teacher_forced_entropy scoring_overhead sft_step \
-		rl_step_time math_verifier gpu_check; do echo "== bench/$$s.py --quick"; $(PY) bench/$$s.py --quick || exit 1; done
+		rl_step_time rl_stable_reinforce math_verifier gpu_check; do echo "== bench/$$s.py --quick"; $(PY) bench/$$s.py --quick || exit 1; done
 
 clean:
 	rm -rf runs .pytest_cache

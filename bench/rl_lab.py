@@ -87,18 +87,13 @@ def evaluate_judge(judge_dir: Path, lab: Path, seed: int) -> dict:
     }
 
 
-def main() -> int:
-    args = parse()
-    from trl import GRPOConfig, SFTConfig
+def lab_and_judge(args, out: Path) -> tuple[Path, Path, float]:
+    """``--lab`` or a fresh lab, ``--judge`` or a judge SFT'd for ``--sft_steps``; and the SFT seconds."""
+    from trl import SFTConfig
 
     from egt.lab import LabConfig, make_lab
     from egt.models.training import cpu_sft_defaults
-    from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
-    from egt.rl.recipe import train_judge_rl
     from egt.train.sft import JudgeSFTArgs, train_judge_sft
-
-    out = harness.work_dir(args, __file__)
-    start = time.perf_counter()
 
     lab = Path(args.lab) if args.lab else out / "lab"
     if not args.lab:
@@ -125,6 +120,20 @@ def main() -> int:
         )
         train_judge_sft(JudgeSFTArgs(data=str(lab / "sft.jsonl"), max_new_tokens=args.max_completion_length), sft)
         sft_seconds = time.perf_counter() - t0
+    return lab, judge, sft_seconds
+
+
+def main() -> int:
+    args = parse()
+    from trl import GRPOConfig
+
+    from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
+    from egt.rl.recipe import train_judge_rl
+
+    out = harness.work_dir(args, __file__)
+    start = time.perf_counter()
+
+    lab, judge, sft_seconds = lab_and_judge(args, out)
 
     rows = {
         "sft": {

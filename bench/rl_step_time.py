@@ -50,8 +50,19 @@ def setup(args, work: Path) -> tuple[Path, Path, str]:
     return lab, model, style
 
 
-def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[str, list[float]]:
-    """Per-step times of one run whose estimator rotates every step; ``{estimator: [s, …]}`` in rounds."""
+def add_judge_flags(parser) -> None:
+    """The flags of a fixed-weights timing run: the judge, the lab, the batch shape."""
+    parser.add_argument("--model", default="", help="A judge folder; default: a fresh tiny judge.")
+    parser.add_argument("--lab", default="", help="A shapes-lab folder; default: a small fresh one.")
+    parser.add_argument("--batch", type=int, default=16, help="Completions per step (per_device_train_batch_size).")
+    parser.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
+    parser.add_argument("--max_completion_length", type=int, default=64)
+
+
+def timed_run(args, lab: Path, model: Path, style: str, work: Path, steps: int, switch, **config):
+    """One run whose weights never change (learning rate 0) and whose completions all have the full
+    length, so every step does the same work; ``switch(trainer, step)`` runs before each step (0-based).
+    Returns the trainer and this process's CPU seconds per step (1-based, as TRL's ``step_time``)."""
     from transformers import TrainerCallback
     from trl import GRPOConfig
 
@@ -61,30 +72,27 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
     from egt.rl.rewards import RuleLogicChecker, judge_reward_functions
     from egt.rl.trainer import JudgeGRPOTrainer
 
-    steps = (args.repeats + 1) * len(ESTIMATORS)
     pairs = read_pairs(lab / "rl_pool.jsonl")
     dataset = build_rl_dataset(pairs, presentation_rows(pairs, "random", 0), lab, style, True)
     funcs, weights = judge_reward_functions(logic_checker=RuleLogicChecker())
-    config = GRPOConfig(
-        **{
-            **cpu_rl_defaults(),
-            "output_dir": str(work / "run"),
-            "seed": args.seed,
-            "learning_rate": 0.0,
-            "max_steps": steps,
-            "per_device_train_batch_size": args.batch,
-            "num_generations": args.generations,
-            "max_completion_length": args.max_completion_length,
-            "reward_weights": weights,
-            "generation_kwargs": {"min_new_tokens": args.max_completion_length},
-        }
-    )
-
+    settings = {
+        **cpu_rl_defaults(),
+        "output_dir": str(work / "run"),
+        "seed": args.seed,
+        "learning_rate": 0.0,
+        "max_steps": steps,
+        "per_device_train_batch_size": args.batch,
+        "num_generations": args.generations,
+        "max_completion_length": args.max_completion_length,
+        "reward_weights": weights,
+        "generation_kwargs": {"min_new_tokens": args.max_completion_length},
+        **config,
+    }
     cpu: dict[int, float] = {}
 
-    class Rotate(TrainerCallback):
+    class Switch(TrainerCallback):
         def on_step_begin(self, _args, state, control, **kwargs):
-            trainer.advantage_estimator = ESTIMATORS[state.global_step % len(ESTIMATORS)]
+            switch(trainer, state.global_step)
             cpu[state.global_step + 1] = -time.process_time()
 
         def on_step_end(self, _args, state, control, **kwargs):
@@ -93,12 +101,22 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
     trainer = JudgeGRPOTrainer(
         model=str(model),
         reward_funcs=funcs,
-        args=config,
+        args=GRPOConfig(**settings),
         train_dataset=dataset,
         advantage_estimator="grpo",
-        callbacks=[Rotate()],
+        callbacks=[Switch()],
     )
     trainer.train()
+    return trainer, cpu
+
+
+def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[str, list[float]]:
+    """Per-step times of one run whose estimator rotates every step; ``{estimator: [s, …]}`` in rounds."""
+
+    def rotate(trainer, step: int) -> None:
+        trainer.advantage_estimator = ESTIMATORS[step % len(ESTIMATORS)]
+
+    trainer, cpu = timed_run(args, lab, model, style, work, (args.repeats + 1) * len(ESTIMATORS), rotate)
     wall: dict[str, list[float]] = {e: [] for e in ESTIMATORS}
     cpu_by: dict[str, list[float]] = {e: [] for e in ESTIMATORS}
     for entry in trainer.state.log_history:
@@ -113,11 +131,7 @@ def run_rotating(args, lab: Path, model: Path, style: str, work: Path) -> dict[s
 
 def main() -> int:
     parser = harness.make_parser(__doc__, repeats=20)
-    parser.add_argument("--model", default="", help="A judge folder; default: a fresh tiny judge.")
-    parser.add_argument("--lab", default="", help="A shapes-lab folder; default: a small fresh one.")
-    parser.add_argument("--batch", type=int, default=16, help="Completions per step (per_device_train_batch_size).")
-    parser.add_argument("--generations", type=int, default=8, help="G, completions per prompt.")
-    parser.add_argument("--max_completion_length", type=int, default=64)
+    add_judge_flags(parser)
     args = harness.parse(
         parser, quick={"repeats": 1, "batch": 8, "generations": 4, "max_completion_length": 16}
     )  # --repeats: timed rounds of one step per estimator (plus one warm-up round)

@@ -21,6 +21,11 @@ def free_port() -> int:
 def launch_egt(egt_args: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 240) -> None:
     """Run ``accelerate launch <launcher> -m egt.cli <egt_args>`` from the repository root, one thread
     per process and no GPU; fail the test with the tail of its output unless it exits 0."""
+    launch(["-m", "egt.cli", *egt_args], launcher, timeout)
+
+
+def launch(target: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 240) -> None:
+    """``accelerate launch <launcher> <target>`` (``-m module args`` or ``script.py args``), as :func:`launch_egt`."""
     command = [
         sys.executable,
         "-m",
@@ -30,9 +35,7 @@ def launch_egt(egt_args: list[str], launcher: list[str] = CPU_2PROC, timeout: fl
         "1",
         "--main_process_port",
         str(free_port()),
-        "-m",
-        "egt.cli",
-        *egt_args,
+        *target,
     ]
     env = {
         **os.environ,

@@ -59,3 +59,24 @@ def test_cli_analyze_and_bad_inputs_exit_2_without_output(tmp_path, scores_file,
         assert main(["analyze", *argv]) == 2, argv
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_analyze_run_plots_the_rl_log(tmp_path, capsys):
+    """``egt analyze --run DIR`` reads rl_summary.json's per-step log: a table and rl_log.png next to it."""
+    run = tmp_path / "judge"
+    run.mkdir()
+    entry = {"frac_reward_zero_std": 0.5, "reward": 0.7, "accuracy": 0.4, "format_failure_rate": 0.1}
+    log = [
+        {"step": s, **entry, "rollout_entropy": 1.0 / s, "curriculum_epoch": (s - 1) // 2, "curriculum_position": 4}
+        | {"groups_kept": 2, "groups_generated": 4 * s, "groups_dropped": s, "generation_batches": s}
+        for s in (1, 2, 3)
+    ]
+    summary = {"n_rows": 8, "estimator": "grpo", "dynamic_sampling": True, "log": log}
+    (run / "rl_summary.json").write_text(json.dumps(summary))
+    assert main(["analyze", "--run", str(run)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "RL log: 3 logged steps" in out and "rl_log.png" in out
+    assert (run / "rl_log.png").read_bytes()[:4] == b"\x89PNG"
+    (run / "rl_summary.json").write_text(json.dumps({**summary, "log": []}))
+    assert main(["analyze", "--run", str(run)]) == 2
+    assert "no per-step 'log'" in capsys.readouterr().err

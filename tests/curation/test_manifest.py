@@ -97,6 +97,24 @@ def test_cli_curate_and_bad_inputs_exit_2_without_output(tmp_path, scores_file, 
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_pass_rate_selection_states_the_band_and_the_counts_outside_it(tmp_path, scores_file, small_lab):
+    """Synthetic pass rates 1 − i/32. Band (0.25, 0.75): inside i = 9 … 23 (15 items), below i ≥ 24 (8: 0.25
+    itself is not inside), above i ≤ 8 (9: 0.75 itself is not inside). Kept in answer-entropy order i/32."""
+    out = tmp_path / "band"
+    data = str(small_lab / "rl_pool.jsonl")
+    argv = ["curate", "--scores", str(scores_file), "--data", data, "--output_dir", str(out)]
+    assert main([*argv, "--selector", "pass_rate", "--pass_band", "0.25,0.75"]) == 0
+    s = json.loads((out / "selection.json").read_text())
+    assert s["selector"] == "pass_rate" and s["pass_band"] == [0.25, 0.75]
+    counts = {k: s["counts"][k] for k in ("pool", "kept", "inside_band", "below_band", "above_band")}
+    assert counts == {"pool": 32, "kept": 15, "inside_band": 15, "below_band": 8, "above_band": 9}
+    ids = [p.id for p in read_pairs(data)]
+    rows = read_manifest(out)
+    assert [r.id for r in rows if r.kept] == ids[9:24]
+    assert [r.id for r in curriculum_order(rows)] == ids[9:24]
+    assert main([*argv, "--selector", "pass_rate", "--pass_band", "0.97,0.98"]) == 2  # 1 − i/32 skips (0.97, 0.98)
+
+
 @pytest.mark.parametrize("by", ["vote", "peak"])
 def test_curate_and_curriculum_by_the_new_kinds(tmp_path, small_lab, pool, by):
     """vote and peak are selectable; the manifest carries them and the curriculum orders by them."""

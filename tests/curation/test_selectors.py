@@ -168,3 +168,33 @@ def test_item_scores_carry_vote_peak_and_format_failures():
     assert (s["x"]["vote"], s["x"]["peak"], s["x"]["format_failures"]) == (0.0, 2.0, 0)
     assert (s["old"]["peak"], s["old"]["format_failures"]) == (None, 1)
     assert order_by_entropy(s, "peak") == ["x", "old"]
+
+
+def test_pass_rate_selector_keeps_the_learnable_items_in_entropy_order():
+    """POOL's pass rates: d 0.25, a 1, c 0, b 1, e 0.5. Band (0, 1): d and e inside (answer entropy 0.5, 0.9),
+    then c (0: below), then a, b (1: above; entropy tie by id)."""
+    from egt.curation.selectors import parse_pass_band
+
+    rows = select(POOL, "pass_rate", by="answer")
+    assert [r["id"] for r in rows] == ["d", "e", "c", "a", "b"]
+    assert [r["kept"] for r in rows] == [True, True, False, False, False]
+    assert rows[0]["selector"] == "pass_rate" and rows[0]["reason"].startswith("kept: pass rate 0.25 is inside (0, 1)")
+    assert rows[2]["reason"].startswith("dropped: pass rate 0 <= 0") and "disagrees" in rows[2]["reason"]
+    assert rows[3]["reason"].startswith("dropped: pass rate 1 >= 1") and "agrees" in rows[3]["reason"]
+    # band (0.3, 1): only e inside; d (0.25) joins c below, d first by entropy (c has none)
+    assert [(r["id"], r["kept"]) for r in select(POOL, "pass_rate", pass_band=(0.3, 1.0))] == [
+        ("e", True),
+        ("d", False),
+        ("c", False),
+        ("a", False),
+        ("b", False),
+    ]
+    assert [r["id"] for r in select(POOL, "pass_rate", n=1) if r["kept"]] == ["d"]  # the lowest entropy in band
+    with pytest.raises(EgtError, match="only 2 have a pass rate inside"):
+        select(POOL, "pass_rate", n=3)
+    with pytest.raises(EgtError, match="no item's pass rate is strictly inside"):
+        select(POOL, "pass_rate", pass_band=(0.6, 0.9))
+    assert parse_pass_band("0,1") == (0.0, 1.0) and parse_pass_band("0.01, 0.99") == (0.01, 0.99)
+    for bad in ("1,0", "0.5,0.5", "x", "0,1,2", "-0.1,1"):
+        with pytest.raises(EgtError, match="--pass_band"):
+            parse_pass_band(bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 
 import pytest
@@ -53,6 +54,10 @@ def make_trainer(
     trainer_cls=JudgeGRPOTrainer,
     estimator_kwargs=None,
     dynamic_sampling=False,
+    max_generation_batches=10,
+    dynamic_sampling_metric="reward",
+    ratio_preclip=0.0,
+    advantage_filter_sigma=0.0,
     **overrides,
 ):
     pairs = read_pairs(small_lab / "rl_pool.jsonl")[:n_pairs]
@@ -77,6 +82,10 @@ def make_trainer(
         estimator_kwargs=estimator_kwargs,
         curriculum=curriculum,
         dynamic_sampling=dynamic_sampling,
+        max_generation_batches=max_generation_batches,
+        dynamic_sampling_metric=dynamic_sampling_metric,
+        ratio_preclip=ratio_preclip,
+        advantage_filter_sigma=advantage_filter_sigma,
     )
 
 
@@ -347,29 +356,163 @@ def test_rollout_entropies_are_float32_in_a_bf16_model(small_lab, peaked_bf16_ju
     print("relative difference to the float32 reference, (median, max) per source:", seen)
 
 
-def test_dynamic_sampling_masks_groups_of_equal_rewards(small_lab, tiny_judge_dir, tmp_path):
-    """Two groups of G = 4; the first prompt's completions all get reward 1 → that group leaves the loss,
-    the second gets 1, 0, 1, 0 and stays."""
+def scripted_accuracy(uniform_ids):
+    """Stand-in accuracy: 1 for every rollout of an id in ``uniform_ids`` (a uniform group), else 0, 1, 0, 1
+    over the rank's rows (each group of G = 4 has both)."""
 
     def judge_accuracy(prompts, completions, id, **kwargs):
-        return [1.0 if i == id[0] else float(k % 2) for k, i in enumerate(id)]
+        return [1.0 if i in uniform_ids else float(k % 2) for k, i in enumerate(id)]
 
+    return judge_accuracy
+
+
+def test_dynamic_sampling_refills_the_batch_in_the_curriculum_order(small_lab, tiny_judge_dir, tmp_path):
+    """8 items in sorted order o0 … o7, 2 prompts (G = 4) per generation batch, o0, o2, o3 uniform.
+    Step 1: round 1 [o0, o1] keeps o1, round 2 [o2, o3] keeps nothing: max_generation_batches = 2 is
+    reached, so the batch is o1 plus o0 as masked padding. Step 2: round 1 [o4, o5] keeps both.
+    Step 3 (max_generation_batches lifted to 3): [o6, o7] keeps both."""
+    ids = [p.id for p in read_pairs(small_lab / "rl_pool.jsonl")[:8]]
+    scores = [0.1 * ((3 * k) % 8) for k in range(8)]
+    order = sorted(range(8), key=lambda k: scores[k])
+    o = [ids[k] for k in order]
     trainer = make_trainer(
         small_lab,
         tiny_judge_dir,
         tmp_path,
         "grpo",
-        reward_funcs=[judge_accuracy],
+        reward_funcs=[scripted_accuracy({o[0], o[2], o[3]})],
         trainer_cls=Recording,
         dynamic_sampling=True,
-        curriculum=Curriculum("off"),
+        curriculum=Curriculum("sorted", scores, ids=ids),
+        max_steps=3,
+    )
+    trainer.max_generation_batches = 2
+    batches = []
+    original = trainer._dynamic_sampling_batch
+
+    def recorded():
+        batch = original()
+        batches.append(batch)
+        if len(batches) == 2:
+            trainer.max_generation_batches = 3
+        return batch
+
+    trainer._dynamic_sampling_batch = recorded
+    trainer.train()
+    log = trainer.dynamic_sampling_log
+    assert [e["trained"] for e in log] == [[o[1]], [o[4], o[5]], [o[6], o[7]]]
+    assert [e["dropped"] for e in log] == [[o[0], o[2], o[3]], [], []]
+    assert [(e["generation_batches"], e["groups_generated"], e["groups_kept"], e["filled"]) for e in log] == [
+        (2, 4, 1, False),
+        (1, 2, 2, True),
+        (1, 2, 2, True),
+    ]
+    first = batches[0]  # rows 0-3: o0 (padding), rows 4-7: o1
+    assert [i for _, row in trainer.consumed_ids[:1] for i in row] == [o[0]] * 4 + [o[1]] * 4
+    assert first["completion_mask"][:4].sum() == 0 and first["completion_mask"][4:].sum() > 0
+    assert first["num_items_in_batch"] == first["completion_mask"].sum()
+    for batch in batches:  # every trained group carries signal: GRPO advantages ±0.866 on its tokens
+        trained = batch["completion_mask"].sum(dim=1) > 0
+        assert torch.all(batch["advantages"][trained].abs().amax(dim=1) > 0.8)
+    history = [h for h in trainer.state.log_history if "dynamic_sampling/groups_kept" in h]
+    assert [h["dynamic_sampling/groups_kept"] for h in history] == [1.0, 2.0, 2.0]
+    assert [h["dynamic_sampling/generation_batches"] for h in history] == [2.0, 1.0, 1.0]
+    assert [(c["epoch"], c["position"]) for c in trainer.curriculum_log] == [(0, 4), (0, 6), (0, 8)]
+    assert trainer._prompt_stream.cursor == 4
+
+
+def test_dynamic_sampling_metric_accuracy_drops_a_group_whose_format_differs(small_lab, tiny_judge_dir, tmp_path):
+    """Both groups have equal accuracies; the first prompt's rollouts differ in format. ``reward`` keeps
+    that group, ``accuracy`` drops it (and then nothing fills the batch within one generation batch)."""
+
+    def judge_format(prompts, completions, id, **kwargs):
+        return [float(k % 2) if i == id[0] else 1.0 for k, i in enumerate(id)]
+
+    def judge_accuracy(prompts, completions, **kwargs):
+        return [1.0] * len(completions)
+
+    kept = {}
+    for metric in ("reward", "accuracy"):
+        trainer = make_trainer(
+            small_lab,
+            tiny_judge_dir,
+            tmp_path / metric,
+            "grpo",
+            reward_funcs=[judge_format, judge_accuracy],
+            dynamic_sampling=True,
+            curriculum=Curriculum("off"),
+            max_generation_batches=1,
+            dynamic_sampling_metric=metric,
+        )
+        trainer.train()
+        kept[metric] = trainer.dynamic_sampling_log[0]["groups_kept"]
+    assert kept == {"reward": 1, "accuracy": 0}
+
+
+class ShiftedOldLogps(JudgeGRPOTrainer):
+    """Moves one token's old log-prob 50 nats down (its ratio becomes e^50 ≈ 5e21) in a row with a negative
+    advantage, and keeps what the loss saw."""
+
+    def __init__(self, *args, **kwargs):
+        self.seen = []
+        super().__init__(*args, **kwargs)
+
+    def _compute_loss(self, model, inputs):
+        old, advantages, mask = inputs["old_per_token_logps"], inputs["advantages"], inputs["completion_mask"]
+        row = int((advantages[:, 0] < 0).nonzero()[0])
+        old = old.clone()
+        old[row, 0] -= 50.0
+        inputs = {**inputs, "old_per_token_logps": old}
+        loss = super()._compute_loss(model, inputs)
+        self.seen.append((loss.detach(), row, advantages.clone(), mask.clone(), inputs["num_items_in_batch"]))
+        return loss
+
+
+def test_ratio_preclip_bounds_the_loss_of_an_extreme_ratio(small_lab, tiny_judge_dir, tmp_path):
+    """steps_per_generation = 2 makes TRL keep old log-probs (ratio ≈ 1 elsewhere: same weights). The token
+    with ratio e^50 and advantage A < 0 puts r·|A| ≈ 5e21·|A| in the DAPO loss; pre-clipped at R = 1000 it
+    puts 1000·|A|. So loss = (Σ_{other tokens} −A + 1000·|A_row|) / (num_items / steps_per_generation)."""
+    losses = {}
+    for preclip in (0.0, 1000.0):
+        trainer = make_trainer(
+            small_lab,
+            tiny_judge_dir,
+            tmp_path / str(preclip),
+            "grpo",
+            trainer_cls=ShiftedOldLogps,
+            ratio_preclip=preclip,
+            per_device_train_batch_size=4,
+            steps_per_generation=2,
+            learning_rate=0.0,
+        )
+        trainer.train()
+        loss, row, advantages, mask, items = trainer.seen[0]
+        losses[preclip] = loss.item()
+        grad_norm = next(h["grad_norm"] for h in trainer.state.log_history if "grad_norm" in h)
+        assert math.isinf(grad_norm) != bool(preclip)  # the unclipped ratio's gradient overflows
+        if preclip:
+            tokens = -(advantages * mask).sum() + advantages[row, 0] + 1000.0 * advantages[row, 0].abs()
+            torch.testing.assert_close(loss, tokens / (items / 2), rtol=1e-4, atol=1e-4)
+            valid = int(mask.sum())
+            first = next(h for h in trainer.state.log_history if "stable_reinforce/preclip_frac" in h)
+            assert first["stable_reinforce/preclip_frac"] == pytest.approx(1 / valid)  # the one shifted token
+    assert losses[0.0] > 1e20 and 0 < losses[1000.0] < 1e4
+
+
+def test_advantage_filter_replaces_the_batch_advantages(small_lab, tiny_judge_dir, tmp_path):
+    """GRPO advantages of the stand-in reward are ±0.866 (= ±√3/2) per response; the filter re-standardises
+    them over the batch's tokens (token-weighted) and keeps them all at S = 3."""
+    from egt.rl.stable_reinforce import filter_advantages
+
+    trainer = make_trainer(
+        small_lab, tiny_judge_dir, tmp_path, "grpo", trainer_cls=Recording, advantage_filter_sigma=3.0
     )
     trainer.train()
-    mask = trainer.batch["completion_mask"]  # [8, T], rows 0-3 the first group
-    assert mask[:4].sum() == 0 and mask[4:].sum() > 0
-    assert trainer.batch["num_items_in_batch"] == mask.sum()
-    assert torch.all(trainer.last_advantages[:4] == 0)
-    assert trainer.state.log_history[0]["dynamic_sampling/frac_groups_dropped"] == 0.5
+    mask = trainer.batch["completion_mask"]
+    grpo = torch.where(mask != 0, torch.tensor([-1.0, 1.0] * 4)[:, None] * 0.75 / (0.75**0.5 + 1e-4), 0.0)
+    torch.testing.assert_close(trainer.last_advantages, filter_advantages(grpo, mask, 3.0))
+    (used,) = trainer.loss_advantages
+    assert used.shape == mask.shape
 
 
 def test_a_nan_reward_stops_training_with_the_ids(small_lab, tiny_judge_dir, tmp_path):
@@ -487,10 +630,36 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     assert epochs[0] != epochs[1]  # the staged order is reshuffled in epoch 1, and the resumed run followed it
 
 
+def test_a_resumed_dynamic_sampling_run_continues_the_prompt_stream(small_lab, tiny_judge_dir, tmp_path):
+    """The checkpoint stores the stream's cursor: o0 is uniform, so step 1 draws [o0, o1] and [o2, o3];
+    resumed from checkpoint-1, step 2 starts at [o4, o5], as the uninterrupted run's does."""
+    ids = [p.id for p in read_pairs(small_lab / "rl_pool.jsonl")[:8]]
+    common = dict(
+        reward_funcs=[scripted_accuracy({ids[0]})],
+        dynamic_sampling=True,
+        curriculum=Curriculum("sorted", [float(k) for k in range(8)], ids=ids),
+        max_steps=2,
+        save_strategy="steps",
+        save_steps=1,
+    )
+    full = make_trainer(small_lab, tiny_judge_dir, tmp_path / "full", "grpo", **common)
+    full.train()
+    assert [e["trained"] for e in full.dynamic_sampling_log] == [[ids[1], ids[2]], [ids[4], ids[5]]]
+    cut = make_trainer(small_lab, tiny_judge_dir, tmp_path / "cut", "grpo", **common)
+    cut.add_callback(StopAt(1))
+    cut.train()
+    checkpoint = tmp_path / "cut" / "out-grpo" / "checkpoint-1"
+    assert json.loads((checkpoint / "egt_rl_state.json").read_text()) == {"prompt_stream_cursor": 2}
+    resumed = make_trainer(small_lab, tiny_judge_dir, tmp_path / "cut", "grpo", **common)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert [e["trained"] for e in resumed.dynamic_sampling_log] == [[ids[4], ids[5]]]
+
+
 @pytest.mark.parametrize(
     "recipe, overrides",
     [
         ("configs/rl/tiny_lab.yaml", []),
+        ("configs/rl/stable_reinforce_lab.yaml", []),
         (
             "configs/rl/qwen2_5_vl_7b_8gpu.yaml",
             ["--bf16", "false", "--use_cpu", "true", "--use_vllm", "false"],
@@ -506,7 +675,11 @@ def test_shipped_recipes_parse(recipe, overrides):
     args, config = parse_config(
         [JudgeRLArgs, GRPOConfig], ["--config", str(path), *overrides], "egt train rl", defaults=cpu_rl_defaults()
     )
-    assert args.advantage_estimator == "gtpo" and config.loss_type == "dapo" and config.epsilon_high == 0.28
+    if "stable_reinforce" in recipe:  # R1-Reward's values
+        assert args.ratio_preclip == 1000 and args.advantage_filter_sigma == 3 and config.steps_per_generation == 2
+        assert config.loss_type == "grpo" and config.epsilon == config.epsilon_high == 0.2
+    else:
+        assert args.advantage_estimator == "gtpo" and config.loss_type == "dapo" and config.epsilon_high == 0.28
     assert config.generation_batch_size % config.num_generations == 0
 
 
@@ -594,7 +767,33 @@ def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_ju
     before_args = copy.deepcopy(args)
     summary = train_judge_rl(args, config)
     assert summary["steps"] == 1 and (tmp_path / "judge" / "rl_summary.json").is_file()
+    # the per-step log: the untrained judge never writes a verdict, so every group is uniform at reward 0;
+    # 4 rows, 2 prompts per generation batch: after step 1 the curriculum is 2 prompts into pass 0
+    (entry,) = json.loads((tmp_path / "judge" / "rl_summary.json").read_text())["log"]
+    assert entry["rollout_entropy"] > 0
+    assert {k: v for k, v in entry.items() if k != "rollout_entropy"} == {
+        "step": 1,
+        "frac_reward_zero_std": 1.0,
+        "reward": 0.0,
+        "accuracy": 0.0,
+        "format_failure_rate": 1.0,
+        "curriculum_epoch": 0,
+        "curriculum_position": 2,
+    }
     assert (tmp_path / "judge.checkpoints").is_dir()  # the run's own output_dir
     changed = [name for name in fields if getattr(config, name) != before[name]]
     assert changed == [] and config.reward_weights is None and config.output_dir == str(tmp_path / "judge")
     assert args == before_args
+
+
+def test_planned_passes_count_the_prompts_the_step_budget_takes():
+    """8 rows per generation batch, G = 4: 2 prompts; 2 accumulation steps, each generation used by
+    2 steps_per_generation: 2 prompts per optimiser step. 6 steps over 4 rows: 3 passes."""
+    from types import SimpleNamespace
+
+    from egt.rl.recipe import planned_passes
+
+    args = SimpleNamespace(generation_batch_size=8, gradient_accumulation_steps=2, steps_per_generation=2)
+    trainer = SimpleNamespace(args=args, num_generations=4, num_iterations=1)
+    assert planned_passes(6, 4, trainer) == 3.0
+    assert planned_passes(6, 4, SimpleNamespace(args=args, num_generations=4, num_iterations=2)) == 1.5

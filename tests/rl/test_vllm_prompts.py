@@ -168,8 +168,19 @@ class JudgeKeepsBatch(KeepsBatch, JudgeGRPOTrainer):
 class StockKeepsBatch(KeepsBatch, GRPOTrainer):
     """TRL's own trainer, taking (and ignoring) the keywords ``make_trainer`` passes ours."""
 
-    def __init__(self, *args, advantage_estimator, estimator_kwargs, curriculum, dynamic_sampling, **kwargs):
-        super().__init__(*args, **kwargs)
+    OURS = (
+        "advantage_estimator",
+        "estimator_kwargs",
+        "curriculum",
+        "dynamic_sampling",
+        "dynamic_sampling_metric",
+        "max_generation_batches",
+        "ratio_preclip",
+        "advantage_filter_sigma",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{k: v for k, v in kwargs.items() if k not in self.OURS})
 
 
 @pytest.fixture

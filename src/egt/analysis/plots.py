@@ -97,3 +97,58 @@ def _save(fig, path: str | Path, plt) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+RL_LOG_PANELS = (
+    ("frac_reward_zero_std", "groups with zero reward std", (0, 1.05)),
+    ("reward", "mean reward", None),
+    ("accuracy", "mean accuracy", (0, 1.05)),
+    ("format_failure_rate", "format failures", (0, 1.05)),
+    ("rollout_entropy", "rollout entropy", None),
+    ("curriculum", "curriculum: passes over the subset", None),
+)
+
+
+def plot_rl_log(summary: dict, path: str | Path) -> Path:
+    """The per-step log of one RL run (``rl_summary.json``'s ``log``): why it learns or starves.
+
+    Six panels against the step: the share of groups whose rewards have std 0 (GRPO learns nothing from
+    them), mean reward, accuracy, format-failure rate, rollout entropy, and the curriculum position as
+    passes over the subset (``curriculum_epoch + curriculum_position / n_rows``); with dynamic sampling
+    the zero-std panel also shows the share of generated groups the refill dropped as uniform.
+    """
+    plt = _pyplot()
+    log = summary.get("log") or []
+    steps = [e["step"] for e in log]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    for ax, (key, title, limits) in zip(axes.flat, RL_LOG_PANELS, strict=True):
+        if key == "curriculum":
+            rows = max(int(summary.get("n_rows") or 1), 1)
+            values = [
+                None if e.get("curriculum_epoch") is None else e["curriculum_epoch"] + e["curriculum_position"] / rows
+                for e in log
+            ]
+        else:
+            values = [e.get(key) for e in log]
+        points = [(s, v) for s, v in zip(steps, values, strict=True) if v is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=".", lw=1, label=key)
+        if key == "frac_reward_zero_std" and any("groups_dropped" in e for e in log):
+            dropped = [
+                (e["step"], e["groups_dropped"] / e["groups_generated"]) for e in log if e.get("groups_generated")
+            ]
+            ax.plot(*zip(*dropped, strict=True), marker="x", lw=1, label="uniform: dropped by dynamic sampling")
+            ax.legend(frameon=False, fontsize=7)
+        if not points:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")
+        if limits:
+            ax.set_ylim(*limits)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+    fig.suptitle(
+        f"RL run: {summary.get('estimator', '?')}, curriculum {summary.get('curriculum', '?')} "
+        f"(repeat {summary.get('curriculum_repeat', '?')}), dynamic sampling {summary.get('dynamic_sampling', False)}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, path, plt)

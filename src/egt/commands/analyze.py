@@ -1,4 +1,4 @@
-"""``egt analyze``: does entropy track accuracy and label noise? Stats, plots, review page."""
+"""``egt analyze``: does entropy track accuracy and label noise? Stats, plots, review page; or an RL run's log."""
 
 from __future__ import annotations
 
@@ -7,13 +7,26 @@ from typing import Literal
 
 from egt.commands import in_folder
 from egt.config import parse_config
+from egt.errors import EgtError
 from egt.report import console, print_table
 
 
 @dataclass
 class AnalyzeArgs:
-    scores: str = field(metadata={"help": "What 'egt score' wrote: its output folder or the scores.jsonl / .parquet."})
-    output_dir: str = field(metadata={"help": "Output folder: analysis.json, PNG plots, review.html."})
+    scores: str = field(
+        default="", metadata={"help": "What 'egt score' wrote: its output folder or the scores.jsonl / .parquet."}
+    )
+    output_dir: str = field(
+        default="", metadata={"help": "Output folder: analysis.json, PNG plots, review.html (with --run: rl_log.png)."}
+    )
+    run: str = field(
+        default="",
+        metadata={
+            "help": "Instead of --scores: an 'egt train rl' output folder (or its rl_summary.json); plots its per-step "
+            "log (zero-std groups, reward, accuracy, format failures, rollout entropy, curriculum) to rl_log.png "
+            "there, or in --output_dir."
+        },
+    )
     data: str = field(
         default="", metadata={"help": "The scored dataset (for the review page); default: the one the scores name."}
     )
@@ -34,6 +47,10 @@ def main(argv: list[str], prog: str) -> int:
     from egt.analysis.analyze import analyze_scores
 
     (args,) = parse_config([AnalyzeArgs], argv, prog, "Analyse entropy vs rollout accuracy and label noise.")
+    if args.run:
+        return _plot_run(args)
+    if not args.scores or not args.output_dir:
+        raise EgtError("give --scores and --output_dir (a scored pool), or --run (an RL run)")
     a = analyze_scores(
         in_folder(args.scores, "scores.jsonl"),
         args.output_dir,
@@ -65,4 +82,40 @@ def main(argv: list[str], prog: str) -> int:
         rows.append(["(true ambiguity: ceiling)", "–"] + [fmt(a[f"auroc_{t}_ceiling"], ".3f") for t in truths])
     print_table(f"egt analyze: {a['n_items']} items, mean rollout accuracy {a['mean_accuracy']:.3f}", columns, rows)
     console.print("wrote " + ", ".join(a["files"].values()))
+    return 0
+
+
+def _plot_run(args: AnalyzeArgs) -> int:
+    import json
+    from pathlib import Path
+
+    from egt.analysis.plots import plot_rl_log
+
+    path = Path(in_folder(args.run, "rl_summary.json"))
+    if not path.is_file():
+        raise EgtError(f"--run {args.run}: no rl_summary.json (an 'egt train rl' output folder)")
+    summary = json.loads(path.read_text())
+    if not summary.get("log"):
+        raise EgtError(f"{path}: no per-step 'log' (written by egt train rl since issue 24)")
+    out = Path(args.output_dir) if args.output_dir else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_rl_log(summary, out / "rl_log.png")
+    columns = {  # log key → short column name
+        "step": "step",
+        "frac_reward_zero_std": "0-std",
+        "reward": "reward",
+        "accuracy": "acc",
+        "format_failure_rate": "fmt fail",
+        "rollout_entropy": "entropy",
+        "curriculum_epoch": "pass",
+        "curriculum_position": "pos",
+        "groups_kept": "kept",
+        "groups_generated": "gen",
+        "groups_dropped": "drop",
+        "generation_batches": "batches",
+    }
+    keys = [k for k in columns if k in summary["log"][0]]
+    rows = [["–" if e.get(k) is None else f"{e[k]:.3g}" for k in keys] for e in summary["log"]]
+    print_table(f"RL log: {len(rows)} logged steps", [columns[k] for k in keys], rows)
+    console.print(f"wrote {png}")
     return 0

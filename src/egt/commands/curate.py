@@ -15,11 +15,19 @@ class CurateArgs:
     scores: str = field(metadata={"help": "What 'egt score' wrote: its output folder or the scores.jsonl."})
     data: str = field(metadata={"help": "The scored pool (the records to select from)."})
     output_dir: str = field(metadata={"help": "Output folder: manifest.jsonl, selected.jsonl, selection.json."})
-    selector: Literal["entropy", "random", "accuracy"] = field(
+    selector: Literal["entropy", "random", "accuracy", "pass_rate"] = field(
         default="entropy",
         metadata={
-            "help": "entropy (EGT: lowest first) | random | accuracy (highest rollout accuracy) — the last two are "
-            "the paper's baselines."
+            "help": "entropy (EGT: lowest first) | random | accuracy (highest rollout accuracy) — the paper's two "
+            "baselines | pass_rate (items whose rollouts agree with the label in a share strictly inside "
+            "--pass_band, the offline form of DAPO's dynamic sampling), ordered by entropy."
+        },
+    )
+    pass_band: str = field(
+        default="0,1",
+        metadata={
+            "help": "LOW,HIGH of the pass_rate selector: keep items whose pass rate is strictly inside (LOW, HIGH); "
+            "0,1 = the learnable items (not every rollout right, not every one wrong; EasyR1 uses 0.01,0.99)."
         },
     )
     by: Literal["answer", "sentence", "mixed", "vote", "peak"] = field(
@@ -29,7 +37,9 @@ class CurateArgs:
             "Items with format failures always rank after those without."
         },
     )
-    n: int = field(default=0, metadata={"help": "Keep this many items (EGT kept 2,500)."})
+    n: int = field(
+        default=0, metadata={"help": "Keep this many items (EGT kept 2,500); pass_rate: all in the band when 0."}
+    )
     fraction: float = field(default=0.0, metadata={"help": "Or keep this fraction of the pool, in (0, 1]."})
     seed: int = field(
         default=0, metadata={"help": "Seed of the random selector and of the accuracy selector's tie-break."}
@@ -46,8 +56,10 @@ class CurateArgs:
 
 def main(argv: list[str], prog: str) -> int:
     from egt.curation.manifest import curate_pool
+    from egt.curation.selectors import parse_pass_band
 
     (args,) = parse_config([CurateArgs], argv, prog, "Select a training subset from a scored pool.")
+    band = parse_pass_band(args.pass_band)
     s = curate_pool(
         in_folder(args.scores, "scores.jsonl"),
         args.data,
@@ -60,6 +72,7 @@ def main(argv: list[str], prog: str) -> int:
         lam=args.lam,
         images_dir=args.images_dir or None,
         link_images=args.link_images,
+        pass_band=band,
     )
     c = s["counts"]
     rows = [
@@ -70,6 +83,13 @@ def main(argv: list[str], prog: str) -> int:
             f"{s['mean_rollout_accuracy']['kept']} / {s['mean_rollout_accuracy']['dropped']}",
         ],
     ]
+    if "pass_band" in s:
+        rows.append(
+            [
+                f"pass rate inside / below / above ({band[0]:g}, {band[1]:g})",
+                f"{c['inside_band']} / {c['below_band']} / {c['above_band']}",
+            ]
+        )
     if "lab" in s:
         rows.append(["flip rate kept / dropped", f"{s['lab']['flip_rate_kept']} / {s['lab']['flip_rate_dropped']}"])
         rows.append(["hard rate kept / dropped", f"{s['lab']['hard_rate_kept']} / {s['lab']['hard_rate_dropped']}"])

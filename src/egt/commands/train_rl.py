@@ -23,7 +23,9 @@ def rl(argv: list[str], prog: str) -> int:
 
     summary = train_judge_rl(args, config)
     if config.process_index == 0:
-        print_table(f"judge RL → {config.output_dir}", ["", "value"], [[k, v] for k, v in summary.items()])
+        rows = [[k, v] for k, v in summary.items() if k != "log"]
+        rows.append(["log", f"{len(summary['log'])} logged steps in rl_summary.json (egt analyze --run)"])
+        print_table(f"judge RL → {config.output_dir}", ["", "value"], rows)
         console.print(
             f"reward {summary['reward_first']} → {summary['reward_last']}, "
             f"accuracy {summary['accuracy_first']} → {summary['accuracy_last']} (first → last logged steps)"

@@ -5,13 +5,15 @@
     manifest.jsonl   one line per pool item, in the selector's order (rank 0 first):
                      {"id", "scores": {"answer", "sentence", "mixed", "vote", "peak", "accuracy",
                                        "format_failures"},
-                      "kept": bool, "rank": int, "selector": "entropy:<by>" | "random" | "accuracy",
+                      "kept": bool, "rank": int,
+                     "selector": "entropy:<by>" | "random" | "accuracy" | "pass_rate",
                       "by": "answer" | "sentence" | "mixed" | "vote" | "peak", "reason": str}
     selected.jsonl   the kept records in rank order, in the pairs format of ``egt.records``
                      (``selected.parquet`` when the data embeds its images)
     images/...       hard links (copies across file systems) of the kept items' images, at their
                      original relative paths, so ``selected.jsonl`` resolves them next to itself
-    selection.json   the config, the counts and, on the lab, the kept / dropped noise rates
+    selection.json   the config, the counts and, on the lab, the kept / dropped noise rates; with the
+                     pass-rate selector also ``pass_band`` and the counts inside, below and above it
 
 This module is the one reader of the manifest (:func:`read_manifest` → :class:`ManifestEntry`), for
 curation and for RL alike. Contract with the curriculum sampler (:mod:`egt.rl.curriculum`): RL
@@ -39,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from egt.curation.selectors import check_kind, entropy_key, item_scores, select
+from egt.curation.selectors import DEFAULT_PASS_BAND, check_kind, entropy_key, item_scores, pass_band_side, select
 from egt.data.atomic import atomic_write_json, atomic_write_text
 from egt.data.readers import missing_images
 from egt.errors import EgtError
@@ -222,6 +224,7 @@ def curate_pool(
     lam: float = 0.5,
     images_dir: str | Path | None = None,
     link_images: bool = True,
+    pass_band: tuple[float, float] = DEFAULT_PASS_BAND,
 ) -> dict:
     """Select from a scored pool and write the manifest, the selected data and ``selection.json``.
 
@@ -237,7 +240,7 @@ def curate_pool(
     _, records = read_scores(scores_path)
     pairs = read_pairs(data_path)
     check_same_ids([r["id"] for r in records], [p.id for p in pairs], scores_path, data_path)
-    rows = select(item_scores(records, lam), selector, by=by, n=n, fraction=fraction, seed=seed)
+    rows = select(item_scores(records, lam), selector, by=by, n=n, fraction=fraction, seed=seed, pass_band=pass_band)
     by_id = {p.id: p for p in pairs}
     kept = [by_id[r["id"]] for r in rows if r["kept"]]
     dropped = [by_id[r["id"]] for r in rows if not r["kept"]]
@@ -287,6 +290,21 @@ def curate_pool(
             "vote ties by scores.sentence, ties by id"
         ),
     }
+    if selector == "pass_rate":
+        sides = [pass_band_side(r["scores"]["accuracy"], pass_band) for r in rows]
+        selection["pass_band"] = list(pass_band)
+        selection["counts"].update(
+            {
+                "inside_band": sides.count("inside"),
+                "below_band": sides.count("below"),
+                "above_band": sides.count("above"),
+                "missing_pass_rate": sides.count("missing"),
+            }
+        )
+        selection["pass_band_rule"] = (
+            "kept: pass rate (scores.accuracy, the share of rollouts agreeing with the label) strictly inside "
+            "(low, high); below_band: <= low; above_band: >= high"
+        )
     if any("flipped" in p.meta for p in pairs):
         selection["lab"] = {
             "flip_rate_kept": _rate(kept, "flipped"),

@@ -17,8 +17,16 @@ Every selector returns a full *ordering* of the pool; the first ``n`` are kept. 
 * ``accuracy`` (paper baseline) — descending rollout accuracy. With K rollouts accuracy takes
   only K + 1 values, so ties are large: they are broken in seeded random order [our choice — an
   entropy tie-break would make the baseline partly the method it is compared with].
+* ``pass_rate`` (the offline form of DAPO's dynamic sampling, arXiv 2503.14476; EasyR1's
+  ``online_filtering`` bounds 0.01 / 0.99) — the items whose pass rate (rollout accuracy: the share
+  of the scored rollouts that agree with the label) lies *strictly* inside ``pass_band = (low,
+  high)``, by default ``(0, 1)``: the learnable items. An item every rollout gets right (or wrong)
+  gives GRPO a group of equal accuracies, i.e. nothing to learn from. Within the band the entropy
+  selector's key orders them (the curriculum's order); after them the items at or below ``low``,
+  then at or above ``high``, then those without an accuracy, each part in the entropy order too.
+  All in-band items are kept unless ``n`` / ``fraction`` asks for fewer (the lowest-entropy ones).
 
-All three are deterministic: the same scores and seed give the same ordering.
+All four are deterministic: the same scores and seed give the same ordering.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from egt.data.presentation import stable_unit
 from egt.entropy import mixed_entropy
 from egt.errors import EgtError
 
-SELECTORS = ("entropy", "random", "accuracy")
+SELECTORS = ("entropy", "random", "accuracy", "pass_rate")
+DEFAULT_PASS_BAND = (0.0, 1.0)
 ENTROPY_KINDS = ("answer", "sentence", "mixed", "vote", "peak")
 """The entropies a selection (and the curriculum) can be ordered by; ``scores[kind]`` in the manifest."""
 TIE_BREAK = {"vote": "sentence"}
@@ -110,6 +119,34 @@ def order_by_accuracy(scores: dict[str, dict], seed: int) -> list[str]:
     return sorted(scores, key=key)
 
 
+def parse_pass_band(text: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` → ``(low, high)`` with ``0 ≤ low < high ≤ 1`` (a user error names ``--pass_band``)."""
+    try:
+        low, high = (float(x) for x in str(text).split(","))
+    except ValueError:
+        raise EgtError(f"--pass_band: expected LOW,HIGH (e.g. 0,1), got {text!r}") from None
+    if not 0.0 <= low < high <= 1.0:
+        raise EgtError(f"--pass_band: need 0 <= LOW < HIGH <= 1, got {low},{high}")
+    return low, high
+
+
+def pass_band_side(accuracy, band: tuple[float, float]) -> str:
+    """Where a pass rate lies: ``inside`` (strictly), ``below`` (≤ low), ``above`` (≥ high) or ``missing``."""
+    if _missing(accuracy):
+        return "missing"
+    low, high = band
+    return "below" if accuracy <= low else "above" if accuracy >= high else "inside"
+
+
+def order_by_pass_rate(scores: dict[str, dict], by: str, band: tuple[float, float]) -> list[str]:
+    """In-band ids by :func:`entropy_key`, then below, above and missing ones, each by the same key."""
+    check_kind(by)
+    sides = ("inside", "below", "above", "missing")
+    return sorted(
+        scores, key=lambda i: (sides.index(pass_band_side(scores[i]["accuracy"], band)), entropy_key(scores[i], by, i))
+    )
+
+
 def keep_count(pool: int, n: int = 0, fraction: float = 0.0) -> int:
     """How many to keep: ``n``, or ``round(fraction · pool)`` (half up, at least 1)."""
     if (n > 0) == (fraction > 0):
@@ -125,7 +162,11 @@ def keep_count(pool: int, n: int = 0, fraction: float = 0.0) -> int:
     return max(1, int(math.floor(fraction * pool + 0.5)))
 
 
-def selector_ordering(scores: dict[str, dict], selector: str, by: str, seed: int) -> list[str]:
+def selector_ordering(
+    scores: dict[str, dict], selector: str, by: str, seed: int, band: tuple[float, float] = DEFAULT_PASS_BAND
+) -> list[str]:
+    if selector == "pass_rate":
+        return order_by_pass_rate(scores, by, band)
     if selector == "entropy":
         return order_by_entropy(scores, by)
     if selector == "random":
@@ -140,7 +181,13 @@ def _fmt(x) -> str:
 
 
 def select(
-    scores: dict[str, dict], selector: str, by: str = "answer", n: int = 0, fraction: float = 0.0, seed: int = 0
+    scores: dict[str, dict],
+    selector: str,
+    by: str = "answer",
+    n: int = 0,
+    fraction: float = 0.0,
+    seed: int = 0,
+    pass_band: tuple[float, float] = DEFAULT_PASS_BAND,
 ) -> list[dict]:
     """Manifest rows in the selector's order: ``{"id", "scores", "kept", "rank", "selector", "by", "reason"}``.
 
@@ -148,12 +195,22 @@ def select(
     ``by`` names the entropy a curriculum sorts the kept items by (the entropy selector's key —
     :func:`egt.curation.manifest.curriculum_order`); for ``random`` and ``accuracy`` it only says
     which entropy that is. ``reason`` says why in words, and for the entropy selector says when an
-    item was put behind the clean ones for its format failures.
+    item was put behind the clean ones for its format failures. ``pass_band`` is the pass-rate
+    selector's open band; it keeps every in-band item unless ``n`` / ``fraction`` asks for fewer.
     """
     check_kind(by)
-    order = selector_ordering(scores, selector, by, seed)
-    keep = keep_count(len(order), n, fraction)
+    order = selector_ordering(scores, selector, by, seed, pass_band)
     total = len(order)
+    if selector == "pass_rate":
+        inside = sum(pass_band_side(scores[i]["accuracy"], pass_band) == "inside" for i in order)
+        low, high = pass_band
+        if not inside:
+            raise EgtError(f"--pass_band {low:g},{high:g}: no item's pass rate is strictly inside it")
+        keep = keep_count(total, n, fraction) if (n or fraction) else inside
+        if keep > inside:
+            raise EgtError(f"asked to keep {keep} items, but only {inside} have a pass rate inside ({low:g}, {high:g})")
+    else:
+        keep = keep_count(total, n, fraction)
     name = f"entropy:{by}" if selector == "entropy" else selector
     rows = []
     for rank, item in enumerate(order):
@@ -176,6 +233,15 @@ def select(
             if by in TIE_BREAK:
                 why += f" (ties broken by {TIE_BREAK[by]} entropy {_fmt(s.get(TIE_BREAK[by]))})"
             why += f"; the lowest {keep} are kept"
+        elif selector == "pass_rate":
+            side, low, high = pass_band_side(s["accuracy"], pass_band), *pass_band
+            why = {
+                "inside": f"pass rate {_fmt(s['accuracy'])} is inside ({low:g}, {high:g})",
+                "below": f"pass rate {_fmt(s['accuracy'])} <= {low:g}: (nearly) every rollout disagrees with the label",
+                "above": f"pass rate {_fmt(s['accuracy'])} >= {high:g}: (nearly) every rollout agrees with the label",
+                "missing": "no pass rate (no scored rollouts)",
+            }[side]
+            why += f"; #{rank + 1} of {total} by {by} entropy within its part; the first {keep} are kept"
         elif selector == "random":
             why = f"seeded random order (seed {seed}): #{rank + 1} of {total}; the first {keep} are kept"
         else:

@@ -5,6 +5,8 @@
 - :mod:`egt.rl.rewards`         the judge reward (format, accuracy, logic).
 - :mod:`egt.rl.curriculum`      the entropy curriculum: a sampler over the curation manifest's order.
 - :mod:`egt.rl.rollout_entropy` float32 token entropies of the rollout policy (a forward hook).
+- :mod:`egt.rl.dynamic_sampling` DAPO dynamic sampling's pieces: uniform groups, the fill plan, rows regrouped.
+- :mod:`egt.rl.stable_reinforce` R1-Reward's StableReinforce: log-ratio pre-clip, advantage filter.
 - :mod:`egt.rl.dataset`         pairs (+ manifest) → the GRPO prompt dataset and its curriculum.
 - :mod:`egt.rl.trainer`         ``JudgeGRPOTrainer``: TRL's ``GRPOTrainer`` with the above wired in.
 - :mod:`egt.rl.callbacks`       trainer callbacks (a wall-clock limit).

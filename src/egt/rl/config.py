@@ -5,7 +5,8 @@ Everything TRL's GRPO offers stays a ``GRPOConfig`` field and passes straight th
 ``epsilon`` / ``epsilon_high`` (DAPO clip-higher: 0.2 / 0.28), ``beta`` (KL; 0 in DAPO and Dr. GRPO),
 ``num_generations`` (G), ``mask_truncated_completions`` (DAPO), ``scale_rewards``, ``use_vllm``, …
 The fields below are what EGT adds: the data and curriculum, the reward weights, the advantage
-estimator, and two DAPO pieces TRL lacks (dynamic sampling, the soft overlong penalty).
+estimator, two DAPO pieces TRL lacks (dynamic sampling with refill, the soft overlong penalty) and
+R1-Reward's StableReinforce (the log-ratio pre-clip, the advantage filter).
 """
 
 from __future__ import annotations
@@ -77,7 +78,19 @@ class JudgeRLArgs(ImageSizeArgs):
         },
     )
     curriculum_stages: int = field(
-        default=4, metadata={"help": "S, the number of quantile stages of the staged curriculum."}
+        default=4, metadata={"help": "S, the number of quantile stages of the staged curriculum (and of shuffle)."}
+    )
+    curriculum_repeat: Literal["hold", "restart", "shuffle"] = field(
+        default="hold",
+        metadata={
+            "help": (
+                "Passes after the first, when the steps cover the subset more than once: hold (the whole subset, "
+                "freshly shuffled each pass: after one pass the easiest items are the ones the judge gets right, "
+                "groups with no GRPO signal, so replaying them first starves the learner; curriculum pacing "
+                "functions also stay on the full set, Hacohen & Weinshall 2019) | restart (the curriculum again "
+                "from its start) | shuffle (the curriculum again, shuffled inside its S stages)."
+            )
+        },
     )
     save_curriculum_order: bool = field(
         default=True, metadata={"help": "Write each rank's order and the ids it consumed to <checkpoints>/curriculum/."}
@@ -150,8 +163,47 @@ class JudgeRLArgs(ImageSizeArgs):
         default=False,
         metadata={
             "help": (
-                "DAPO dynamic sampling without refill: groups whose rewards are all equal are masked out of the loss "
-                "(TRL has no over-sampling)."
+                "DAPO dynamic sampling (Yu et al. 2025, arXiv 2503.14476 §3.2): drop the groups whose rollouts all "
+                "score alike and generate for the next prompts, in the sampler's order, until the batch is full."
+            )
+        },
+    )
+    dynamic_sampling_metric: Literal["reward", "accuracy"] = field(
+        default="reward",
+        metadata={
+            "help": (
+                "What must be equal (to 1e-6) over a group's rollouts to drop it: reward (the total R, i.e. exactly "
+                "the groups with advantage 0) | accuracy (DAPO's 'acc': also drops a group whose verdicts agree "
+                "but whose format scores differ)."
+            )
+        },
+    )
+    max_generation_batches: int = field(
+        default=10,
+        metadata={
+            "help": (
+                "Dynamic sampling: most generation batches per training batch (DAPO's recipe: 10); then train on the "
+                "groups kept, the empty slots masked out of the loss."
+            )
+        },
+    )
+
+    # ---- StableReinforce (R1-Reward, Zhang et al. 2025, arXiv 2505.02835 §3.1) -----------------------
+    ratio_preclip: float = field(
+        default=0.0,
+        metadata={
+            "help": (
+                "Pre-CLIP: clamp the log-ratio to [-log R, log R] before the exponential and the PPO clip "
+                "(0 = off; R1-Reward uses R = 1000)."
+            )
+        },
+    )
+    advantage_filter_sigma: float = field(
+        default=0.0,
+        metadata={
+            "help": (
+                "Advantage filter: standardise the batch's advantages over its tokens and zero those beyond "
+                "+-S standard deviations (0 = off; R1-Reward uses S = 3)."
             )
         },
     )

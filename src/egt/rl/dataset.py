@@ -75,6 +75,7 @@ def rl_training_data(
     curriculum: str = "sorted",
     curriculum_by: str = "",
     curriculum_stages: int = 4,
+    curriculum_repeat: str = "hold",
     order: str = "random",
     fit_image=None,
 ) -> RLTrainingData:
@@ -105,5 +106,6 @@ def rl_training_data(
         [keys_by_pair[i] for i, _ in rows] if keys_by_pair else [],
         curriculum_stages,
         ids=[pairs[i].id for i, _ in rows],
+        repeat=curriculum_repeat,
     )
     return RLTrainingData(pairs, dataset, plan)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -22,6 +23,8 @@ from egt.errors import EgtError
 from egt.models.training import checkpoint_dir
 from egt.rl.estimators import get_advantage_estimator
 from egt.rl.trainer import TRL_ADVANTAGES
+
+logger = logging.getLogger(__name__)
 
 
 def estimator_kwargs(args) -> dict[str, Any]:
@@ -59,6 +62,88 @@ def _log_means(history: list[dict], key: str, n: int) -> tuple[float | None, flo
         return None, None
     n = max(1, min(n, len(values) // 2 or 1))
     return round(sum(values[:n]) / n, 4), round(sum(values[-n:]) / n, 4)
+
+
+LOG_KEYS = (
+    "step",
+    "frac_reward_zero_std",
+    "reward",
+    "accuracy",
+    "format_failure_rate",
+    "rollout_entropy",
+    "curriculum_epoch",
+    "curriculum_position",
+)
+DYNAMIC_SAMPLING_LOG = {
+    "groups_kept": "dynamic_sampling/groups_kept",
+    "groups_generated": "dynamic_sampling/groups_generated",
+    "groups_dropped": "dynamic_sampling/groups_dropped",
+    "generation_batches": "dynamic_sampling/generation_batches",
+}
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def step_log(
+    history: list[dict],
+    curriculum_log: list[dict],
+    correct_reward: str = "judge_accuracy",
+    format_reward: str = "judge_format",
+) -> list[dict]:
+    """The run's per-logging-step record for ``rl_summary.json`` (key ``log``): why a run learns or starves.
+
+    One dict per training log of the trainer (``history`` = ``trainer.state.log_history``), keys
+    :data:`LOG_KEYS` (a value the run did not log is None):
+
+    - ``frac_reward_zero_std``: TRL's share of groups whose rewards have std 0 — groups that give GRPO
+      nothing (under dynamic sampling: of all groups generated, before the refill dropped them);
+    - ``reward``, ``accuracy`` (mean of ``correct_reward``), ``format_failure_rate`` (1 − mean of
+      ``format_reward``: the share of rollouts the strict parser rejects);
+    - ``rollout_entropy``: mean token entropy of the rollouts — the float32 one GTPO / GRPO-S record
+      (``rollout_entropy/mean``) when there is one, else TRL's (``entropy``, of the policy in the loss);
+    - ``curriculum_epoch`` (pass over the subset, from 0) and ``curriculum_position`` (prompts of that
+      pass consumed) after the last generation of the step, from ``curriculum_log``
+      (``{"step", "epoch", "position"}`` per generation, ``step`` = optimiser steps done before it);
+    - with dynamic sampling, also ``groups_kept`` (trained), ``groups_generated``, ``groups_dropped``
+      (uniform; generated − kept − dropped = signal-carrying groups beyond the full batch, unused, as in
+      verl) and ``generation_batches`` (per step, averaged over the logging window).
+
+    Metrics are TRL's averages over the logging window (``logging_steps``).
+    """
+    log = []
+    for entry in history:
+        if "reward" not in entry or "step" not in entry:
+            continue
+        step = entry["step"]
+        fmt = entry.get(f"rewards/{format_reward}/mean")
+        position = [c for c in curriculum_log if c["step"] < step]
+        record = {
+            "step": step,
+            "frac_reward_zero_std": _rounded(entry.get("frac_reward_zero_std")),
+            "reward": _rounded(entry.get("reward")),
+            "accuracy": _rounded(entry.get(f"rewards/{correct_reward}/mean")),
+            "format_failure_rate": None if fmt is None else _rounded(1.0 - fmt),
+            "rollout_entropy": _rounded(entry.get("rollout_entropy/mean", entry.get("entropy"))),
+            "curriculum_epoch": position[-1]["epoch"] if position else None,
+            "curriculum_position": position[-1]["position"] if position else None,
+        }
+        for key, metric in DYNAMIC_SAMPLING_LOG.items():
+            if metric in entry:
+                record[key] = _rounded(entry[metric])
+        log.append(record)
+    return log
+
+
+def planned_passes(max_steps: int, n_rows: int, trainer) -> float:
+    """Passes over the training rows the step budget covers without dynamic sampling (which takes more):
+    prompts per optimiser step = prompts per generation batch · gradient_accumulation_steps /
+    (steps_per_generation · num_iterations)."""
+    a = trainer.args
+    prompts = a.generation_batch_size // trainer.num_generations
+    per_step = prompts * a.gradient_accumulation_steps / (a.steps_per_generation * trainer.num_iterations)
+    return round(max_steps * per_step / max(n_rows, 1), 2)
 
 
 def _reward(args, config) -> tuple[list, list[float]]:
@@ -120,6 +205,7 @@ def train_judge_rl(args, config) -> dict:
         curriculum=args.curriculum,
         curriculum_by=args.curriculum_by,
         curriculum_stages=args.curriculum_stages,
+        curriculum_repeat=args.curriculum_repeat,
         order=args.order,
         fit_image=image_resizer(processor) if is_vision else None,
     )
@@ -141,9 +227,22 @@ def train_judge_rl(args, config) -> dict:
         correct_reward=args.correct_reward,
         curriculum=data.curriculum,
         dynamic_sampling=args.dynamic_sampling,
+        dynamic_sampling_metric=args.dynamic_sampling_metric,
+        max_generation_batches=args.max_generation_batches,
+        ratio_preclip=args.ratio_preclip,
+        advantage_filter_sigma=args.advantage_filter_sigma,
         record_dir=Path(run.output_dir) / "curriculum" if args.save_curriculum_order else None,
         callbacks=[TimeLimit(args.time_limit_seconds)] if args.time_limit_seconds > 0 else None,
     )
+    passes = planned_passes(run.max_steps, len(data.dataset), trainer) if run.max_steps > 0 else None
+    if passes is not None and passes > 1 and args.curriculum != "off":
+        logger.warning(
+            "%d steps cover the %d training rows %.2f times: passes after the first follow curriculum_repeat=%s",
+            run.max_steps,
+            len(data.dataset),
+            passes,
+            args.curriculum_repeat,
+        )
     result = trainer.train(resume_from_checkpoint=_resume_value(run.resume_from_checkpoint))
 
     history = trainer.state.log_history
@@ -163,7 +262,21 @@ def train_judge_rl(args, config) -> dict:
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "processes": trainer.accelerator.num_processes,
+        "curriculum_repeat": args.curriculum_repeat,
+        "curriculum_passes_planned": passes,
+        "curriculum_passes": 1 + max((c["epoch"] for c in trainer.curriculum_log), default=0),
+        "dynamic_sampling": args.dynamic_sampling,
+        "log": step_log(history, trainer.curriculum_log, args.correct_reward),
     }
+    if args.dynamic_sampling:
+        ds = trainer.dynamic_sampling_log
+        summary["dynamic_sampling_totals"] = {
+            "metric": args.dynamic_sampling_metric,
+            "groups_kept": sum(e["groups_kept"] for e in ds),
+            "groups_generated": sum(e["groups_generated"] for e in ds),
+            "generation_batches": sum(e["generation_batches"] for e in ds),
+            "batches_not_filled": sum(not e["filled"] for e in ds),
+        }
     partial = final_dir.with_name(final_dir.name + ".partial")  # one name all ranks agree on
     trainer.save_model(str(partial))  # every rank: gathers ZeRO-3 / FSDP shards; rank 0 writes
     if trainer.accelerator.is_main_process:

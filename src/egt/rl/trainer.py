@@ -34,15 +34,35 @@
    placeholder per image (it expands them itself; TRL 1.16 sends the processor-expanded ids, TRL
    issue 6294), the training forward keeps the expanded ids (:mod:`egt.rl.vllm_prompts`).
 
-DAPO options TRL lacks are added here: dynamic sampling as masking (groups with all-equal rewards
-leave the loss and its token count; DAPO would also over-sample to refill the batch, TRL cannot),
-and the soft overlong penalty (TRL's ``get_soft_overlong_punishment`` as one more reward).
+7. DAPO dynamic sampling with refill (``dynamic_sampling``; :mod:`egt.rl.dynamic_sampling`), which TRL
+   lacks. ``_generate_and_score_completions`` then ignores the dataloader's batch and draws prompts
+   from :class:`egt.rl.curriculum.PromptStream` — the sampler's batches in the sampler's order, so the
+   curriculum holds — one generation batch per round: generate, score, compute advantages (groups
+   never interact, so per round is the same as on the final batch), drop the groups uniform in the
+   chosen metric, until the kept groups fill the batch or ``max_generation_batches`` rounds ran; the
+   batch is the first kept groups in order, padded (when the rounds ran out) with uniform groups
+   masked out of the loss. Each rank generates its slice of every round, and the rows of the final
+   batch move to the rank that trains them (``gather_object``), so the trained batch is the same set
+   of groups whatever the process count. The stream's cursor is saved with each checkpoint.
+8. StableReinforce (R1-Reward; :mod:`egt.rl.stable_reinforce`): ``ratio_preclip`` clamps TRL's
+   log-ratio before its exponential and clip. TRL forms ``per_token_logps − old_per_token_logps``
+   inside ``_compute_loss``, with no hook of its own, so ``_compute_loss`` hands the old log-probs to
+   ``_get_per_token_logps_and_entropies``, which returns the log-probs moved by
+   :func:`~egt.rl.stable_reinforce.preclip_logps` (bit-identical wherever the ratio is inside
+   ``[1/R, R]``). When TRL has no old log-probs (one update per generation, aligned) the ratio is 1
+   and nothing is clipped. With ``beta > 0`` the KL term, and with ``off_policy_mask_threshold`` the
+   off-policy mask, see the moved log-probs too (only at tokens whose ratio left ``[1/R, R]``).
+   ``advantage_filter_sigma`` standardises the generation batch's advantages over its tokens
+   (gathered over processes) and zeroes the outliers.
+
+The soft overlong penalty is TRL's ``get_soft_overlong_punishment`` as one more reward (the recipe).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,11 +71,13 @@ import torch
 from accelerate.utils import gather_object, is_peft_model
 from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
 from egt.errors import EgtError
 from egt.models.generation import reset_generation_config
 from egt.models.training import ensure_float32_masters, trainer_keeps_masters
-from egt.rl.curriculum import Curriculum, CurriculumSampler
+from egt.rl.curriculum import Curriculum, CurriculumSampler, PromptStream
+from egt.rl.dynamic_sampling import METRICS, ListEntry, fill_plan, merge_rows, split_rows, uniform_groups
 from egt.rl.estimators import (
     ADVANTAGE_ESTIMATORS,
     AdvantageEstimator,
@@ -64,9 +86,14 @@ from egt.rl.estimators import (
     get_advantage_estimator,
 )
 from egt.rl.rollout_entropy import RolloutEntropyRecorder
+from egt.rl.stable_reinforce import filter_advantages, preclip_logps
 from egt.rl.vllm_prompts import collapse_image_placeholders
 
+logger = logging.getLogger(__name__)
+
 TRL_ADVANTAGES = "trl"  # keep TRL's own [B] advantages (scale_rewards=batch, normalize_then_sum, …)
+PRECLIP_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo", "sapo")  # the loss uses exp(log-ratio) only
+STATE_FILE = "egt_rl_state.json"  # in each checkpoint: the dynamic-sampling prompt stream's cursor
 # inputs of TRL's forward helper that a generation batch may carry (as in GRPOTrainer._compute_loss)
 _FORWARD_KEYS = (
     "pixel_values",
@@ -92,7 +119,12 @@ class JudgeGRPOTrainer(GRPOTrainer):
             ``beta2``); ``scale_by_std``, when the estimator has it, defaults to TRL's ``scale_rewards``.
         correct_reward: name of the reward function whose value > 0.5 marks a response correct.
         curriculum: a :class:`Curriculum` over the training rows, or None for TRL's sampler.
-        dynamic_sampling: mask groups whose rewards are all equal out of the loss (DAPO, no refill).
+        dynamic_sampling: DAPO dynamic sampling with refill (module docstring, 7).
+        dynamic_sampling_metric: ``reward`` (the weighted total) or ``accuracy`` (``correct_reward``):
+            the value whose equality over a group's rollouts drops the group.
+        max_generation_batches: most generation rounds per batch under dynamic sampling (≥ 1).
+        ratio_preclip: StableReinforce's R (0 = off; R1-Reward 1000): log-ratio clamped to ±log R.
+        advantage_filter_sigma: StableReinforce's S (0 = off; R1-Reward 3).
         record_dir: where each rank writes its curriculum order and the ids it consumed (None = off).
     """
 
@@ -104,6 +136,10 @@ class JudgeGRPOTrainer(GRPOTrainer):
         correct_reward: str = "judge_accuracy",
         curriculum: Curriculum | None = None,
         dynamic_sampling: bool = False,
+        dynamic_sampling_metric: str = "reward",
+        max_generation_batches: int = 10,
+        ratio_preclip: float = 0.0,
+        advantage_filter_sigma: float = 0.0,
         record_dir: str | os.PathLike | None = None,
         **kwargs,
     ):
@@ -122,6 +158,25 @@ class JudgeGRPOTrainer(GRPOTrainer):
         self.correct_reward = correct_reward
         self.curriculum = curriculum
         self.dynamic_sampling = dynamic_sampling
+        if dynamic_sampling_metric not in METRICS:
+            raise EgtError(
+                f"field 'dynamic_sampling_metric': unknown metric {dynamic_sampling_metric!r} ({' | '.join(METRICS)})"
+            )
+        if max_generation_batches < 1:
+            raise EgtError(f"field 'max_generation_batches': must be >= 1, got {max_generation_batches}")
+        if ratio_preclip and not ratio_preclip > 1:
+            raise EgtError(f"field 'ratio_preclip': must be 0 (off) or > 1, got {ratio_preclip}")
+        if advantage_filter_sigma < 0:
+            raise EgtError(f"field 'advantage_filter_sigma': must be 0 (off) or > 0, got {advantage_filter_sigma}")
+        self.dynamic_sampling_metric = dynamic_sampling_metric
+        self.max_generation_batches = max_generation_batches
+        self.ratio_preclip = ratio_preclip  # may be switched between steps (bench/rl_stable_reinforce.py)
+        self.advantage_filter_sigma = advantage_filter_sigma
+        self.dynamic_sampling_log: list[dict] = []  # per generation: rounds, groups kept / generated, ids
+        self.curriculum_log: list[dict] = []  # per generation: {"step", "epoch", "position"}
+        self._prompt_stream: PromptStream | None = None
+        self._resume_cursor: int | None = None
+        self._preclip: tuple[torch.Tensor, torch.Tensor] | None = None
         self.record_dir = Path(record_dir) if record_dir is not None else None
         self.consumed_ids: list[tuple[int, list[str]]] = []  # (global step, ids of this rank's generation batch)
         self.last_advantages: torch.Tensor | None = None  # [B, T] of the last generation batch
@@ -154,6 +209,24 @@ class JudgeGRPOTrainer(GRPOTrainer):
                 f"{args.generation_batch_size} (= per_device_train_batch_size {args.per_device_train_batch_size}"
                 f" × processes {self.accelerator.num_processes} × steps_per_generation {args.steps_per_generation})"
             )
+        if self.ratio_preclip and self.loss_type not in PRECLIP_LOSS_TYPES:
+            raise EgtError(
+                f"ratio_preclip clamps the ratio of a ratio loss ({' | '.join(PRECLIP_LOSS_TYPES)}); loss_type "
+                f"{self.loss_type!r} uses the log-probs themselves"
+            )
+        if self.dynamic_sampling:
+            if self.dynamic_sampling_metric == "accuracy" and self.correct_reward not in self.reward_func_names:
+                raise EgtError(
+                    f"dynamic_sampling_metric accuracy reads the reward {self.correct_reward!r}; reward functions "
+                    f"are {self.reward_func_names}"
+                )
+            if self.estimator is None and (
+                self.multi_objective_aggregation != "sum_then_normalize" or self.scale_rewards == "batch"
+            ):
+                raise EgtError(
+                    "dynamic_sampling computes advantages per generation round; scale_rewards=batch and "
+                    "normalize_then_sum normalise over the whole batch, which refill changes"
+                )
         if self.estimator is None:
             return
         if self.multi_objective_aggregation != "sum_then_normalize" or self.scale_rewards == "batch":
@@ -212,6 +285,17 @@ class JudgeGRPOTrainer(GRPOTrainer):
         if checkpoint is not None:  # TRL restarts its micro-step counter at 0; continue it instead
             self._step = self.state.global_step * self.args.gradient_accumulation_steps
             self._buffered_inputs = None
+            path = Path(checkpoint) / STATE_FILE
+            if path.is_file():
+                self._resume_cursor = json.loads(path.read_text()).get("prompt_stream_cursor")
+                if self._prompt_stream is not None and self._resume_cursor is not None:
+                    self._prompt_stream.cursor = self._resume_cursor
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self._prompt_stream is not None and self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            (folder / STATE_FILE).write_text(json.dumps({"prompt_stream_cursor": self._prompt_stream.cursor}))
 
     # ---------------------------------------------------------------------------------------
     # rewards, entropies, advantages
@@ -257,7 +341,33 @@ class JudgeGRPOTrainer(GRPOTrainer):
         finally:
             handle.remove()
 
+    def _compute_loss(self, model, inputs):
+        old = inputs.get("old_per_token_logps")
+        if self.ratio_preclip and old is not None:  # without old log-probs TRL's ratio is exactly 1
+            mask = (
+                inputs["completion_mask"]
+                if "tool_mask" not in inputs
+                else inputs["completion_mask"] * inputs["tool_mask"]
+            )
+            self._preclip = (old, mask)
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._preclip = None
+
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        if self._preclip is not None:  # the loss's own forward (the only call inside _compute_loss)
+            old, mask = self._preclip
+            self._preclip = None
+            logps, *rest = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+            )
+            moved = preclip_logps(logps, old, self.ratio_preclip)  # [B, T]
+            counts = torch.stack([((moved != logps) & (mask != 0)).sum(), (mask != 0).sum()]).float()
+            clipped, total = self.accelerator.reduce(counts, reduction="sum").tolist()
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["stable_reinforce/preclip_frac"].append(clipped / max(total, 1.0))
+            return (moved, *rest)
         if self._capture_rollout_entropy and model is self.model and not torch.is_grad_enabled():
             self._capture_rollout_entropy = False  # only TRL's first no-grad pass: the rollout policy
             with self._recording_rollout_entropies(keep=logits_to_keep) as recorder:
@@ -341,6 +451,20 @@ class JudgeGRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         mode = "train" if self.model.training else "eval"
+        if mode == "train" and self.dynamic_sampling:
+            output = self._dynamic_sampling_batch()
+        else:
+            output = self._score_generation(inputs, mode)
+            if mode == "train":
+                self._record_consumed(inputs)
+                self._record_curriculum_position()
+        if mode == "train" and self.advantage_filter_sigma:
+            output["advantages"] = self._filtered_advantages(output)  # [B, T]
+        self.last_advantages = output["advantages"].detach()
+        return output
+
+    def _score_generation(self, inputs, mode: str) -> dict:
+        """One generation batch through TRL (generate, reward, its advantages), then ours replace TRL's."""
         needs_entropy = self.estimator is not None and self.estimator.needs_entropy
         self._rollout_entropies = None
         self._capture_rollout_entropy = needs_entropy and self._trl_runs_old_logps_pass()
@@ -354,8 +478,6 @@ class JudgeGRPOTrainer(GRPOTrainer):
             output = super()._generate_and_score_completions(inputs)
         finally:
             self._capture_rollout_entropy = False
-        if mode == "train":
-            self._record_consumed(inputs)
         self.last_trl_advantages = output["advantages"].detach()
         if self.estimator is not None:
             mask = output["completion_mask"]  # [B, T]
@@ -370,10 +492,173 @@ class JudgeGRPOTrainer(GRPOTrainer):
                     entropies = self._rollout_entropy_pass(output, mode)  # c: one more forward
             output["advantages"] = self._token_advantages(mask, entropies, mode)  # [B, T], what TRL's loss uses
         self._generation_entropies = None
-        self.last_advantages = output["advantages"].detach()
-        if self.dynamic_sampling and mode == "train":
-            self._drop_tied_groups(output)
         return output
+
+    def _loss_mask(self, output: dict) -> torch.Tensor:
+        mask = output["completion_mask"]  # [B, T]
+        return mask * output["tool_mask"] if "tool_mask" in output else mask
+
+    def _filtered_advantages(self, output: dict) -> torch.Tensor:
+        """StableReinforce's advantage filter over the whole generation batch, gathered; this rank's ``[B, T]``."""
+        mask = self._loss_mask(output)  # [B_local, T]
+        advantages = output["advantages"]
+        if advantages.dim() == 1:  # TRL's own [B]: one value per response, broadcast to its tokens
+            advantages = advantages[:, None].expand(mask.shape)
+        local_rows, local_len = mask.shape
+        filtered = filter_advantages(
+            self._gather_rows(advantages.float()), self._gather_rows(mask), self.advantage_filter_sigma
+        )  # [B_all, T_max]
+        rank = self.accelerator.process_index
+        filtered = filtered[rank * local_rows : (rank + 1) * local_rows, :local_len]  # [B_local, T]
+        valid = mask != 0
+        dropped = (valid & (filtered == 0) & (advantages != 0)).sum()
+        counts = self.accelerator.reduce(torch.stack([dropped, valid.sum()]).float(), reduction="sum").tolist()
+        self._metrics["train"]["stable_reinforce/advantages_zeroed_frac"].append(counts[0] / max(counts[1], 1.0))
+        return filtered
+
+    # ---------------------------------------------------------------------------------------
+    # curriculum position and dynamic sampling
+    # ---------------------------------------------------------------------------------------
+
+    def _prompts_per_generation(self) -> int:
+        return self.args.generation_batch_size // self.num_generations
+
+    def _record_curriculum_position(self) -> None:
+        """Where TRL's sampler is in the subset: pass and prompts of it consumed, from the generation count."""
+        per_batch = self._prompts_per_generation()
+        batches_per_pass = max(1, len(self.train_dataset) // per_batch)
+        generation = self._step // (self.args.steps_per_generation * self.num_iterations)
+        epoch, within = divmod(generation, batches_per_pass)
+        self._log_curriculum(epoch, (within + 1) * per_batch)
+
+    def _log_curriculum(self, epoch: int, position: int) -> None:
+        self.curriculum_log.append({"step": self.state.global_step, "epoch": epoch, "position": position})
+        self._metrics["train"]["curriculum/epoch"].append(float(epoch))
+        self._metrics["train"]["curriculum/position"].append(float(position))
+
+    def _stream(self) -> PromptStream:
+        if self._prompt_stream is None:
+            self._prompt_stream = PromptStream(
+                self.curriculum,
+                len(self.train_dataset),
+                self._prompts_per_generation(),
+                seed=self.args.seed,
+                shuffle=self.shuffle_dataset,
+            )
+            if self._resume_cursor is not None:
+                self._prompt_stream.cursor = self._resume_cursor
+        return self._prompt_stream
+
+    def _dynamic_sampling_values(self) -> torch.Tensor:
+        """``[B_all]`` the metric whose equality over a group drops it: total reward or accuracy."""
+        if self.dynamic_sampling_metric == "accuracy":
+            return self._rewards_per_func[:, self.reward_func_names.index(self.correct_reward)]
+        return self._weighted_rewards()
+
+    def _dynamic_sampling_batch(self) -> dict:
+        """DAPO's refill (module docstring, 7): rounds of generation until the kept groups fill the batch."""
+        group_size, target = self.num_generations, self._prompts_per_generation()
+        processes, rank = self.accelerator.num_processes, self.accelerator.process_index
+        local = self.args.generation_batch_size // processes  # rows per rank per round
+        ids = self._row_ids()
+        stream = self._stream()
+        round_rows: list[list[dict | None]] = []  # per round: this rank's rows as payloads
+        round_uniform: list[list[bool]] = []  # per round: is group g uniform
+        round_prompts: list[list[int]] = []  # per round: the prompts (dataset rows), one per group
+        for _ in range(self.max_generation_batches):
+            prompts = stream.take()
+            rows = [i for i in prompts for _ in range(group_size)][rank * local : (rank + 1) * local]
+            output = self._score_generation([self.train_dataset[i] for i in rows], "train")
+            round_uniform.append(uniform_groups(self._dynamic_sampling_values(), group_size).tolist())
+            round_prompts.append(prompts)
+            round_rows.append(split_rows(split_pixel_values_by_grid(output)))
+            plan = fill_plan(round_uniform, target)
+            self._free_unplanned_rows(round_rows, plan, local)  # a group out of the plan never comes back in
+            if all(t for _, _, t in plan):
+                break
+        wanted = [(r, g * group_size + m) for r, g, _ in plan for m in range(group_size)]  # global rows, in order
+        batch = merge_rows(self._rows_for_this_rank(round_rows, wanted, local), self._tokenizer.pad_token_id)
+        batch = unsplit_pixel_values_by_grid(batch)
+        trained = torch.tensor(
+            [t for _, _, t in plan for _ in range(group_size)][rank * local : (rank + 1) * local],
+            device=batch["completion_mask"].device,
+        )  # [B_local]
+        batch["completion_mask"] = batch["completion_mask"] * trained[:, None].to(batch["completion_mask"].dtype)
+        batch["num_items_in_batch"] = self.accelerator.gather(self._loss_mask(batch).sum()).sum()
+
+        kept = sum(t for _, _, t in plan)
+        entry = {
+            "step": self.state.global_step,
+            "generation_batches": len(round_uniform),
+            "groups_generated": len(round_uniform) * target,
+            "groups_kept": kept,
+            "filled": kept == target,
+            "trained": [ids[round_prompts[r][g]] for r, g, t in plan if t],
+            "dropped": [
+                ids[round_prompts[r][g]] for r, flags in enumerate(round_uniform) for g, u in enumerate(flags) if u
+            ],
+        }
+        self.dynamic_sampling_log.append(entry)
+        metrics = self._metrics["train"]
+        metrics["dynamic_sampling/groups_kept"].append(float(kept))
+        metrics["dynamic_sampling/groups_generated"].append(float(entry["groups_generated"]))
+        metrics["dynamic_sampling/groups_dropped"].append(float(len(entry["dropped"])))
+        metrics["dynamic_sampling/generation_batches"].append(float(entry["generation_batches"]))
+        metrics["dynamic_sampling/filled"].append(float(entry["filled"]))
+        if not entry["filled"]:
+            logger.warning(
+                "step %d: dynamic sampling kept %d of %d groups after max_generation_batches = %d rounds; "
+                "training on those (the other %d slots are masked out of the loss)",
+                self.state.global_step + 1,
+                kept,
+                target,
+                len(round_uniform),
+                target - kept,
+            )
+        if self.record_dir is not None and self.accelerator.is_main_process:
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.record_dir / "dynamic_sampling.jsonl", "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
+        self._record_consumed(
+            [{"id": ids[round_prompts[r][i // group_size]]} for r, i in wanted[rank * local : (rank + 1) * local]]
+        )
+        self._log_curriculum(*stream.position())
+        return batch
+
+    def _free_unplanned_rows(
+        self, round_rows: list[list[dict | None]], plan: list[tuple[int, int, bool]], local: int
+    ) -> None:
+        """Drop this rank's rows of every group outside ``plan``: later rounds only replace planned padding
+        by kept groups, so such a group is never needed again, and its tensors (pixel values, log-probs)
+        need not wait in memory for the remaining rounds."""
+        planned = {(r, g) for r, g, _ in plan}
+        offset = self.accelerator.process_index * local
+        for r, rows in enumerate(round_rows):
+            for k in range(len(rows)):
+                if rows[k] is not None and (r, (offset + k) // self.num_generations) not in planned:
+                    rows[k] = None
+
+    def _rows_for_this_rank(
+        self, round_rows: list[list[dict | None]], wanted: list[tuple[int, int]], local: int
+    ) -> list[dict]:
+        """The payloads of this rank's slice of ``wanted`` (``(round, global row)``), fetched from the
+        ranks that generated them: each rank sends (on CPU) what another rank trains, everyone keeps its own."""
+        rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+        mine = wanted[rank * local : (rank + 1) * local]
+        if processes == 1:
+            return [round_rows[r][i] for r, i in mine]
+        outgoing = {
+            (r, i): _moved(round_rows[r][i % local], "cpu")
+            for q in range(processes)
+            if q != rank
+            for r, i in wanted[q * local : (q + 1) * local]
+            if i // local == rank
+        }
+        received: dict = {}
+        for part in gather_object([outgoing]):
+            received.update(part)
+        device = self.accelerator.device
+        return [round_rows[r][i % local] if i // local == rank else _moved(received[(r, i)], device) for r, i in mine]
 
     def _token_advantages(self, mask: torch.Tensor, entropies: torch.Tensor | None, mode: str):
         """Per-token advantages ``[B_local, T]`` of this rank's rows, computed over the whole batch."""
@@ -409,16 +694,15 @@ class JudgeGRPOTrainer(GRPOTrainer):
         per_func = self._rewards_per_func  # [B_all, F]
         return (per_func * self.reward_weights.to(per_func.device).unsqueeze(0)).nansum(dim=1)
 
-    def _drop_tied_groups(self, output: dict) -> None:
-        """DAPO dynamic sampling as masking: groups of equal rewards leave the loss and its token count."""
-        grouped = self._weighted_rewards().view(-1, self.num_generations)  # [n_groups, G]
-        tied = (grouped == grouped[:, :1]).all(dim=1)  # [n_groups]
-        local_rows = output["completion_mask"].size(0)
-        rank = self.accelerator.process_index
-        keep = ~tied.repeat_interleave(self.num_generations)[rank * local_rows : (rank + 1) * local_rows]  # [B]
-        output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1).to(output["completion_mask"].dtype)
-        loss_mask = output["completion_mask"]
-        if "tool_mask" in output:
-            loss_mask = loss_mask * output["tool_mask"]
-        output["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
-        self._metrics["train"]["dynamic_sampling/frac_groups_dropped"].append(tied.float().mean().item())
+
+def _moved(payload, device):
+    """A row payload (tensors, tuples of tensors, list entries) with every tensor on ``device``."""
+    if isinstance(payload, torch.Tensor):
+        return payload.to(device)
+    if isinstance(payload, dict):
+        return {k: _moved(v, device) for k, v in payload.items()}
+    if isinstance(payload, tuple):
+        return tuple(_moved(v, device) for v in payload)
+    if isinstance(payload, ListEntry):
+        return ListEntry(_moved(payload.value, device))
+    return payload
