@@ -10,6 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=False, highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """A warning a user must not miss: ``egt: warning: …`` on stderr, in bold (plain text when piped)."""
+    errors.print(f"egt: warning: {message}", style="bold yellow", markup=False, soft_wrap=True)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -20,7 +20,7 @@ from egt.commands import in_folder
 from egt.config import parse_config
 from egt.models.args import ModelArgs, VllmArgs
 from egt.pipelines.scoring.config import ScoringConfig
-from egt.report import console, print_table
+from egt.report import console, print_table, warn
 
 SCORES_FILE = "scores.jsonl"  # what analyze / curate read from --scores DIR
 
@@ -112,4 +112,14 @@ def main(argv: list[str], prog: str) -> int:
         ["wall time", f"{summary['wall_seconds']:.0f} s"],
     ]
     print_table(f"egt score → {out}", ["", ""], rows)
+    from egt.entropy.summary import missing_signal_warning
+
+    message = missing_signal_warning(
+        summary["items_without_answer_entropy"],
+        summary["n_items"],
+        "entropy",
+        "no parsable verdict (every rollout failed the judge format)",
+    )
+    if message:
+        warn(message + "; 'egt curate' refuses such scores unless --allow_missing_signal true")
     return 0

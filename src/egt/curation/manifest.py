@@ -215,20 +215,25 @@ def curate_pool(
     out_dir: str | Path,
     *,
     selector: str = "entropy",
-    by: str = "answer",
+    by: str = "peak",
     n: int = 0,
     fraction: float = 0.0,
     seed: int = 0,
     lam: float = 0.5,
     images_dir: str | Path | None = None,
     link_images: bool = True,
+    allow_missing_signal: bool = False,
 ) -> dict:
     """Select from a scored pool and write the manifest, the selected data and ``selection.json``.
 
     Everything is checked (scores vs data ids, the keep count, image files) before any file is
-    written; each file is written atomically, ``selection.json`` last.
+    written; each file is written atomically, ``selection.json`` last. An entropy selection by a
+    signal most items lack (an untrained judge: no parsable output) would keep ties in id order
+    and call it ``entropy:<by>``: refused unless ``allow_missing_signal``, and then recorded
+    under ``warnings`` in ``selection.json``.
     """
     from egt.entropy.score_store import read_scores
+    from egt.entropy.summary import missing_signal_warning
     from egt.records import default_images_root, read_pairs, write_pairs
 
     if not 0.0 <= lam <= 1.0:
@@ -237,7 +242,11 @@ def curate_pool(
     _, records = read_scores(scores_path)
     pairs = read_pairs(data_path)
     check_same_ids([r["id"] for r in records], [p.id for p in pairs], scores_path, data_path)
-    rows = select(item_scores(records, lam), selector, by=by, n=n, fraction=fraction, seed=seed)
+    scores = item_scores(records, lam)
+    warning = missing_signal_warning(sum(s[by] is None for s in scores.values()), len(scores), by)
+    if warning and selector == "entropy" and not allow_missing_signal:
+        raise EgtError(f"{scores_path}: {warning}; pass --allow_missing_signal true to select anyway")
+    rows = select(scores, selector, by=by, n=n, fraction=fraction, seed=seed)
     by_id = {p.id: p for p in pairs}
     kept = [by_id[r["id"]] for r in rows if r["kept"]]
     dropped = [by_id[r["id"]] for r in rows if not r["kept"]]
@@ -287,6 +296,8 @@ def curate_pool(
             "vote ties by scores.sentence, ties by id"
         ),
     }
+    if warning and selector == "entropy":
+        selection["warnings"] = [warning]
     if any("flipped" in p.meta for p in pairs):
         selection["lab"] = {
             "flip_rate_kept": _rate(kept, "flipped"),
