@@ -38,6 +38,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("score",): ("score", "main", "Score a pool by the judge's response entropy (K rollouts per item, resumable)."),
     ("analyze",): ("analyze", "main", "Entropy vs rollout accuracy and label noise: stats, plots, HTML review page."),
     ("curate",): ("curate", "main", "Keep the lowest-entropy items (or a baseline selection); write the manifest."),
+    ("relabel",): ("relabel", "main", "Apply the review page's corrections (flip / drop / keep / unsure) to a pool."),
     ("math", "eval"): (
         "math",
         "evaluate",

@@ -179,7 +179,7 @@ def kept_order_keys(
     return [p for p, _ in kept], [e.order_key(by) for _, e in kept]
 
 
-def _link_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
+def link_pair_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
     """Hard-link (or copy) each kept item's image files under ``out_dir`` at the same relative path."""
     from egt.data.readers import resolve_image_path
 
@@ -264,7 +264,7 @@ def curate_pool(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    linked = _link_images(kept, root, out) if link_images and not embedded else 0
+    linked = link_pair_images(kept, root, out) if link_images and not embedded else 0
     selected_path = out / ("selected.parquet" if embedded else SELECTED)
     write_pairs(kept, selected_path, images_root=root)
     atomic_write_text(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -324,6 +324,7 @@ __all__ = [
     "curriculum_order",
     "kept_items",
     "kept_order_keys",
+    "link_pair_images",
     "manifest_path",
     "read_manifest",
 ]
