@@ -40,7 +40,16 @@ def progress(
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr, dynamic_ncols=True)
 
 
+def markdown_cell(value: Any) -> str:
+    """A table cell's text, safe in Markdown: HTML escaped (``<b>`` stays text), ``|`` and newlines
+    escaped so a category or benchmark name cannot break the table."""
+    import html
+
+    text = html.escape(str(value), quote=False)
+    return text.replace("|", "\\|").replace("\r\n", " ").replace("\n", " ")
+
+
 def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -239,8 +239,9 @@ def curate_pool(
     if not 0.0 <= lam <= 1.0:
         raise EgtError(f"--lam: must be in [0, 1], got {lam}")
     check_kind(by)
-    _, records = read_scores(scores_path)
-    pairs = read_pairs(data_path)
+    meta, records = read_scores(scores_path)
+    skipped = set((meta.get("header", {}).get("data", {}).get("skipped_bad") or {}).get("ids", []))
+    pairs = [p for p in read_pairs(data_path) if p.id not in skipped]  # left out by 'egt score --skip_bad'
     check_same_ids([r["id"] for r in records], [p.id for p in pairs], scores_path, data_path)
     scores = item_scores(records, lam)
     warning = missing_signal_warning(sum(s[by] is None for s in scores.values()), len(scores), by)
@@ -288,6 +289,7 @@ def curate_pool(
             "dropped": len(dropped),
             "missing_" + by: sum(r["scores"][by] is None for r in rows),
             "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows),
+            "skipped_bad_images": len(skipped),
         },
         "mean_rollout_accuracy": accuracy,
         "files": {"manifest": MANIFEST, "selected": selected_path.name, "linked_images": linked},
