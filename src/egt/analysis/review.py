@@ -209,11 +209,12 @@ def render_review_page(
     locations: dict | None = None,
     bad_images: dict | None = None,
     key: str = "",
+    page_size: int = PAGE_SIZE,
 ) -> str:
     """The page as one HTML string (see the module doc).
 
     ``top`` items of the ranking (and up to ``top`` without any verdict) are embedded; the page
-    shows :data:`PAGE_SIZE` at a time. ``locations`` maps ids to ``FILE: line N``; ``bad_images``
+    shows ``page_size`` (:data:`PAGE_SIZE`) at a time. ``locations`` maps ids to ``FILE: line N``; ``bad_images``
     maps ids to the reason their image cannot be read (shown in its place); ``key`` names the
     page's browser storage (default: a hash of the ids).
     """
@@ -288,7 +289,7 @@ def render_review_page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_asset('review_page.css')}</style></head>"
-        f'<body data-key="{esc(key)}" data-page-size="{PAGE_SIZE}"><header><h1>{esc(title)}</h1>'
+        f'<body data-key="{esc(key)}" data-page-size="{page_size}"><header><h1>{esc(title)}</h1>'
         f'<p class="sub">{esc(" · ".join(facts))}. {esc(help_line)}</p>'
         + "".join(f'<div class="banner">⚠ {esc(b)}</div>' for b in banners)
         + toolbar
