@@ -203,4 +203,17 @@ def rq1_summary_rows(rq1: dict) -> list[list[str]]:
                 f"{100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}",
             ]
         )
+    sus = rq1.get("suspicion", {})
+    if sus.get("auroc_flipped"):
+        k = str(sus["n_flipped"])
+        rows.append([f"review rankings for flipped labels: AUROC / precision@{k} (= n flipped)", ""])
+        for name in sus["signals"]:
+            precision = sus["precision_at_k_flipped"][name].get(k)
+            rows.append(
+                [
+                    f"  {name}" + (" (best)" if name == sus.get("best") else ""),
+                    f"{num(sus['auroc_flipped'][name], '.3f')} / {num(precision, '.2f')}",
+                ]
+            )
+    rows += [["warning", w] for w in rq1.get("warnings", [])]
     return rows
