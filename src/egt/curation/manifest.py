@@ -289,7 +289,7 @@ def curate_pool(
             "dropped": len(dropped),
             "missing_" + by: sum(r["scores"][by] is None for r in rows),
             "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows),
-            "skipped_bad_images": len(skipped),
+            **({"skipped_bad_images": len(skipped)} if skipped else {}),
         },
         "mean_rollout_accuracy": accuracy,
         "files": {"manifest": MANIFEST, "selected": selected_path.name, "linked_images": linked},
