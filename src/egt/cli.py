@@ -38,6 +38,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("score",): ("score", "main", "Score a pool by the judge's response entropy (K rollouts per item, resumable)."),
     ("analyze",): ("analyze", "main", "Entropy vs rollout accuracy and label noise: stats, plots, HTML review page."),
     ("curate",): ("curate", "main", "Keep the lowest-entropy items (or a baseline selection); write the manifest."),
+    ("relabel",): ("relabel", "main", "Apply the review page's corrections (flip / drop / keep / unsure) to a pool."),
     ("math", "eval"): (
         "math",
         "evaluate",
@@ -136,6 +137,16 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``egt …``; output cut short by a closed pipe (``egt -h | head -1``) ends quietly, not in a traceback."""
+    try:
+        return run(argv)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 0
+
+
+def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
         from egt import __version__

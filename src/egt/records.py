@@ -46,6 +46,8 @@ class PreferencePair:
     category: str | None = None
     source: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    location: str | None = field(default=None, repr=False, compare=False)
+    """Where the record was read (``FILE: line N`` / ``FILE: record i``), for error messages; not written."""
 
     @property
     def rejected(self) -> int:
@@ -168,7 +170,9 @@ def read_pairs(path: str | Path, *, allow_empty: bool = False, unique_ids: bool 
 def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
     """Every record of a pairs file or folder (:func:`egt.data.readers.read_records`) as a pair."""
     for loc, row in read_records(path):
-        yield pair_from_row(row, loc)
+        pair = pair_from_row(row, loc)
+        pair.location = loc
+        yield pair
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def to_hf_dataset(pairs: Sequence[PreferencePair], images_root: str | Path | Non
 
 def open_images(pair: PreferencePair, root: str | Path | None) -> list[Image.Image]:
     """Load a pair's images as RGB PIL images; a missing or corrupt file is a user error."""
-    return [open_image(ref, root, pair.id) for ref in pair.images]
+    return [open_image(ref, root, pair.id, location=pair.location) for ref in pair.images]
 
 
 def default_images_root(data_path: str | Path) -> Path:

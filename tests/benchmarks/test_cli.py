@@ -233,6 +233,30 @@ def test_plain_pairs_need_their_images_whatever_the_judge(capsys, tmp_path):
     assert "skipped 1 of 3 items" in (out / "report.md").read_text()
 
 
+def test_a_corrupt_image_is_named_before_judging_or_skipped_and_counted(capsys, tmp_path):
+    """Every image is decoded before the first item is judged; --skip_bad skips corrupt and missing
+    ones and the report says how many; category names are escaped in report.md."""
+    write_image(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    images = ["a.png", "bad.png", "gone.png", "a.png"]
+    rows = [
+        {"id": f"p{i}", "question": "q", "responses": ["aa", "b"], "preferred": 0, "images": [img]}
+        | {"category": "a|b <i>c</i>"}
+        for i, img in enumerate(images)
+    ]
+    data = str(write_jsonl(tmp_path / "pairs.jsonl", rows[:2] + rows[3:]))
+    err = _fails(capsys, tmp_path / "o", "--data", data, "--model", "longer")
+    assert f"{data}: line 2 (id='p1'): field 'images': cannot decode image" in err and "--skip_bad" in err
+    data = str(write_jsonl(tmp_path / "pairs.jsonl", rows))
+    out = tmp_path / "skip"
+    assert run("--data", data, "--model", "longer", "--skip_bad", "--output_dir", str(out)) == 0
+    report = read_report(out)
+    assert report["n_items"] == 2 and report["images"]["skipped_bad"] == 1
+    assert report["images"]["skipped_by_category"] == {"a|b <i>c</i>": 1}  # the missing one
+    md = (out / "report.md").read_text()
+    assert "skipped 1 of 3 items whose image does not decode" in md and "a\\|b &lt;i&gt;c&lt;/i&gt; 1" in md
+
+
 # ---------------------------------------------------------------------------------------------
 # bad inputs: exit 2, one line on stderr, nothing written
 

@@ -386,3 +386,22 @@ def test_reduced_demo_end_to_end(tmp_path):
     done = sorted(p.stat().st_mtime_ns for p in out.rglob("done.json"))
     assert main(argv) == 0  # every step is reused
     assert sorted(p.stat().st_mtime_ns for p in out.rglob("done.json")) == done
+
+
+def test_help_cut_short_by_a_closed_pipe_ends_without_a_traceback():
+    """``egt -h | head -1``: the reader closes the pipe after one line; egt must not print a traceback."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    shell = f"{sys.executable} -m egt.cli -h | head -1"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.startswith("usage: egt") and done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_markdown_cells_escape_pipes_html_and_newlines():
+    from egt.report import markdown_table
+
+    table = markdown_table(["name", "n"], [["a|b <script>x</script>\nnext", 3]])
+    assert table.splitlines()[2] == "| a\\|b &lt;script&gt;x&lt;/script&gt; next | 3 |"

@@ -33,6 +33,7 @@ TINY: dict[tuple[str, ...], list[str]] = {
     ("train", "sft"): ["--max_steps", "2", "--per_device_train_batch_size", "8", "--warmup_steps", "0"],
     ("eval",): ["--max_new_tokens", "8", "--device", "cpu"],
     ("score",): ["--rollouts", "2", "--max_new_tokens", "8", "--device", "cpu"],
+    ("curate",): ["--allow_missing_signal", "true"],  # a 2-step SFT judge writes no parsable verdict
     ("train", "rl"): [
         *["--max_steps", "1", "--per_device_train_batch_size", "8", "--num_generations", "4"],
         *["--max_completion_length", "8", "--save_strategy", "no", "--keep_checkpoints", "false"],

@@ -171,13 +171,22 @@ def test_a_missing_image_names_the_image_file_the_record_and_the_field(tmp_path)
     pair = read_pairs(data)[0]
     with pytest.raises(EgtError) as err:
         open_images(pair, tmp_path)
-    assert str(err.value) == f"id='m1': field 'images': image file not found: {tmp_path / 'img' / 'gone.png'}"
+    assert str(err.value) == (
+        f"{data}: line 1 (id='m1'): field 'images': image file not found: {tmp_path / 'img' / 'gone.png'}"
+    )
     (tmp_path / "img").mkdir()
     (tmp_path / "img" / "gone.png").write_bytes(b"garbage")
+    with pytest.raises(
+        EgtError, match=r"^.*pairs.jsonl: line 1 \(id='m1'\): field 'images': cannot decode image .*gone"
+    ):
+        open_images(pair, tmp_path)
     with pytest.raises(EgtError, match=r"id='m1': field 'images': cannot decode image .*gone.png"):
         open_image("img/gone.png", tmp_path, "m1")
     with pytest.raises(EgtError, match="escapes the images root"):
         open_image("../outside.png", tmp_path, "m1")
+    pair.images = ["../outside.png"]
+    with pytest.raises(EgtError, match=r"pairs.jsonl: line 1 \(id='m1'\): field 'images': image path .* escapes"):
+        open_images(pair, tmp_path)
 
 
 def test_repeated_ids_are_named_with_their_count_and_the_reason():

@@ -313,7 +313,9 @@ def test_vlm_judge_refuses_items_without_their_images(tmp_path, small_lab, model
     data = small_lab / "broken_pool.jsonl"  # beside the lab's images
     data.write_text("".join(json.dumps(x) + "\n" for x in lines))
     try:
-        with pytest.raises(EgtError, match=r"image files missing.*rl_pool-00001"):
+        with pytest.raises(
+            EgtError, match=r"broken_pool.jsonl: line 2 \(id='rl_pool-00001'\): field 'images': image file not"
+        ):
             score_pool(model_args, data, tmp_path / "s.jsonl", cfg(), loaded=loaded)
         lines[1]["images"] = pairs[1].images
         data.write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -322,6 +324,32 @@ def test_vlm_judge_refuses_items_without_their_images(tmp_path, small_lab, model
     finally:
         data.unlink()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_corrupt_image_stops_before_scoring_or_is_skipped_and_counted(tmp_path, small_lab, model_args, loaded):
+    """Every image is decoded in the preflight: a truncated PNG on line 3 is named with its file, line and
+    field before any file is written; with skip_bad the item is left out, counted in the header, and
+    curate reads the pool with it."""
+    from egt.curation.manifest import curate_pool
+
+    pairs = read_pairs(small_lab / "rl_pool.jsonl")[:4]
+    (tmp_path / "images").mkdir()
+    for p in pairs:
+        (tmp_path / p.images[0]).write_bytes((small_lab / p.images[0]).read_bytes())
+    (tmp_path / pairs[2].images[0]).write_bytes((small_lab / pairs[2].images[0]).read_bytes()[:40])  # truncated
+    data = tmp_path / "pool.jsonl"
+    data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in pairs))
+    out = tmp_path / "run" / "scores.jsonl"
+    with pytest.raises(EgtError, match=rf"^{data}: line 3 \(id='{pairs[2].id}'\): field 'images': cannot decode"):
+        score_pool(model_args, data, out, cfg(), loaded=loaded)
+    assert not (tmp_path / "run").exists()
+    summary = score_pool(model_args, data, out, cfg(), loaded=loaded, skip_bad=True)
+    assert summary["skipped_bad"] == 1 and summary["n_items"] == 3
+    meta, records = read_scores(out)
+    assert [r["id"] for r in records] == [pairs[i].id for i in (0, 1, 3)]
+    assert meta["header"]["data"]["skipped_bad"] == {"count": 1, "ids": [pairs[2].id]}
+    s = curate_pool(out, data, tmp_path / "cur", n=2, allow_missing_signal=True, link_images=False)
+    assert s["counts"]["pool"] == 3 and s["counts"]["skipped_bad_images"] == 1
 
 
 def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, small_lab, tiny_judge_dir, capsys):

@@ -1,8 +1,12 @@
 """``egt analyze``: statistics, plots and the review page of a scored pool, written into one folder.
 
-Outputs in ``DIR``: ``analysis.json`` (:func:`egt.analysis.stats.analyze_records` plus where the
-scores came from), ``entropy_histogram.png``, ``accuracy_by_bin.png`` and ``review.html``. Inputs
-are read and checked and the page rendered before any file is written.
+Outputs in ``DIR``: ``analysis.json`` (:func:`egt.analysis.stats.analyze_records`, the suspicion
+rankings of :func:`egt.analysis.suspicion.suspicion_report` under ``suspicion``, ``warnings``,
+and where the scores came from), ``entropy_histogram.png``, ``accuracy_by_bin.png`` and
+``review.html`` (:mod:`egt.analysis.review`). Inputs are read and checked, every image of the page
+decoded and the page rendered before any file is written: an image that is missing or does not
+decode stops the run naming the file, line and field, or with ``skip_bad`` is shown as unreadable
+on the page (the item stays: it is one a cleaner wants to see) and counted in ``bad_images``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ def analyze_scores(
     data: str | Path | None = None,
     images_dir: str | Path | None = None,
     n_bins: int = 5,
-    review_by: str = "answer",
-    review_top: int = 50,
+    review_by: str = "disagreement",
+    review_top: int = 250,
     lam: float = 0.5,
+    skip_bad: bool = False,
 ) -> dict:
     """Analyse ``scores_path`` into ``out_dir``; returns the analysis dict (with ``files``).
 
@@ -31,16 +36,18 @@ def analyze_scores(
     scores header names; ``review_top=0`` skips the page and needs no data.
     """
     from egt.analysis.plots import plot_accuracy_by_bin, plot_entropy_histogram
-    from egt.analysis.review import render_review_page
-    from egt.analysis.stats import ENTROPY_FIELDS, analyze_records
+    from egt.analysis.review import page_ids, render_review_page
+    from egt.analysis.stats import analyze_records
+    from egt.analysis.suspicion import SIGNALS, signal_warning, suspicion_report
     from egt.data.atomic import atomic_write_json, atomic_write_text
+    from egt.data.readers import image_problems
     from egt.entropy.score_store import read_scores, show_ids
     from egt.records import default_images_root, read_pairs
 
     if n_bins < 1:
         raise EgtError(f"--bins: must be ≥ 1, got {n_bins}")
-    if review_by not in ENTROPY_FIELDS:
-        raise EgtError(f"--review_by: unknown entropy {review_by!r} (one of {', '.join(ENTROPY_FIELDS)})")
+    if review_by not in SIGNALS:
+        raise EgtError(f"--review_by: unknown signal {review_by!r} (one of {', '.join(SIGNALS)})")
     meta, records = read_scores(scores_path)
     for r in records:
         if not isinstance(r.get("accuracy"), (int, float)):
@@ -50,6 +57,11 @@ def analyze_scores(
     analysis["scores"] = str(Path(scores_path).resolve())
     analysis["model"] = header.get("model", {}).get("path")
     analysis["scoring"] = header.get("scoring")
+    analysis["lam"] = lam
+    analysis["suspicion"] = suspicion_report(records, lam)
+    analysis["review_by"] = review_by
+    warning = signal_warning(analysis["suspicion"]["missing"][review_by], len(records), review_by)
+    analysis["warnings"] = [warning] if warning else []
 
     page = None
     if review_top > 0:
@@ -74,7 +86,29 @@ def analyze_scores(
             root = Path(header["data"]["images_root"])
         else:
             root = default_images_root(data_path)
-        page = render_review_page(records, by_id, root, by=review_by, top=review_top, analysis=analysis)
+        problems = image_problems([by_id[i] for i in page_ids(records, review_by, review_top, lam)], root)
+        if problems and not skip_bad:
+            raise EgtError(
+                f"{problems[0][1]} — {len(problems)} item(s) have an unreadable image; pass --skip_bad to show "
+                "them on the page without it"
+            )
+        bad = {pair.id: message for pair, message in problems}
+        analysis["bad_images"] = {"count": len(bad), "ids": sorted(bad)[:20]}
+        if bad:
+            analysis["warnings"].append(
+                f"{len(bad)} item(s) have an unreadable image (shown without it): first {problems[0][1]}"
+            )
+        page = render_review_page(
+            records,
+            by_id,
+            root,
+            by=review_by,
+            top=review_top,
+            analysis=analysis,
+            locations={p.id: p.location for p in pairs},
+            bad_images=bad,
+            key=f"{data_path.resolve()}|{Path(scores_path).resolve()}",
+        )
 
     out = Path(out_dir)
     files = {

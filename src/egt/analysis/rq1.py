@@ -97,7 +97,9 @@ def rq1_from_scores(
     ``ceiling_fraction_<t>_<s>``, ``mean_rollout_accuracy``, ``format_rate``,
     ``items_with_format_failures``, ``n_items``, ``curation`` (selector, counts and the kept /
     dropped flip and hard rates), ``targets`` (:data:`TARGETS`: True / False / None), ``paths``,
-    ``seconds``. A number that cannot be computed (no ground truth, no ambiguity) is None.
+    ``seconds``, ``suspicion`` (:func:`egt.analysis.suspicion.suspicion_report`) and ``warnings``
+    (e.g. most items without the signal: the curation then goes ahead and says so). A number that
+    cannot be computed (no ground truth, no ambiguity) is None.
     """
     from egt.analysis.analyze import analyze_scores
     from egt.curation.manifest import curate_pool
@@ -119,6 +121,7 @@ def rq1_from_scores(
         fraction=fraction,
         seed=seed,
         images_dir=images_root,
+        allow_missing_signal=True,  # the demo reports an untrained judge (its warnings below) rather than stopping
     )
     seconds["curate"] = round(time.perf_counter() - t0, 1)
 
@@ -145,6 +148,8 @@ def rq1_from_scores(
         },
         seconds=seconds,
     )
+    result["suspicion"] = analysis["suspicion"]
+    result["warnings"] = [*analysis["warnings"], *selection.get("warnings", [])]
     result["best_signal"] = best_signal(result)
     result["targets"] = _targets(result, result["best_signal"])
     return result
@@ -198,4 +203,17 @@ def rq1_summary_rows(rq1: dict) -> list[list[str]]:
                 f"{100 * cur['flip_rate_dropped']:.1f}%{mark('curation_flip_rate')}",
             ]
         )
+    sus = rq1.get("suspicion", {})
+    if sus.get("auroc_flipped"):
+        k = str(sus["n_flipped"])
+        rows.append([f"review rankings for flipped labels: AUROC / precision@{k} (= n flipped)", ""])
+        for name in sus["signals"]:
+            precision = sus["precision_at_k_flipped"][name].get(k)
+            rows.append(
+                [
+                    f"  {name}" + (" (best)" if name == sus.get("best") else ""),
+                    f"{num(sus['auroc_flipped'][name], '.3f')} / {num(precision, '.2f')}",
+                ]
+            )
+    rows += [["warning", w] for w in rq1.get("warnings", [])]
     return rows

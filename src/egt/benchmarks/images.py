@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from egt.data.readers import missing_images
+from egt.data.readers import image_problems, missing_images
 from egt.entropy.score_store import show_ids
 from egt.errors import EgtError
 from egt.records import PreferencePair
@@ -82,3 +82,25 @@ def check_images(
         note=f"skipped {len(bad_ids)} of {len(pairs)} items whose images are missing (--skip_missing_images)",
     )
     return kept, info
+
+
+def check_decodable(pairs: Sequence[PreferencePair], root: str | Path | None, info: dict, *, skip_bad: bool) -> list:
+    """Decode every image of ``pairs`` before judging: a corrupt one stops the run naming the file, line
+    and field, or with ``skip_bad`` its item is skipped and counted in ``info`` (the report's ``images``)."""
+    problems = image_problems(pairs, root)
+    if not problems:
+        return list(pairs)
+    if not skip_bad:
+        raise EgtError(
+            f"{problems[0][1]} — {len(problems)} item(s) have an unreadable image; pass --skip_bad to "
+            "evaluate the other items"
+        )
+    bad = {p.id for p, _ in problems}
+    kept = [p for p in pairs if p.id not in bad]
+    if not kept:
+        raise EgtError(f"every item has an unreadable image (first: {problems[0][1]}); nothing left to evaluate")
+    info["skipped_bad"] = len(bad)
+    info["first_bad"] = problems[0][1]
+    note = f"skipped {len(bad)} of {len(pairs)} items whose image does not decode (--skip_bad)"
+    info["note"] = f"{info['note']}; {note}" if info.get("note") else note
+    return kept

@@ -14,7 +14,7 @@ from typing import Any
 
 from egt.benchmarks.base import Benchmark
 from egt.benchmarks.common import release_lines
-from egt.report import markdown_table
+from egt.report import markdown_cell, markdown_table
 
 
 def pct(x: Any) -> str:
@@ -73,14 +73,18 @@ def notes(report: dict) -> list[str]:
     if images.get("note"):
         out.append(f"images: {images['note']}")
     if images.get("skipped_by_category"):
-        out.append("skipped by category: " + ", ".join(f"{c} {n}" for c, n in images["skipped_by_category"].items()))
+        out.append(
+            "skipped by category: "
+            + ", ".join(f"{markdown_cell(c)} {n}" for c, n in images["skipped_by_category"].items())
+        )
     return out
 
 
 def benchmark_markdown(report: dict, bench: Benchmark) -> str:
     judge = report["judge"]
     parts = [
-        f"**{judge}** on {bench.title} ({report.get('data', '?')}) — {report['n_items']} items, "
+        f"**{markdown_cell(judge)}** on {bench.title} ({markdown_cell(report.get('data', '?'))}) — "
+        f"{report['n_items']} items, "
         f"order `{report['order']}`\n",
         markdown_table(["model", bench.title], [[judge, headline_cell(report, bench)]]),
     ]

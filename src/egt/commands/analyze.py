@@ -1,4 +1,5 @@
-"""``egt analyze``: does entropy track accuracy and label noise? Stats, plots, review page; or an RL run's log."""
+"""``egt analyze``: does entropy track accuracy and label noise? Stats, plots, suspicion rankings, review page;
+or an RL run's log (``--run``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 from egt.commands import in_folder
 from egt.config import parse_config
 from egt.errors import EgtError
-from egt.report import console, print_table
+from egt.report import console, print_table, warn
 
 
 @dataclass
@@ -34,19 +35,52 @@ class AnalyzeArgs:
         default="", metadata={"help": "Images root; default: the one used for scoring / the dataset's folder."}
     )
     bins: int = field(default=5, metadata={"help": "Equal-count entropy quantile bins."})
-    review_by: Literal["answer", "sentence", "mixed", "vote", "peak"] = field(
-        default="answer", metadata={"help": "Entropy that ranks the review page."}
+    review_by: Literal["disagreement", "combined", "answer", "sentence", "mixed", "vote", "peak"] = field(
+        default="disagreement",
+        metadata={
+            "help": "Signal that ranks the review page, most suspect first: disagreement (rollouts against the stored "
+            "label, ties by the judge's confidence: the best measured for flipped labels), combined (with peak "
+            "entropy), or an entropy (answer is EGT's choice)."
+        },
     )
-    review_top: int = field(default=50, metadata={"help": "Items on the review page (0 = no page)."})
+    review_top: int = field(
+        default=250, metadata={"help": "Items embedded in the review page, 50 a page (0 = no page)."}
+    )
     lam: float = field(
         default=0.5, metadata={"help": "λ of the mixed score when the file lacks it (docs/methods.md §2: 0.5)."}
     )
+    skip_bad: bool = field(
+        default=False,
+        metadata={
+            "help": "Show items whose image is missing or does not decode without it (counted) instead of stopping."
+        },
+    )
+
+
+def _fmt(x, spec="+.3f"):
+    return "–" if x is None else format(x, spec)
+
+
+def print_suspicion(s: dict) -> None:
+    """The ranking table: AUROC and precision@k for flipped labels per signal (lab only)."""
+    if "auroc_flipped" not in s:
+        return
+    ks = s["k"]
+    columns = ["ranking (review first)", "AUROC flipped"] + [
+        f"P@{k}" + (" (= n flipped)" if k == s["n_flipped"] else "") for k in ks
+    ]
+    rows = [
+        [name + (" (best)" if name == s["best"] else ""), _fmt(s["auroc_flipped"][name], ".3f")]
+        + [_fmt(s["precision_at_k_flipped"][name][str(k)], ".2f") for k in ks]
+        for name in s["signals"]
+    ]
+    print_table(f"suspected labels: {s['n_flipped']} of {s['n_items']} flipped", columns, rows)
 
 
 def main(argv: list[str], prog: str) -> int:
+    (args,) = parse_config([AnalyzeArgs], argv, prog, "Analyse entropy vs rollout accuracy and label noise.")
     from egt.analysis.analyze import analyze_scores
 
-    (args,) = parse_config([AnalyzeArgs], argv, prog, "Analyse entropy vs rollout accuracy and label noise.")
     if args.run:
         return _plot_run(args)
     if not args.scores or not args.output_dir:
@@ -60,28 +94,28 @@ def main(argv: list[str], prog: str) -> int:
         review_by=args.review_by,
         review_top=args.review_top,
         lam=args.lam,
+        skip_bad=args.skip_bad,
     )
-
-    def fmt(x, spec="+.3f"):
-        return "–" if x is None else format(x, spec)
-
     truths = a["ground_truth"]
 
     def detector(t: str, name: str) -> str:
         """AUROC, and its fraction of the lab's ceiling when there is one."""
         frac = a[f"ceiling_fraction_{t}"].get(name)
-        return fmt(a[f"auroc_{t}"][name], ".3f") + ("" if frac is None else f" ({frac:.0%})")
+        return _fmt(a[f"auroc_{t}"][name], ".3f") + ("" if frac is None else f" ({frac:.0%})")
 
     columns = ["entropy", "Spearman ρ vs accuracy"] + [
         f"AUROC {t}" + (" (share of ceiling)" if a.get(f"auroc_{t}_ceiling") is not None else "") for t in truths
     ]
-    rows = [[name, fmt(a["spearman"][name])] + [detector(t, name) for t in truths] for name in a["spearman"]]
+    rows = [[name, _fmt(a["spearman"][name])] + [detector(t, name) for t in truths] for name in a["spearman"]]
     if truths:
         rows.append(["(1 − rollout accuracy)", "–"] + [detector(t, "rollout_error") for t in truths])
     if any(a.get(f"auroc_{t}_ceiling") is not None for t in truths):
-        rows.append(["(true ambiguity: ceiling)", "–"] + [fmt(a[f"auroc_{t}_ceiling"], ".3f") for t in truths])
+        rows.append(["(true ambiguity: ceiling)", "–"] + [_fmt(a[f"auroc_{t}_ceiling"], ".3f") for t in truths])
     print_table(f"egt analyze: {a['n_items']} items, mean rollout accuracy {a['mean_accuracy']:.3f}", columns, rows)
+    print_suspicion(a["suspicion"])
     console.print("wrote " + ", ".join(a["files"].values()))
+    for message in a["warnings"]:
+        warn(message)
     return 0
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from egt.commands import in_folder
 from egt.config import parse_config
-from egt.report import console, print_table
+from egt.report import console, print_table, warn
 
 
 @dataclass
@@ -31,10 +31,11 @@ class CurateArgs:
         },
     )
     by: Literal["answer", "sentence", "mixed", "vote", "peak"] = field(
-        default="answer",
+        default="peak",
         metadata={
-            "help": "Entropy to select (entropy selector) and to order the curriculum by (EGT: answer was best). "
-            "Items with format failures always rank after those without."
+            "help": "Entropy to select (entropy selector) and to order the curriculum by: peak, the entropy our lab "
+            "results support (docs/results/lab_full); answer is EGT's choice. Items with format failures always "
+            "rank after those without."
         },
     )
     n: int = field(
@@ -52,13 +53,19 @@ class CurateArgs:
             "help": "Hard-link (or copy) the kept items' images into --output_dir so selected.jsonl is self-contained."
         },
     )
+    allow_missing_signal: bool = field(
+        default=False,
+        metadata={
+            "help": "Select by entropy even when most items have none (e.g. an untrained judge): refused otherwise."
+        },
+    )
 
 
 def main(argv: list[str], prog: str) -> int:
+    (args,) = parse_config([CurateArgs], argv, prog, "Select a training subset from a scored pool.")
     from egt.curation.manifest import curate_pool
     from egt.curation.selectors import parse_pass_band
 
-    (args,) = parse_config([CurateArgs], argv, prog, "Select a training subset from a scored pool.")
     band = parse_pass_band(args.pass_band)
     s = curate_pool(
         in_folder(args.scores, "scores.jsonl"),
@@ -73,6 +80,7 @@ def main(argv: list[str], prog: str) -> int:
         images_dir=args.images_dir or None,
         link_images=args.link_images,
         pass_band=band,
+        allow_missing_signal=args.allow_missing_signal,
     )
     c = s["counts"]
     rows = [
@@ -95,4 +103,6 @@ def main(argv: list[str], prog: str) -> int:
         rows.append(["hard rate kept / dropped", f"{s['lab']['hard_rate_kept']} / {s['lab']['hard_rate_dropped']}"])
     print_table(f"egt curate → {args.output_dir}", ["", ""], rows)
     console.print(f"wrote {args.output_dir}/manifest.jsonl, {s['files']['selected']}, selection.json")
+    for message in s.get("warnings", []):
+        warn(message)
     return 0

@@ -62,6 +62,13 @@ class EvalArgs:
             )
         },
     )
+    skip_bad: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip (and count) items whose image is missing or does not decode, instead of stopping; every "
+            "image a judge reads is decoded before the first item is judged."
+        },
+    )
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N items (0 = all)."})
     # ---- how to judge
     order: Literal["both", "random", "stored"] = field(
@@ -110,7 +117,7 @@ def main(argv: list[str], prog: str) -> int:
     )
     from egt.benchmarks import PAIRS, get_benchmark
     from egt.benchmarks.common import release_lines, release_summary
-    from egt.benchmarks.images import check_images, missing_images
+    from egt.benchmarks.images import check_decodable, check_images, missing_images
     from egt.benchmarks.report import benchmark_markdown, notes
     from egt.benchmarks.run import evaluate_benchmark, read_predictions, reaggregate
     from egt.errors import EgtError
@@ -157,10 +164,11 @@ def main(argv: list[str], prog: str) -> int:
                 pairs,
                 images_root,
                 reads_images=True,
-                skip_missing=args.skip_missing_images,
+                skip_missing=args.skip_missing_images or args.skip_bad,
                 missing=missing,
                 reason="EGT's pairs format needs every image it names",
             )
+            pairs = check_decodable(pairs, images_root, images, skip_bad=args.skip_bad)
         from egt.evaluation.distributed import distributed_state
         from egt.pipelines.judges import make_judge  # torch: only once there is work to do
 
@@ -178,9 +186,11 @@ def main(argv: list[str], prog: str) -> int:
                 pairs,
                 images_root,
                 reads_images=judge.reads_images,
-                skip_missing=args.skip_missing_images,
+                skip_missing=args.skip_missing_images or args.skip_bad,
                 missing=missing,
             )
+            if judge.reads_images:
+                pairs = check_decodable(pairs, images_root, images, skip_bad=args.skip_bad)
         report, predictions = evaluate_benchmark(
             judge,
             bench,

@@ -20,7 +20,7 @@ from egt.commands import in_folder
 from egt.config import parse_config
 from egt.models.args import ModelArgs, VllmArgs
 from egt.pipelines.scoring.config import ScoringConfig
-from egt.report import console, print_table
+from egt.report import console, print_table, warn
 
 SCORES_FILE = "scores.jsonl"  # what analyze / curate read from --scores DIR
 
@@ -38,6 +38,13 @@ class ScoreIO:
         default=False, metadata={"help": "Score items without images from text alone with a VLM judge."}
     )
     limit: int = field(default=0, metadata={"help": "Score only the first N items (0 = all)."})
+    skip_bad: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave out (and count) items whose image is missing or does not decode, instead of stopping. "
+            "Every image is decoded before the first item is scored."
+        },
+    )
     rescore: str = field(
         default="",
         metadata={
@@ -87,6 +94,7 @@ def main(argv: list[str], prog: str) -> int:
             parquet=io.parquet,
             limit=io.limit,
             allow_text_only=io.allow_text_only,
+            skip_bad=io.skip_bad,
             vllm_args=vllm_args,
         )
     if "mean_accuracy" not in summary and not summary.get("complete_already"):
@@ -109,7 +117,18 @@ def main(argv: list[str], prog: str) -> int:
         ],
         ["items without answer entropy", summary["items_without_answer_entropy"]],
         ["items with format failures (ranked least certain)", summary["items_with_format_failures"]],
+        ["items skipped for a bad image (--skip_bad)", summary.get("skipped_bad", 0)],
         ["wall time", f"{summary['wall_seconds']:.0f} s"],
     ]
     print_table(f"egt score → {out}", ["", ""], rows)
+    from egt.entropy.summary import missing_signal_warning
+
+    message = missing_signal_warning(
+        summary["items_without_answer_entropy"],
+        summary["n_items"],
+        "entropy",
+        "no parsable verdict (every rollout failed the judge format)",
+    )
+    if message:
+        warn(message + "; 'egt curate' refuses such scores unless --allow_missing_signal true")
     return 0

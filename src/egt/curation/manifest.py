@@ -181,7 +181,7 @@ def kept_order_keys(
     return [p for p, _ in kept], [e.order_key(by) for _, e in kept]
 
 
-def _link_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
+def link_pair_images(pairs: Sequence, images_root: Path, out_dir: Path) -> int:
     """Hard-link (or copy) each kept item's image files under ``out_dir`` at the same relative path."""
     from egt.data.readers import resolve_image_path
 
@@ -217,7 +217,7 @@ def curate_pool(
     out_dir: str | Path,
     *,
     selector: str = "entropy",
-    by: str = "answer",
+    by: str = "peak",
     n: int = 0,
     fraction: float = 0.0,
     seed: int = 0,
@@ -225,22 +225,32 @@ def curate_pool(
     images_dir: str | Path | None = None,
     link_images: bool = True,
     pass_band: tuple[float, float] = DEFAULT_PASS_BAND,
+    allow_missing_signal: bool = False,
 ) -> dict:
     """Select from a scored pool and write the manifest, the selected data and ``selection.json``.
 
     Everything is checked (scores vs data ids, the keep count, image files) before any file is
-    written; each file is written atomically, ``selection.json`` last.
+    written; each file is written atomically, ``selection.json`` last. An entropy selection by a
+    signal most items lack (an untrained judge: no parsable output) would keep ties in id order
+    and call it ``entropy:<by>``: refused unless ``allow_missing_signal``, and then recorded
+    under ``warnings`` in ``selection.json``.
     """
     from egt.entropy.score_store import read_scores
+    from egt.entropy.summary import missing_signal_warning
     from egt.records import default_images_root, read_pairs, write_pairs
 
     if not 0.0 <= lam <= 1.0:
         raise EgtError(f"--lam: must be in [0, 1], got {lam}")
     check_kind(by)
-    _, records = read_scores(scores_path)
-    pairs = read_pairs(data_path)
+    meta, records = read_scores(scores_path)
+    skipped = set((meta.get("header", {}).get("data", {}).get("skipped_bad") or {}).get("ids", []))
+    pairs = [p for p in read_pairs(data_path) if p.id not in skipped]  # left out by 'egt score --skip_bad'
     check_same_ids([r["id"] for r in records], [p.id for p in pairs], scores_path, data_path)
-    rows = select(item_scores(records, lam), selector, by=by, n=n, fraction=fraction, seed=seed, pass_band=pass_band)
+    scores = item_scores(records, lam)
+    warning = missing_signal_warning(sum(s[by] is None for s in scores.values()), len(scores), by)
+    if warning and selector == "entropy" and not allow_missing_signal:
+        raise EgtError(f"{scores_path}: {warning}; pass --allow_missing_signal true to select anyway")
+    rows = select(scores, selector, by=by, n=n, fraction=fraction, seed=seed, pass_band=pass_band)
     by_id = {p.id: p for p in pairs}
     kept = [by_id[r["id"]] for r in rows if r["kept"]]
     dropped = [by_id[r["id"]] for r in rows if not r["kept"]]
@@ -258,7 +268,7 @@ def curate_pool(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    linked = _link_images(kept, root, out) if link_images and not embedded else 0
+    linked = link_pair_images(kept, root, out) if link_images and not embedded else 0
     selected_path = out / ("selected.parquet" if embedded else SELECTED)
     write_pairs(kept, selected_path, images_root=root)
     atomic_write_text(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -282,6 +292,7 @@ def curate_pool(
             "dropped": len(dropped),
             "missing_" + by: sum(r["scores"][by] is None for r in rows),
             "with_format_failures": sum(r["scores"]["format_failures"] > 0 for r in rows),
+            **({"skipped_bad_images": len(skipped)} if skipped else {}),
         },
         "mean_rollout_accuracy": accuracy,
         "files": {"manifest": MANIFEST, "selected": selected_path.name, "linked_images": linked},
@@ -305,6 +316,8 @@ def curate_pool(
             "kept: pass rate (scores.accuracy, the share of rollouts agreeing with the label) strictly inside "
             "(low, high); below_band: <= low; above_band: >= high"
         )
+    if warning and selector == "entropy":
+        selection["warnings"] = [warning]
     if any("flipped" in p.meta for p in pairs):
         selection["lab"] = {
             "flip_rate_kept": _rate(kept, "flipped"),
@@ -331,6 +344,7 @@ __all__ = [
     "curriculum_order",
     "kept_items",
     "kept_order_keys",
+    "link_pair_images",
     "manifest_path",
     "read_manifest",
 ]

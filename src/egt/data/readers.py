@@ -32,6 +32,8 @@ __all__ = [
     "check_unique_ids",
     "decode_image_cell",
     "field_error",
+    "image_problems",
+    "image_where",
     "iter_jsonl",
     "missing_images",
     "open_image",
@@ -225,13 +227,25 @@ def decode_image_cell(value: Any, loc: str, row: Any = None, name: str = "images
     return value
 
 
-def resolve_image_path(ref: str, root: str | Path | None, *, record_id: str | None = None) -> Path:
-    """Resolve ``ref`` under ``root``; refuse paths that escape it (``..``, absolute, symlinks out)."""
-    loc = f"id={record_id!r}: field 'images'" if record_id is not None else "field 'images'"
+def image_where(record_id: str | None, location: str | None = None) -> str:
+    """``FILE: line N (id='x'): field 'images'`` — where an image error is, as precisely as known."""
+    if location and record_id is not None:
+        return f"{location} (id={record_id!r}): field 'images'"
+    return f"id={record_id!r}: field 'images'" if record_id is not None else "field 'images'"
+
+
+def resolve_image_path(
+    ref: str, root: str | Path | None, *, record_id: str | None = None, location: str | None = None
+) -> Path:
+    """Resolve ``ref`` under ``root``; refuse paths that escape it (``..``, absolute, symlinks out).
+
+    ``location`` (``FILE: line N``) is named in the error when given."""
     root_path = Path(root if root is not None else ".").resolve()
     candidate = (root_path / ref).resolve()
     if not candidate.is_relative_to(root_path):
-        raise EgtError(f"{loc}: image path {ref!r} escapes the images root {str(root_path)!r}")
+        raise EgtError(
+            f"{image_where(record_id, location)}: image path {ref!r} escapes the images root {str(root_path)!r}"
+        )
     return candidate
 
 
@@ -243,21 +257,47 @@ def missing_images(pairs: Sequence, root: str | Path | None) -> list[tuple[Any, 
     for pair in pairs:
         for ref in pair.images:
             if isinstance(ref, str):
-                path = resolve_image_path(ref, root, record_id=pair.id)
+                path = resolve_image_path(ref, root, record_id=pair.id, location=getattr(pair, "location", None))
                 if not path.is_file():
                     missing.append((pair, path))
     return missing
 
 
-def open_image(ref: str | Image.Image, root: str | Path | None, record_id: str) -> Image.Image:
-    """One image as RGB: a PIL image as is, a path under ``root``; missing or corrupt is a user error."""
+def image_problems(pairs: Sequence, root: str | Path | None) -> list[tuple[Any, str]]:
+    """``(pair, message)`` for every pair with an image that is missing or does not decode.
+
+    Every file is decoded in full (``Image.load``), so a truncated or corrupt file is found here, not
+    hours into a run; the message names the file and line of the record, its id, the field and the
+    image. A path escaping the images root is an error at once (:func:`resolve_image_path`).
+    """
+    problems = []
+    for pair in pairs:
+        for ref in pair.images:
+            if isinstance(ref, Image.Image):
+                continue
+            try:
+                open_image(ref, root, pair.id, location=getattr(pair, "location", None))
+            except EgtError as e:
+                if "escapes the images root" in str(e):
+                    raise
+                problems.append((pair, str(e)))
+                break
+    return problems
+
+
+def open_image(
+    ref: str | Image.Image, root: str | Path | None, record_id: str, location: str | None = None
+) -> Image.Image:
+    """One image as RGB: a PIL image as is, a path under ``root``; missing or corrupt is a user error
+    naming ``location`` (``FILE: line N``) when given, the id, the field and the image file."""
     if isinstance(ref, Image.Image):
         return ref.convert("RGB")
-    path = resolve_image_path(ref, root, record_id=record_id)
+    path = resolve_image_path(ref, root, record_id=record_id, location=location)
+    here = image_where(record_id, location)
     if not path.is_file():
-        raise EgtError(f"id={record_id!r}: field 'images': image file not found: {path}")
+        raise EgtError(f"{here}: image file not found: {path}")
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
     except Exception as e:
-        raise EgtError(f"id={record_id!r}: field 'images': cannot decode image {path} ({e})") from None
+        raise EgtError(f"{here}: cannot decode image {path} ({e})") from None

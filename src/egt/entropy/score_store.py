@@ -231,7 +231,9 @@ def read_scores(path: str | Path) -> tuple[dict, list[dict]]:
     """``(meta, records)`` of a finished scores file (``.jsonl`` or ``.parquet``).
 
     ``meta`` is the sidecar (``{"header": ..., "summary": ...}``), or ``{}`` when there is none.
-    Every record needs a string ``id``; ids must be unique.
+    Every record needs a string ``id``; ids must be unique; a NaN or infinite number anywhere in a
+    record (a file edited or written elsewhere) is refused naming the line and field — it would
+    rank silently as a missing or an extreme value.
     """
     path = Path(path)
     if not path.is_file():
@@ -241,6 +243,12 @@ def read_scores(path: str | Path) -> tuple[dict, list[dict]]:
     for loc, r in read_records(path):
         if not isinstance(r, dict) or not isinstance(r.get("id"), str):
             raise EgtError(f"{loc}: field 'id': missing or not a string")
+        bad = next((k for k, v in r.items() if _non_finite(v)), None)
+        if bad is not None:
+            raise EgtError(
+                f"{loc} (id={r['id']!r}): field {bad!r}: NaN or infinity is not a score "
+                "(egt score writes null for a missing value)"
+            )
         records.append(r)
     check_unique_ids((r["id"] for r in records), path)
     if not records:
@@ -248,6 +256,13 @@ def read_scores(path: str | Path) -> tuple[dict, list[dict]]:
     meta_file = meta_path(path if path.suffix != ".parquet" else path.with_suffix(".jsonl"))
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
     return meta, records
+
+
+def _non_finite(value: Any) -> bool:
+    """A float NaN / ±inf, itself or inside a list (JSON's NaN and Infinity parse to these)."""
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    return isinstance(value, list) and any(_non_finite(v) for v in value)
 
 
 def format_failures(record: dict) -> int:

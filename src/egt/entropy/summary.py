@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from egt.entropy.signals import mixed_entropy, vote_entropy
 from egt.judge.base import original_choice
 
-__all__ = ["TRUTH_KEYS", "add_mixed_entropy", "pool_summary", "summarise_item"]
+__all__ = [
+    "MOSTLY_MISSING",
+    "TRUTH_KEYS",
+    "add_mixed_entropy",
+    "missing_signal_warning",
+    "pool_summary",
+    "summarise_item",
+]
 
 TRUTH_KEYS = ("flipped", "hard", "difficulty", "true_preferred", "ambiguity")
 """The lab's ground truth, copied from an item's meta into its scores record when present
@@ -93,3 +100,22 @@ def pool_summary(records: Sequence[dict]) -> dict:
         "items_without_answer_entropy": missing,
         "items_with_format_failures": failed,
     }
+
+
+MOSTLY_MISSING = 0.5
+"""A ranking signal missing for more than this share of a pool is warned about (score, analyze,
+curate, the review page's banner) and refused by ``egt curate`` unless ``--allow_missing_signal``."""
+
+
+def missing_signal_warning(missing: int, total: int, signal: str, what: str = "") -> str | None:
+    """The loud one-liner when ``signal`` is missing for most of a pool (:data:`MOSTLY_MISSING`), else None.
+
+    ``what`` says what the items lack; default: the entropy (no parsable block in any rollout).
+    """
+    if total == 0 or missing / total <= MOSTLY_MISSING:
+        return None
+    what = what or f"no {signal} entropy (no parsable block in any rollout)"
+    return (
+        f"{missing} of {total} items ({missing / total:.0%}) have {what}: a ranking by {signal} is "
+        "mostly ties, not a measurement — is the judge trained for this prompt format?"
+    )

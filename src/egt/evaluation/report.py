@@ -7,7 +7,7 @@ from pathlib import Path
 
 from egt.data.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from egt.evaluation.runner import Prediction
-from egt.report import markdown_table
+from egt.report import markdown_cell, markdown_table
 
 
 def _pct(x: float | None) -> str:
@@ -17,7 +17,8 @@ def _pct(x: float | None) -> str:
 def eval_markdown(report: dict) -> str:
     m = report["metrics"]
     head = (
-        f"**{report['judge']}** on {report.get('data', '?')} — {report['n_items']} items, order `{report['order']}`\n\n"
+        f"**{markdown_cell(report['judge'])}** on {markdown_cell(report.get('data', '?'))} — "
+        f"{report['n_items']} items, order `{report['order']}`\n\n"
     )
     rows = [
         [name, _pct(v) if "rate" in name or "accuracy" in name or "consistency" in name else v] for name, v in m.items()

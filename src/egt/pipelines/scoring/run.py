@@ -40,7 +40,7 @@ import torch
 
 from egt import __version__
 from egt.data.presentation import presented_swapped, rollout_seed
-from egt.data.readers import missing_images
+from egt.data.readers import image_problems
 from egt.entropy.backends import TransformersBackend, make_backend, require_vllm
 from egt.entropy.sampling import PieceDecoder
 from egt.entropy.score_store import (
@@ -144,22 +144,32 @@ def score_batch(
     return records
 
 
-def _check_images(pairs: Sequence, root: Path, reads_images: bool, allow_text_only: bool) -> None:
+def _check_images(
+    pairs: Sequence, root: Path, reads_images: bool, allow_text_only: bool, skip_bad: bool = False
+) -> tuple[list, list[str]]:
+    """The pairs to score and the ids skipped: every image is decoded here, before the first item is
+    scored, so a missing or corrupt file stops the run at once naming the file, line and field — or,
+    with ``skip_bad``, its item is left out and counted (header ``data.skipped_bad``)."""
     if not reads_images:
-        return
-    missing = missing_images(pairs, root)
-    if missing:
-        ids = list(dict.fromkeys(p.id for p, _ in missing))
+        return list(pairs), []
+    problems = image_problems(pairs, root)
+    if problems and not skip_bad:
         raise EgtError(
-            f"{len(ids)} item(s) have image files missing under {root.resolve()} (first: {missing[0][1]}); "
-            f"ids {show_ids(ids)}; the judge reads images — pass --images_dir DIR where they are"
+            f"{problems[0][1]} — {len(problems)} item(s) have a missing or unreadable image (ids "
+            f"{show_ids([p.id for p, _ in problems])}); the judge reads images — pass --images_dir DIR where they "
+            "are, or --skip_bad to score the other items"
         )
+    skipped = [p.id for p, _ in problems]
+    pairs = [p for p in pairs if p.id not in set(skipped)]
+    if not pairs:
+        raise EgtError(f"every item has a missing or unreadable image (first: {problems[0][1]}); nothing to score")
     text_only = [p.id for p in pairs if not p.images]
     if text_only and not allow_text_only:
         raise EgtError(
             f"{len(text_only)} of {len(pairs)} item(s) have no images but the judge is a vision-language "
             f"model: ids {show_ids(text_only)}; pass --allow_text_only to score them from text alone"
         )
+    return pairs, skipped
 
 
 def score_pool(
@@ -173,6 +183,7 @@ def score_pool(
     parquet: bool = False,
     limit: int = 0,
     allow_text_only: bool = False,
+    skip_bad: bool = False,
     on_batch: Callable[[int], None] | None = None,
     loaded=None,
     backend=None,
@@ -184,6 +195,8 @@ def score_pool(
         model_args: an :class:`egt.models.load.ModelArgs` (model path or hub id, dtype, device).
         data: the pool (any format :func:`egt.records.read_pairs` reads).
         out: the ``.jsonl`` to write (``.partial`` and ``.meta.json`` siblings, see score_store).
+        skip_bad: leave out (and count in the header's ``data.skipped_bad``) the items whose image is
+            missing or does not decode, instead of stopping before the first item.
         on_batch: called with the batch number after each batch is safely on disk (tests use it
             to simulate a crash).
         loaded: an already loaded model for ``model_args.model`` (skips loading).
@@ -214,7 +227,7 @@ def score_pool(
     if dist is not None and loaded is None:
         model_args = dist.model_args_for_rank(model_args)
     loaded = loaded or load_from_args(model_args)
-    _check_images(pairs, root, loaded.is_vision, allow_text_only)
+    pairs, skipped = _check_images(pairs, root, loaded.is_vision, allow_text_only, skip_bad)
 
     model_path = Path(model_args.model)
     judge_meta = read_judge_meta(model_path) if model_path.is_dir() else {}
@@ -257,6 +270,7 @@ def score_pool(
             "fingerprint": fingerprint(data),
             "n_items": len(pairs),
             "images_root": str(root.resolve()),
+            **({"skipped_bad": {"count": len(skipped), "ids": skipped}} if skipped else {}),
         },
         "scoring": scoring,
         "runtime": {"batch_size": cfg.batch_size, "egt": __version__, "torch": torch.__version__},
@@ -322,7 +336,8 @@ def score_pool(
         )
 
     fill_store(store, pending, score, desc=desc, total=todo, on_batch=on_batch)
-    return finish_run(out, store, [p.id for p in pairs], cfg.lam, parquet, resumed=resumed, start=start)
+    result = finish_run(out, store, [p.id for p in pairs], cfg.lam, parquet, resumed=resumed, start=start)
+    return {**result, "skipped_bad": len(skipped)}
 
 
 def finish_run(out: Path, store, ids: Sequence[str], lam: float, parquet: bool, *, resumed: int, start: float) -> dict:
