@@ -75,7 +75,7 @@ def test_cli_analyze_run_plots_the_rl_log(tmp_path, capsys):
     (run / "rl_summary.json").write_text(json.dumps(summary))
     assert main(["analyze", "--run", str(run)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "RL log: 3 logged steps" in out and "rl_log.png" in out
+    assert "RL log: 3 logged steps" in out and "rl_log.png" in "".join(out.split())  # a narrow console wraps paths
     assert (run / "rl_log.png").read_bytes()[:4] == b"\x89PNG"
     (run / "rl_summary.json").write_text(json.dumps({**summary, "log": []}))
     assert main(["analyze", "--run", str(run)]) == 2
