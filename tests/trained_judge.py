@@ -43,3 +43,17 @@ def train_judge(sft_data: Path, out: Path) -> Path:
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+def judge_rewards(texts, rows, logic_sentences: int = 2):
+    """``(terms, rewards [B], correct [B])`` of completions as the RL recipe should score them, from
+    their texts and dataset rows (``preferred``, ``swapped``): R1-Reward's R = 0.5·format +
+    accuracy·(1 + 0.5·logic) with the rule logic checker; O+ is accuracy 1."""
+    import torch
+
+    from egt.rl.rewards import RuleLogicChecker, judge_reward_terms
+
+    checker = RuleLogicChecker(logic_sentences)
+    terms = [judge_reward_terms(t, r["preferred"], r["swapped"], checker) for t, r in zip(texts, rows, strict=True)]
+    rewards = torch.tensor([0.5 * t.format + t.accuracy * (1 + 0.5 * t.logic) for t in terms])
+    return terms, rewards, torch.tensor([t.accuracy == 1.0 for t in terms])

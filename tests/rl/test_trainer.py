@@ -608,8 +608,7 @@ def test_the_judge_reward_and_its_correct_column_reach_the_advantages(
     import egt.rl.trainer
     from egt.rl.estimators import compute_advantages
     from egt.rl.recipe import estimator_kwargs
-    from egt.rl.rewards import RuleLogicChecker, judge_reward_terms
-    from trained_judge import MAX_NEW_TOKENS
+    from trained_judge import MAX_NEW_TOKENS, judge_rewards
 
     class Inputs(Recording):
         last = None
@@ -624,13 +623,7 @@ def test_the_judge_reward_and_its_correct_column_reach_the_advantages(
     trainer = Inputs.last
     batch = trainer.batch
     texts = trainer.processing_class.batch_decode(batch["completion_ids"], skip_special_tokens=True)
-    checker = RuleLogicChecker(args.logic_sentences)
-    terms = [
-        judge_reward_terms(text, row["preferred"], row["swapped"], checker)
-        for text, row in zip(texts, trainer.inputs, strict=True)
-    ]
-    expected = torch.tensor([0.5 * t.format + t.accuracy * (1 + 0.5 * t.logic) for t in terms])  # [B]
-    correct = torch.tensor([t.accuracy == 1.0 for t in terms])  # [B]
+    terms, expected, correct = judge_rewards(texts, trainer.inputs, args.logic_sentences)  # [B], [B]
     # the run is worth checking: rewards differ inside a group, some parsed verdict is wrong, and
     # some right one has a logic term (else a wrong format or logic weight could not show)
     grouped = expected.view(-1, 4)
