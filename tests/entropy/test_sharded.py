@@ -45,6 +45,7 @@ def reference(tmp_path_factory, small_lab, trained_judge_dir, trained):
     return out
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, trained_judge_dir, reference):
     out = tmp_path / "scores.jsonl"
     launch_egt(

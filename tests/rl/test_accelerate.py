@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from launch import launch_egt
@@ -44,6 +45,7 @@ def single_process_advantages(parts: list[dict], tokenizer, group_size: int) -> 
     )
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, trained_judge_dir, tmp_path):
     ids = [f"rl_pool-{i:05d}" for i in range(8)]
     scores = [(7 * k % 8) / 8 for k in range(8)]  # sorted order: ids 0, 7, 6, 5, 4, 3, 2, 1

@@ -597,6 +597,7 @@ def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_ju
     assert args == before_args
 
 
+@pytest.mark.slow
 def test_the_judge_reward_and_its_correct_column_reach_the_advantages(
     small_lab, trained_judge_dir, tmp_path, monkeypatch
 ):

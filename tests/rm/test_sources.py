@@ -12,6 +12,7 @@ import pytest
 
 from egt.errors import EgtError
 from egt.rm.sources import mix_sources, parse_source, planned_counts, sample_indices
+from real_data import shared_data
 
 
 def test_parse_source_strings_and_mappings():
@@ -133,8 +134,6 @@ def test_hf_dataset_source(tmp_path):
 
 
 def test_real_hh_rlhf_file_reads():
-    path = Path(__file__).resolve().parents[3] / "shared/data/hh_rlhf/harmless-base_test.jsonl.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = shared_data("hh_rlhf", "harmless-base_test.jsonl.gz")
     mix = mix_sources([f"{path},n=50"], seed=0, skip_bad=True)
     assert len(mix.examples) == 50 and mix.report["sources"][0]["available"] >= 2300

@@ -224,6 +224,7 @@ def _losses(trainer):
     return {row["step"]: row["loss"] for row in trainer.state.log_history if "loss" in row}
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
     tmp_path, lab_examples, vl_backbone
 ):
@@ -245,6 +246,7 @@ def test_an_interrupted_run_resumed_from_its_checkpoint_continues_as_the_uninter
     assert max((p - want[k]).abs().max().item() for k, p in resumed.named_parameters()) < 1e-6
 
 
+@pytest.mark.slow
 def test_resuming_from_a_checkpoint_that_lacks_a_weight_is_an_error_naming_it(tmp_path, lab_examples, vl_backbone):
     """A checkpoint missing a backbone tensor would otherwise resume with it initialised at random."""
     from safetensors.torch import load_file, save_file
