@@ -38,6 +38,10 @@ from .conftest import assert_informative
 N_ITEMS, BATCH = 6, 2
 
 
+# one worker runs the module: its scored reference file and loaded judge are made once
+pytestmark = pytest.mark.xdist_group("scoring")
+
+
 def cfg(**overrides) -> ScoringConfig:
     base = dict(
         rollouts=2, max_new_tokens=TRAINED_JUDGE_MAX_NEW_TOKENS, batch_size=BATCH, prompt_style="compact", seed=0

@@ -25,6 +25,10 @@ from .conftest import assert_informative
 N_ITEMS, BATCH = 8, 2
 
 
+# one worker runs the module: its scored reference file and loaded judge are made once
+pytestmark = pytest.mark.xdist_group("sharded_scoring")
+
+
 def cfg(**overrides) -> ScoringConfig:
     base = dict(rollouts=2, max_new_tokens=MAX_NEW_TOKENS, batch_size=BATCH, prompt_style="compact", seed=0)
     return ScoringConfig(**{**base, **overrides})

@@ -33,6 +33,10 @@ from .conftest import assert_same_rollouts_close_entropies
 N_ITEMS = 4
 
 
+# one worker runs the module: its scored reference file and loaded judge are made once
+pytestmark = pytest.mark.xdist_group("teacher_forced")
+
+
 def cfg(**overrides) -> ScoringConfig:
     base = dict(
         rollouts=2, max_new_tokens=MAX_NEW_TOKENS, batch_size=2, prompt_style="compact", seed=0, temperature=0.8
