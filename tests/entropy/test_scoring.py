@@ -351,10 +351,13 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, small_lab, tiny_judge
 
 
 @pytest.mark.slow
-def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, model_args, trained):
+def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, tiny_judge_dir, loaded):
     """The real thing: ``egt score`` in a subprocess, SIGKILLed mid-run, rerun with the same command;
-    the result equals an uninterrupted run of the same configuration (here run in-process)."""
+    the result equals an uninterrupted run of the same configuration (here run in-process). The
+    untrained judge with 6 new tokens keeps it cheap: what is compared here is the kill path (texts,
+    file), the entropies of a resumed run are checked in test_crash_mid_run_then_resume_equals_uninterrupted."""
     env = {**os.environ, "EGT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
+    model_args = ModelArgs(model=str(tiny_judge_dir), device="cpu")
     n = 24
     out = tmp_path / "b" / "scores.jsonl"  # what --output_dir b writes
     command = [
@@ -373,7 +376,7 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, mod
         "--rollouts",
         "2",
         "--max_new_tokens",
-        str(TRAINED_JUDGE_MAX_NEW_TOKENS),
+        "6",
         "--batch_size",
         "2",
         "--prompt_style",
@@ -393,5 +396,5 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, small_lab, mod
     assert 3 <= len(read_partial(partial_path(out))[1]) < n
     subprocess.run(command, env=env, check=True, capture_output=True)
     uninterrupted = tmp_path / "a.jsonl"
-    score_pool(model_args, small_lab / "rl_pool.jsonl", uninterrupted, cfg(), limit=n, loaded=trained)
+    score_pool(model_args, small_lab / "rl_pool.jsonl", uninterrupted, cfg(max_new_tokens=6), limit=n, loaded=loaded)
     assert out.read_bytes() == uninterrupted.read_bytes()
