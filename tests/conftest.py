@@ -1,4 +1,5 @@
-"""Shared fixtures: an offline environment, a small shapes lab, a tiny untrained judge."""
+"""Shared fixtures: an offline environment, a small shapes lab, a tiny untrained judge and the same
+judge after a few SFT steps (trained once per test session, shared by the xdist workers)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,6 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("EGT_PROGRESS", "0")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """A file under ../shared/data, or skip the test with the reason."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} (see shared/data/README.md)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +30,26 @@ def tiny_judge_dir(tmp_path_factory, small_lab) -> Path:
 
     out = tmp_path_factory.mktemp("judge") / "tiny"
     build_tiny_judge(lab_corpus(read_pairs(small_lab / "sft.jsonl"), "compact"), out)
+    return out
+
+
+def _session_root(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this run shares (pytest's base temp folder of the run)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def trained_judge_dir(tmp_path_factory, small_lab) -> Path:
+    """The tiny judge after a few SFT steps (tests/trained_judge.py); trained by the first worker that
+    asks, under a file lock, and reused by the others (the lab is the same seeded lab in each)."""
+    from filelock import FileLock
+
+    from trained_judge import train_judge
+
+    root = _session_root(tmp_path_factory)
+    out = root / "trained-judge"
+    with FileLock(str(root / "trained-judge.lock")):
+        if not (out / "sft_summary.json").is_file():  # the judge folder appears atomically
+            train_judge(small_lab / "sft.jsonl", out)
     return out

@@ -18,10 +18,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_egt(egt_args: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 240) -> None:
-    """Run ``accelerate launch <launcher> -m egt.cli <egt_args>`` from the repository root, one thread
-    per process and no GPU; fail the test with the tail of its output unless it exits 0."""
-    launch(["-m", "egt.cli", *egt_args], launcher, timeout)
+def launch_egt(
+    egt_args: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 240, module: str = "egt.cli"
+) -> None:
+    """Run ``accelerate launch <launcher> -m <module> <egt_args>`` from the repository root, one thread
+    per process and no GPU; fail the test with the tail of its output unless it exits 0. ``module`` is
+    ``egt.cli`` or a module of tests/ that wraps it (tests/ is on the processes' path)."""
+    launch(["-m", module, *egt_args], launcher, timeout)
 
 
 def launch(target: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 240) -> None:
@@ -44,6 +47,7 @@ def launch(target: list[str], launcher: list[str] = CPU_2PROC, timeout: float = 
         "OMP_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
         "EGT_PROGRESS": "0",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -122,6 +122,6 @@ def test_missing_and_corrupt_images(tmp_path, image_root):
 
 def test_failed_write_leaves_no_partial_file(tmp_path):
     bad = [PreferencePair(id="x", question="q", responses=("a", "b"), preferred=0, images=[Image.new("RGB", (2, 2))])]
-    with pytest.raises(EgtError):
+    with pytest.raises(EgtError, match="id='x': field 'images': in-memory images cannot be written to JSONL"):
         write_pairs(_pairs(False) + bad, tmp_path / "out.jsonl")
     assert list(tmp_path.iterdir()) == []

@@ -24,8 +24,7 @@ from egt.records import PreferencePair
 os.environ.setdefault("EGT_PROGRESS", "0")
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
-MM_RLHF_REAL = SHARED_DATA / "mm_rlhf_rewardbench" / "mm_reward_bench.jsonl"
+MM_RLHF_REAL = ("mm_rlhf_rewardbench", "mm_reward_bench.jsonl")  # under ../shared/data: real_data.shared_data
 
 
 def png_bytes(rgb=(200, 30, 30), fmt="PNG") -> bytes:

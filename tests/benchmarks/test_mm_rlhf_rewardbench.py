@@ -8,6 +8,7 @@ import pytest
 
 from egt.benchmarks import mm_rlhf_rewardbench as mmr
 from egt.errors import EgtError
+from real_data import shared_data
 
 from .conftest import MM_RLHF_REAL, mm_rlhf_records, prediction, write_jsonl
 
@@ -84,9 +85,8 @@ def test_acc_plus_is_computed_per_order_then_averaged(mm_rlhf_jsonl):
 
 
 def test_the_real_file_parses_to_170_pairs_over_46_questions():
-    if not MM_RLHF_REAL.is_file():
-        pytest.skip(f"real data not available: {MM_RLHF_REAL} (see shared/data/README.md)")
-    pairs = mmr.load(MM_RLHF_REAL, MM_RLHF_REAL.parent)
+    path = shared_data(*MM_RLHF_REAL)
+    pairs = mmr.load(path, path.parent)
     assert len(pairs) == 170 and len({p.id for p in pairs}) == 170
     assert len({p.meta["question_id"] for p in pairs}) == 46
     assert Counter(p.category for p in pairs) == {"mcq": 42, "long": 37, "short": 34, "safety": 32, "video": 25}

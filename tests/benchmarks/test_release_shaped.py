@@ -21,6 +21,7 @@ from egt.benchmarks.common import release_summary
 from egt.benchmarks.images import check_images
 from egt.cli import main
 from egt.errors import EgtError
+from real_data import shared_data
 
 from . import releases as R
 from .conftest import MM_RLHF_REAL, rb_records, write_jsonl
@@ -234,9 +235,8 @@ def test_mm_rlhf_release_first_and_longer(tmp_path):
 
 
 def test_mm_rlhf_real_file_matches_the_release_counts():
-    if not MM_RLHF_REAL.is_file():
-        pytest.skip(f"real data not available: {MM_RLHF_REAL} (see shared/data/README.md)")
-    pairs = mm_rlhf_rewardbench.load(MM_RLHF_REAL, MM_RLHF_REAL.parent)
+    path = shared_data(*MM_RLHF_REAL)
+    pairs = mm_rlhf_rewardbench.load(path, path.parent)
     summary = release_summary(pairs, mm_rlhf_rewardbench.BENCHMARK)
     assert summary["matches_release"] is True and summary["n_items"] == 170
     assert summary["repeated_ids"]["ids"] == 46 and summary["repeated_ids"]["rows"] == 170

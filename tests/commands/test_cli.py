@@ -6,6 +6,7 @@ import json
 import sys
 import types
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from egt import cli
 from egt.cli import main
 from egt.config import parse_config
 from egt.errors import EgtError
+from egt.records import read_pairs
 
 # ---- the command tree
 
@@ -338,17 +340,38 @@ def test_eval_report_layout_with_baselines(tmp_path, small_lab):
     assert first["metrics"]["accuracy"] == 0.5 and first["metrics"]["order_consistency"] == 0.0
 
 
-def test_generative_judge_path_runs(tmp_path, small_lab, tiny_judge_dir):
-    """An untrained tiny judge: the whole generation path runs; its outputs are mostly unparsable."""
+def test_generative_judge_eval_scores_the_verdicts_it_parsed(tmp_path, small_lab, trained_judge_dir):
+    """``egt eval`` with the judge trained for a few SFT steps (greedy, both orders): each prediction is
+    the verdict parsed from its kept text, mapped to the stored order, and the report's accuracy and
+    parse failures are those of the predictions."""
+    from egt.judge.base import original_choice
+    from egt.judge.parse import parse_verdict
+    from trained_judge import MAX_NEW_TOKENS
+
     out = tmp_path / "gen"
-    args = ["eval", "--data", str(small_lab / "test.jsonl"), "--model", str(tiny_judge_dir), "--output_dir", str(out)]
-    args += "--max_new_tokens 6 --limit 4 --prompt_style compact".split()
+    args = [
+        "eval",
+        "--data",
+        str(small_lab / "test.jsonl"),
+        "--model",
+        str(trained_judge_dir),
+        "--output_dir",
+        str(out),
+    ]
+    args += f"--max_new_tokens {MAX_NEW_TOKENS} --limit 6 --prompt_style compact".split()
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     preds = [json.loads(line) for line in open(out / "predictions.jsonl")]
-    assert report["n_items"] == 4 and len(preds) == 8
-    assert report["parse_failures"] == sum(p["status"] == "parse_failure" for p in preds)
-    assert all("text" in p for p in preds)  # raw generations are kept for auditing
+    assert report["n_items"] == 6 and len(preds) == 12
+    for p in preds:  # raw generations are kept for auditing, and they are what was scored
+        verdict = parse_verdict(p["text"])
+        assert (p["status"] == "parse_failure") == (verdict is None), p
+        if verdict is not None:
+            assert p["predicted"] == original_choice(verdict.choice, p["swapped"]), p
+    assert report["parse_failures"] == sum(p["status"] == "parse_failure" for p in preds) < len(preds)
+    right = [p["status"] == "ok" and p["predicted"] == p["preferred"] for p in preds]
+    assert report["metrics"]["accuracy"] == pytest.approx(sum(right) / len(preds))
+    assert 0 < sum(right) < len(preds)  # right and wrong verdicts: a wrong mapping would show
 
 
 def test_lab_make_and_bad_config(tmp_path, capsys):
@@ -373,15 +396,29 @@ def test_reduced_demo_end_to_end(tmp_path):
     argv += "--batch_size 16 --fraction 0.5 --rl_steps 2 --rollouts 2".split()
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
-    assert 0 <= report["test_accuracy"] <= 1 and report["wall_seconds"] > 0
     assert (Path(report["paths"]["judge"]) / "model.safetensors").is_file()
+    test = read_pairs(Path(report["paths"]["lab"]) / "test.jsonl")
+    assert len(test) == 12 and report["sft"]["steps"] > 0
+    # the test accuracy is the items' accuracy: the category accuracies weighted by their counts
+    counts = Counter(p.category for p in test)
+    by_category = report["test_accuracy_by_category"]
+    assert set(by_category) == set(counts)
+    assert report["test_accuracy"] == pytest.approx(sum(by_category[c] * n for c, n in counts.items()) / len(test))
+    # baselines over both orders: "first" is right in exactly one order of each item; "longer" as recomputed
+    longer = [
+        len(p.responses[0]) != len(p.responses[1]) and max((0, 1), key=lambda i: len(p.responses[i])) == p.preferred
+        for p in test
+    ]  # a tie scores as wrong
+    assert report["baselines"]["first"] == 0.5
+    assert report["baselines"]["longer"] == pytest.approx(sum(longer) / len(test))
     assert set(report["baselines"]) == {"random", "first", "longer"}
     for s in ("answer", "sentence", "mixed", "vote", "peak"):
         assert {f"spearman_{s}", f"auroc_flipped_{s}", f"auroc_hard_{s}"} <= set(report["rq1"])
     assert {"flip_rate_kept", "flip_rate_dropped"} <= set(report["rq1"]["curation"])
     rl = report["rl"]
     assert rl["signal"] in ("answer", "sentence", "mixed", "vote", "peak") and rl["fraction"] == 0.5
-    assert 0 <= rl["entropy"]["test_accuracy"] <= 1 and 0 <= rl["random"]["test_accuracy"] <= 1
+    for arm in ("entropy", "random"):  # each arm's accuracy is a mean over 12 items × 2 orders
+        assert (rl[arm]["test_accuracy"] * 24) == pytest.approx(round(rl[arm]["test_accuracy"] * 24), abs=1e-6)
     assert rl["entropy"]["selection"]["n_kept"] == rl["random"]["selection"]["n_kept"] == 16
     done = sorted(p.stat().st_mtime_ns for p in out.rglob("done.json"))
     assert main(argv) == 0  # every step is reused

@@ -90,18 +90,58 @@ def test_readme_sequence_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
         words, _ = find_command(argv[1:])
         code = main([*argv[1:], *TINY.get(words, [])])
         assert code == 0, f"{shlex.join(argv)} exited {code}:\n{capsys.readouterr().err[-2000:]}"
-    runs = tmp_path / "runs"
-    for made in (
-        "score/scores.jsonl",
-        "curate/manifest.jsonl",
-        "rl/judge/config.json",
-        "eval-rl/report.json",
-        "rm/ensemble/egt_ensemble.json",
-        "eval-ensemble/report.json",
-        "math/selfcompare/sft.jsonl",
-        "math/selfcompare_model/config.json",
+    check_the_chain(tmp_path / "runs")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_the_chain(runs: Path) -> None:
+    """Each command read what the one before it wrote, and its numbers follow from its files."""
+    from egt.records import read_pairs
+
+    test = read_pairs(runs / "lab" / "test.jsonl")
+    pool = read_pairs(runs / "lab" / "rl_pool.jsonl")
+    assert (len(pool), len(test)) == (16, 8)  # TINY's lab sizes
+    for name, judge in (
+        ("eval", "judge"),
+        ("eval-longer", "longer"),
+        ("eval-rl", "judge"),
+        ("eval-ensemble", "ensemble"),
     ):
-        assert (runs / made).is_file(), made
+        report, predictions = (
+            json.loads((runs / name / "report.json").read_text()),
+            _jsonl(runs / name / "predictions.jsonl"),
+        )
+        assert report["judge"] == judge and report["n_items"] == len(test), name
+        assert sorted((p["id"], p["swapped"]) for p in predictions) == sorted(
+            (t.id, s) for t in test for s in (False, True)
+        ), name
+        right = [p["status"] == "ok" and p["predicted"] == p["preferred"] for p in predictions]
+        assert report["metrics"]["accuracy"] == pytest.approx(sum(right) / len(right)), name
+        assert report["parse_failures"] == sum(p["status"] == "parse_failure" for p in predictions), name
+    longer = {t.id: max((0, 1), key=lambda i: len(t.responses[i])) for t in test}
+    shown = [p for p in _jsonl(runs / "eval-longer" / "predictions.jsonl") if p["status"] == "ok"]
+    assert shown and all(p["predicted"] == longer[p["id"]] for p in shown)
+
+    meta = json.loads((runs / "score" / "scores.jsonl.meta.json").read_text())["header"]
+    assert meta["model"]["path"] == str((runs / "sft" / "judge").resolve()) and meta["data"]["n_items"] == len(pool)
+    scores = _jsonl(runs / "score" / "scores.jsonl")
+    assert [r["id"] for r in scores] == [p.id for p in pool] and all(len(r["verdicts"]) == 2 for r in scores)
+    selection = json.loads((runs / "curate" / "selection.json").read_text())
+    assert selection["counts"]["pool"] == len(pool) and selection["counts"]["kept"] == len(pool) // 2  # --fraction 0.5
+    manifest = _jsonl(runs / "curate" / "manifest.jsonl")
+    assert sorted(r["id"] for r in manifest) == sorted(p.id for p in pool)
+    rl = json.loads((runs / "rl" / "judge" / "rl_summary.json").read_text())
+    assert rl["n_pairs"] == sum(r["kept"] for r in manifest) and rl["steps"] == 1 and rl["estimator"] == "gtpo"
+    ensemble = json.loads((runs / "rm" / "ensemble" / "egt_ensemble.json").read_text())
+    assert [m["path"] for m in ensemble["members"]] == ["../lab_mlp", "../lab_linear"]
+    assert (runs / "rm" / "lab_linear" / "egt_reward.json").is_file()
+    assert (
+        _jsonl(runs / "math" / "selfcompare" / "sft.jsonl")
+        and (runs / "math" / "selfcompare_model" / "config.json").is_file()
+    )
 
 
 def test_the_own_data_sequence_is_traces_then_the_egt_loop():

@@ -40,8 +40,13 @@ def test_entropy_selector_keeps_the_lowest_n_ties_by_id_missing_last():
 def test_fraction_rounds_half_up_and_bad_counts_are_user_errors():
     assert keep_count(5, fraction=0.5) == 3 and keep_count(4, fraction=0.5) == 2 and keep_count(10, fraction=0.01) == 1
     assert sum(r["kept"] for r in select(POOL, "entropy", fraction=0.4)) == 2
-    for kwargs in ({}, {"n": 2, "fraction": 0.5}, {"n": 6}, {"fraction": 1.5}):
-        with pytest.raises(EgtError):
+    for kwargs, why in (
+        ({}, "give exactly one of --n N"),
+        ({"n": 2, "fraction": 0.5}, "give exactly one of --n N"),
+        ({"n": 6}, "--n 6: the pool has only 5 items"),
+        ({"fraction": 1.5}, r"--fraction 1.5: must be in \(0, 1\]"),
+    ):
+        with pytest.raises(EgtError, match=why):
             keep_count(5, **kwargs)
     with pytest.raises(EgtError, match="--by"):
         select(POOL, "entropy", by="loudness", n=1)

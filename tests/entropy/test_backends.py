@@ -184,6 +184,7 @@ def test_fixed_ids_stand_in_and_padding(loaded, small_lab):
     assert gen.ids[0].tolist() == [5, 6, 7] and gen.ids[1, 0].item() == 8
 
 
+@pytest.mark.slow
 def test_without_vllm_the_backend_fails_with_one_clear_line(loaded, tiny_judge_dir, small_lab, tmp_path):
     pytest.importorskip("transformers")
     try:

@@ -3,8 +3,10 @@
 Checked on the conftest's tiny untrained judge (float32, CPU): for the same sampled tokens the
 teacher-forced entropies equal the ones recorded inside generate (≤ 1e-5), with and without
 logits processors in the generation config; in a bf16 model they stay float32 and equal a float32
-LM head on the same hidden states; ``--entropy_source teacher_forced`` scores the same verdicts
-with the same entropies; ``--rescore`` keeps verdicts, re-measures entropies, and says so.
+LM head on the same hidden states. On the judge trained for a few SFT steps, whose rollouts end in
+verdicts (so the files hold answer / sentence / peak entropies, not nulls): ``--entropy_source
+teacher_forced`` scores the same verdicts with the same entropies; ``--rescore`` keeps verdicts,
+re-measures entropies, and says so.
 """
 
 from __future__ import annotations
@@ -24,12 +26,21 @@ from egt.models.args import ModelArgs
 from egt.pipelines.scoring.config import ScoringConfig
 from egt.pipelines.scoring.run import score_pool
 from egt.records import open_images, read_pairs
+from trained_judge import MAX_NEW_TOKENS
+
+from .conftest import assert_same_rollouts_close_entropies
 
 N_ITEMS = 4
 
 
+# one worker runs the module: its scored reference file and loaded judge are made once
+pytestmark = pytest.mark.xdist_group("teacher_forced")
+
+
 def cfg(**overrides) -> ScoringConfig:
-    base = dict(rollouts=2, max_new_tokens=12, batch_size=2, prompt_style="compact", seed=0, temperature=0.8)
+    base = dict(
+        rollouts=2, max_new_tokens=MAX_NEW_TOKENS, batch_size=2, prompt_style="compact", seed=0, temperature=0.8
+    )
     return ScoringConfig(**{**base, **overrides})
 
 
@@ -118,79 +129,68 @@ def test_bf16_model_gives_float32_entropies_of_a_float32_head(tiny_judge_dir, re
 
 
 @pytest.fixture(scope="module")
-def generation_scores(tmp_path_factory, small_lab, tiny_judge_dir, loaded):
+def generation_scores(tmp_path_factory, small_lab, trained_judge_dir, trained):
     out = tmp_path_factory.mktemp("gen") / "scores.jsonl"
     score_pool(
-        ModelArgs(model=str(tiny_judge_dir), device="cpu"),
+        ModelArgs(model=str(trained_judge_dir), device="cpu"),
         small_lab / "rl_pool.jsonl",
         out,
         cfg(keep_token_ids=True),
         limit=N_ITEMS,
-        loaded=loaded,
+        loaded=trained,
     )
     return out
 
 
-ENTROPY_KEYS = ("answer_entropies", "sentence_entropies", "peak_entropies")
-
-
-def _assert_same_rollouts_close_entropies(a: list[dict], b: list[dict], atol: float) -> None:
-    for x, y in zip(a, b, strict=True):
-        assert x["id"] == y["id"] and x["verdicts"] == y["verdicts"] and x["texts"] == y["texts"]
-        for key in ENTROPY_KEYS:
-            for u, v in zip(x[key], y[key], strict=True):
-                assert (u is None) == (v is None) and (u is None or abs(u - v) <= atol), (key, u, v)
-
-
-def test_score_with_teacher_forced_entropy_source(tmp_path, small_lab, tiny_judge_dir, loaded, generation_scores):
+def test_score_with_teacher_forced_entropy_source(tmp_path, small_lab, trained_judge_dir, trained, generation_scores):
     out = tmp_path / "tf.jsonl"
     score_pool(
-        ModelArgs(model=str(tiny_judge_dir), device="cpu"),
+        ModelArgs(model=str(trained_judge_dir), device="cpu"),
         small_lab / "rl_pool.jsonl",
         out,
         cfg(keep_token_ids=True, entropy_source="teacher_forced"),
         limit=N_ITEMS,
-        loaded=loaded,
+        loaded=trained,
     )
     meta, records = read_scores(out)
     gen_meta, gen_records = read_scores(generation_scores)
     assert meta["header"]["scoring"]["entropy_source"] == "teacher_forced"
     assert gen_meta["header"]["scoring"]["entropy_source"] == "generation"
-    _assert_same_rollouts_close_entropies(records, gen_records, atol=1e-5 + 1e-6)  # file rounds to 6 decimals
+    assert_same_rollouts_close_entropies(records, gen_records, atol=1e-5 + 1e-6)  # file rounds to 6 decimals
     with pytest.raises(EgtError, match="entropy_source"):
         cfg(entropy_source="vllm").check()
 
 
 def test_rescore_same_checkpoint_reproduces_entropies_and_records_its_source(
-    tmp_path, tiny_judge_dir, loaded, generation_scores
+    tmp_path, trained_judge_dir, trained, generation_scores
 ):
     from egt.pipelines.scoring.rescore import rescore_pool
 
     out = tmp_path / "re.jsonl"
     summary = rescore_pool(
-        ModelArgs(model=str(tiny_judge_dir), device="cpu"), generation_scores, out, loaded=loaded, batch_size=3
+        ModelArgs(model=str(trained_judge_dir), device="cpu"), generation_scores, out, loaded=trained, batch_size=3
     )
     assert summary["scored_now"] == N_ITEMS
     meta, records = read_scores(out)
     _, original = read_scores(generation_scores)
-    _assert_same_rollouts_close_entropies(records, original, atol=1e-5 + 1e-6)
+    assert_same_rollouts_close_entropies(records, original, atol=1e-5 + 1e-6)
     assert [r["token_ids"] for r in records] == [r["token_ids"] for r in original]
     scoring = meta["header"]["scoring"]
     assert scoring["entropy_source"] == "teacher_forced" and scoring["rescore_of"]["tokens"] == "token_ids"
     assert scoring["rescore_of"]["entropy_source"] == "generation"
-    assert meta["header"]["model"]["path"] == str(tiny_judge_dir.resolve())
-    again = rescore_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), generation_scores, out, loaded=loaded)
+    assert meta["header"]["model"]["path"] == str(trained_judge_dir.resolve())
+    again = rescore_pool(ModelArgs(model=str(trained_judge_dir), device="cpu"), generation_scores, out, loaded=trained)
     assert again["complete_already"]
 
 
 def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(
-    tmp_path, tiny_judge_dir, loaded, generation_scores
+    tmp_path, trained_judge_dir, trained, generation_scores
 ):
     from egt.models.load import load_model
     from egt.pipelines.scoring.rescore import rescore_pool
 
     other_dir = tmp_path / "other"
-    shutil.copytree(tiny_judge_dir, other_dir)
+    shutil.copytree(trained_judge_dir, other_dir)
     other = load_model(str(other_dir), device="cpu", dtype="float32")
     with torch.no_grad():
         torch.manual_seed(0)
@@ -206,6 +206,9 @@ def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(
     assert new_meta["header"]["scoring"]["rescore_of"]["tokens"] == "token_ids"
     assert new_meta["header"]["model"]["fingerprint"] != meta["header"]["model"]["fingerprint"]
     assert [r["verdicts"] for r in new] == [r["verdicts"] for r in records]
+    for key in ("answer_entropies", "sentence_entropies", "peak_entropies"):  # re-measured under the other weights
+        pairs = [(u, v) for x, y in zip(new, records) for u, v in zip(x[key], y[key]) if v is not None]
+        assert pairs and all(u is not None and abs(u - v) > 1e-4 for u, v in pairs), key
 
     # a file without token ids (re-tokenised texts), with well-formed judge texts so every statistic exists
     text = "<think>The first one is a red square. So it fits.</think><answer>1</answer>"
@@ -225,7 +228,7 @@ def test_rescore_under_another_checkpoint_keeps_verdicts_and_changes_entropies(
     )
     (tmp_path / "texts.jsonl.meta.json").write_text(json.dumps(meta))
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    rescore_pool(ModelArgs(model=str(tiny_judge_dir), device="cpu"), texts_only, a, loaded=loaded)
+    rescore_pool(ModelArgs(model=str(trained_judge_dir), device="cpu"), texts_only, a, loaded=trained)
     rescore_pool(ModelArgs(model=str(other_dir), device="cpu"), texts_only, b, loaded=other)
     (meta_a, ra), (_, rb) = read_scores(a), read_scores(b)
     assert meta_a["header"]["scoring"]["rescore_of"]["tokens"] == "retokenised_texts"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from egt.cli import main
 from launch import launch_egt
 
@@ -43,6 +45,7 @@ def eval_args(judge, data, out) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_write_the_single_process_predictions(tmp_path, small_lab, tiny_judge_dir):
     data = small_lab / "test.jsonl"
     assert main(eval_args(tiny_judge_dir, data, tmp_path / "one")) == 0

@@ -84,6 +84,7 @@ def test_vllm_backend_is_for_generative_judges_only():
         make_judge(JudgeArgs(model="random", backend="onnx"))
 
 
+@pytest.mark.slow
 def test_eval_with_vllm_backend_fails_with_one_clear_line_without_vllm(tiny_judge_dir, small_lab, tmp_path):
     import subprocess
     import sys

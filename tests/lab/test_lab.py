@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.lab import LabConfig, make_lab, make_split
-from egt.lab.colours import PALETTE, ambiguous_hue, hue_name
+from egt.lab.colours import NAMES, PALETTE, ambiguous_hue, hue_name
 from egt.records import read_pairs
 
 
@@ -54,7 +55,11 @@ def test_traces_are_well_formed_and_grounded(small_lab):
     for p in pairs:
         for swapped, trace in zip((False, True), p.meta["traces"]):
             v = parse_verdict(trace)
-            assert v is not None and f"image {p.meta['colour']}" in v.reasoning or "image" in v.reasoning
+            assert v is not None, trace
+            seen = re.match(rf"{p.meta['position']}: image (\w+),", v.reasoning)  # the teacher reads the square
+            assert seen is not None and seen.group(1) in NAMES, v.reasoning
+            if p.meta["ambiguity"] <= 0.5:  # the scripted teacher misnames only hues past ambiguity 0.5
+                assert seen.group(1) == p.meta["colour"], (p.id, v.reasoning)
             agree += original_choice(v.choice, swapped) == p.meta["true_preferred"]
     assert agree / (2 * len(pairs)) > 0.85  # the teacher errs only on ambiguous colours
 

@@ -1,4 +1,4 @@
-"""Shared fixtures of the math tests: the real GSM8K files (skipped when absent) and a tiny model."""
+"""Shared fixtures of the math tests: the real GSM8K files (tests/real_data.py) and a tiny model."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
-EXAMPLE_SOLUTIONS = DATA / "example_model_solutions.jsonl"
-GSM8K_TEST = DATA / "test.jsonl"
+from real_data import shared_data
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,16 +22,12 @@ def one_torch_thread():
 
 @pytest.fixture
 def example_solutions() -> Path:
-    if not EXAMPLE_SOLUTIONS.is_file():
-        pytest.skip(f"real data not available: {EXAMPLE_SOLUTIONS} (../shared/data is absent)")
-    return EXAMPLE_SOLUTIONS
+    return shared_data("gsm8k", "example_model_solutions.jsonl")
 
 
 @pytest.fixture
 def gsm8k_test() -> Path:
-    if not GSM8K_TEST.is_file():
-        pytest.skip(f"real data not available: {GSM8K_TEST} (../shared/data is absent)")
-    return GSM8K_TEST
+    return shared_data("gsm8k", "test.jsonl")
 
 
 @pytest.fixture

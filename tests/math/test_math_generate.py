@@ -50,7 +50,6 @@ def test_bad_sampling_settings(tmp_path, capsys, tiny_lab, flags, message):
     assert code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_eval_through_a_vision_language_model(tmp_path, capsys, tiny_lab):
     """A VLM answers text-only questions through its processor's chat template and tokenizer."""
     from egt.models.tiny import TinyVLConfig, build_tiny_judge

@@ -5,7 +5,11 @@ the torchrun launcher (``--multi_gpu``) on a machine without GPUs; ``use_cpu`` (
 makes each rank a CPU process and torch.distributed picks gloo. One prompt group of G = 4
 completions is split 2 + 2 across the ranks, so the advantage estimator runs on the gathered
 group. Checked: training finishes on both ranks, both ranks see the same curriculum order, each
-generation batch is split across the ranks, exactly one checkpoint and one final judge are written.
+generation batch is split across the ranks, exactly one checkpoint and one final judge are written,
+and each rank's [B_local, T] advantages are its rows of the single-process computation on the whole
+group: the judge reward of the completions (recomputed here from their texts), GTPO on the gathered
+rewards, ``correct`` and entropies. The judge is the one trained for a few SFT steps, so rewards
+and advantages differ between the ranks' rows (an untrained judge's are all 0).
 """
 
 from __future__ import annotations
@@ -16,12 +20,39 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 from launch import REPO, launch, launch_egt
+from trained_judge import MAX_NEW_TOKENS, judge_rewards
 
 SCRIPT = Path(__file__).with_name("scripted_dynamic_sampling.py")
 
 
-def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_dir, tmp_path):
+def single_process_advantages(parts: list[dict], tokenizer, group_size: int) -> torch.Tensor:
+    """GTPO on the gathered group as one process computes it: the ranks' rows in rank order, the
+    judge reward R = 0.5·format + accuracy·(1 + 0.5·logic) of each completion's text. ``[B, T_max]``."""
+    from egt.rl.config import JudgeRLArgs
+    from egt.rl.estimators import compute_advantages
+    from egt.rl.recipe import estimator_kwargs
+
+    args = JudgeRLArgs(advantage_estimator="gtpo")
+    length = max(p["completion_ids"].size(1) for p in parts)
+
+    def pad(x):
+        return torch.nn.functional.pad(x, (0, length - x.size(1)))
+
+    texts = [t for p in parts for t in tokenizer.batch_decode(p["completion_ids"], skip_special_tokens=True)]
+    _, rewards, correct = judge_rewards(texts, [row for p in parts for row in p["rows"]], args.logic_sentences)
+    mask = torch.cat([pad(p["completion_mask"]) for p in parts])  # [B, T_max]
+    entropies = torch.cat([pad(p["entropies"]) for p in parts])  # [B, T_max]
+    return compute_advantages(
+        "gtpo", rewards, mask, group_size, correct=correct, entropies=entropies, **estimator_kwargs(args)
+    )
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, trained_judge_dir, tmp_path):
     ids = [f"rl_pool-{i:05d}" for i in range(8)]
     scores = [(7 * k % 8) / 8 for k in range(8)]  # sorted order: ids 0, 7, 6, 5, 4, 3, 2, 1
     (tmp_path / "curate").mkdir()
@@ -31,13 +62,14 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
             for k, (i, s) in enumerate(zip(ids, scores))
         )
     )
-    out = tmp_path / "judge"
+    out, probe = tmp_path / "judge", tmp_path / "probe"
     launch_egt(
         [
+            str(probe),
             "train",
             "rl",
             "--model",
-            str(tiny_judge_dir),
+            str(trained_judge_dir),
             "--data",
             str(small_lab / "rl_pool.jsonl"),
             "--prompt_style",
@@ -57,7 +89,7 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
             "--num_generations",
             "4",
             "--max_completion_length",
-            "8",
+            str(MAX_NEW_TOKENS),
             "--save_strategy",
             "steps",
             "--save_steps",
@@ -75,6 +107,7 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
             "no",
         ],
         timeout=280,
+        module="advantage_probe",
     )
 
     record = out.with_name("judge.checkpoints") / "curriculum"
@@ -93,7 +126,22 @@ def test_two_cpu_processes_train_with_the_same_curriculum(small_lab, tiny_judge_
     assert (out / "model.safetensors").is_file() and (out / "egt_judge.json").is_file()
     assert not out.with_name("judge.partial").exists()
 
+    from transformers import AutoTokenizer
 
+    tokenizer = AutoTokenizer.from_pretrained(str(trained_judge_dir))
+    for step, prompt in enumerate((ids[0], ids[7])):
+        parts = [torch.load(probe / f"rank{r}.step{step}.pt") for r in (0, 1)]
+        assert [row["id"] for p in parts for row in p["rows"]] == [prompt] * 4
+        want = single_process_advantages(parts, tokenizer, group_size=4)  # [4, T_max]
+        for rank, part in enumerate(parts):
+            rows, length = part["advantages"].shape
+            assert rows == 2
+            torch.testing.assert_close(part["advantages"], want[2 * rank : 2 * rank + 2, :length])
+        # worth checking: the two ranks' rows differ, so a rank reading the other's slice would show
+        assert not torch.allclose(want[:2].abs().sum(1), want[2:].abs().sum(1))
+
+
+@pytest.mark.slow
 def test_dynamic_sampling_trains_the_same_groups_with_one_and_two_processes(small_lab, tiny_judge_dir, tmp_path):
     """tests/rl/scripted_dynamic_sampling.py: o0, o2, o3 uniform, 2 prompts per batch, 3 generation batches
     at most. Step 1: [o0, o1] keeps o1, [o2, o3] nothing, [o4, o5] keeps o4 (and o5, beyond the batch);

@@ -2,8 +2,10 @@
 the ones the loss sees, rollout entropies, bad input, and resume with the same data order.
 
 An untrained judge never writes a well-formed verdict, so the judge reward is 0 everywhere and no
-parameter would move; these runs use a stand-in ``judge_accuracy`` (alternating 0 / 1 inside each
-group), which exercises exactly the same trainer paths.
+parameter would move; most runs use a stand-in ``judge_accuracy`` (alternating 0 / 1 inside each
+group), which exercises the same trainer paths. The real reward (three weighted functions, the
+``correct`` column GTPO reads) runs on the judge trained for a few SFT steps, whose completions
+are right, wrong and unparsable within one group.
 """
 
 from __future__ import annotations
@@ -745,6 +747,12 @@ def test_estimator_parameters_come_from_the_fields_named_after_it(small_lab, tin
     assert estimator_kwargs(replace(args, advantage_estimator="trl")) == {}
 
 
+def _one_step_config(output_dir, **overrides) -> GRPOConfig:
+    """One step of 2 prompts × G = 4 completions, for the recipe (train_judge_rl)."""
+    base = dict(output_dir=str(output_dir), max_steps=1, per_device_train_batch_size=8, num_generations=4)
+    return GRPOConfig(**{**cpu_rl_defaults(), **base, **overrides})
+
+
 def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_judge_dir, tmp_path):
     """A full run (one step) writes the judge, and neither the JudgeRLArgs nor the GRPOConfig passed in
     has changed: the recipe sets reward_weights, model_init_kwargs and output_dir on its own copy."""
@@ -752,16 +760,7 @@ def test_train_judge_rl_leaves_the_callers_settings_unchanged(small_lab, tiny_ju
     import dataclasses
 
     args = _rl_args(small_lab, tiny_judge_dir, curriculum="off", limit=4, advantage_estimator="gtpo")
-    config = GRPOConfig(
-        **{
-            **cpu_rl_defaults(),
-            "output_dir": str(tmp_path / "judge"),
-            "max_steps": 1,
-            "per_device_train_batch_size": 8,
-            "num_generations": 4,
-            "max_completion_length": 8,
-        }
-    )
+    config = _one_step_config(tmp_path / "judge", max_completion_length=8)
     fields = [f.name for f in dataclasses.fields(config)]
     before = {name: copy.deepcopy(getattr(config, name)) for name in fields}
     before_args = copy.deepcopy(args)
@@ -797,3 +796,52 @@ def test_planned_passes_count_the_prompts_the_step_budget_takes():
     trainer = SimpleNamespace(args=args, num_generations=4, num_iterations=1)
     assert planned_passes(6, 4, trainer) == 3.0
     assert planned_passes(6, 4, SimpleNamespace(args=args, num_generations=4, num_iterations=2)) == 1.5
+
+
+@pytest.mark.slow
+def test_the_judge_reward_and_its_correct_column_reach_the_advantages(
+    small_lab, trained_judge_dir, tmp_path, monkeypatch
+):
+    """``egt train rl``'s own recipe (the real judge reward, GTPO) on the judge trained for a few SFT
+    steps, whose completions are right, wrong and unparsable within one group. Each completion's
+    reward is R = 0.5·format + accuracy·(1 + 0.5·logic) (R1-Reward's weights), computed here from
+    its text; GTPO's O+ / O− split is the accuracy term; the advantages the loss receives are GTPO's
+    on exactly those rewards, ``correct`` and the rollout entropies."""
+    import egt.rl.trainer
+    from egt.rl.estimators import compute_advantages
+    from egt.rl.recipe import estimator_kwargs
+    from trained_judge import MAX_NEW_TOKENS, judge_rewards
+
+    class Inputs(Recording):
+        last = None
+
+        def _generate_and_score_completions(self, inputs):
+            Inputs.last, self.inputs = self, list(inputs)
+            return super()._generate_and_score_completions(inputs)
+
+    monkeypatch.setattr(egt.rl.trainer, "JudgeGRPOTrainer", Inputs)
+    args = _rl_args(small_lab, trained_judge_dir, curriculum="off", limit=8, advantage_estimator="gtpo")
+    train_judge_rl(args, _one_step_config(tmp_path / "judge", max_completion_length=MAX_NEW_TOKENS, logging_steps=1))
+    trainer = Inputs.last
+    batch = trainer.batch
+    texts = trainer.processing_class.batch_decode(batch["completion_ids"], skip_special_tokens=True)
+    terms, expected, correct = judge_rewards(texts, trainer.inputs, args.logic_sentences)  # [B], [B]
+    # the run is worth checking: rewards differ inside a group, some parsed verdict is wrong, and
+    # some right one has a logic term (else a wrong format or logic weight could not show)
+    grouped = expected.view(-1, 4)
+    assert (grouped.max(1).values > grouped.min(1).values).any(), expected
+    assert any(t.format == 1.0 and t.accuracy == 0.0 for t in terms), terms
+    assert any(t.accuracy == 1.0 and t.logic != 0.0 for t in terms), terms
+
+    torch.testing.assert_close(trainer._weighted_rewards(), expected)
+    (entropies,) = trainer.entropy_checks  # [B, T] rollout entropies GTPO read
+    mask = batch["completion_mask"]
+    want = compute_advantages(
+        "gtpo", expected, mask, 4, correct=correct, entropies=entropies.float(), **estimator_kwargs(args)
+    )  # [B, T]
+    torch.testing.assert_close(trainer.last_advantages, want)
+    (used,) = trainer.loss_advantages  # what TRL's loss got, rows shuffled
+    torch.testing.assert_close(used.flatten().sort().values, want.flatten().sort().values)
+    logged = trainer.state.log_history[0]
+    assert logged["reward"] == pytest.approx(expected.mean().item(), abs=1e-5)
+    assert logged["rewards/judge_format/mean"] == pytest.approx(sum(t.format for t in terms) / len(terms), abs=1e-5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from egt.cli import main
 
 
@@ -110,6 +112,7 @@ def test_bad_inputs_exit_2_naming_the_source(tmp_path, capsys):
     assert "not a reward model checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_fresh_process_judges_with_a_reward_model_checkpoint(tmp_path, vl_backbone):
     """`egt eval --model RM_DIR` in a new process must find the reward-model judge kind, not fall
     back to a generative judge (the kinds register when egt.rm is imported)."""

@@ -31,9 +31,16 @@ def test_head_shapes():
     assert torch.all(wide[-1].bias == 0)
 
 
-@pytest.mark.parametrize("bad", [HeadConfig("conv"), HeadConfig("mlp", activation="nope"), HeadConfig("mlp", -1)])
-def test_bad_head_config(bad):
-    with pytest.raises(EgtError):
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        (HeadConfig("conv"), r"field 'head': unknown head type 'conv' \(one of linear, mlp\)"),
+        (HeadConfig("mlp", activation="nope"), "field 'head_activation': unknown activation 'nope'"),
+        (HeadConfig("mlp", -1), "field 'head_hidden_size': must be ≥ 0, got -1"),
+    ],
+)
+def test_bad_head_config(bad, why):
+    with pytest.raises(EgtError, match=why):
         bad.validate()
 
 

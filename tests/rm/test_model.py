@@ -72,6 +72,7 @@ def test_fast_qwen_path_matches_the_stock_transformers_path(lab, lab_pairs, vl_b
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_save_and_reload_in_another_process_gives_identical_rewards(tmp_path, lab, lab_pairs, vl_backbone):
     model, processor = RewardModel.from_backbone(
         vl_backbone, HeadConfig("mlp", hidden_size=48), device="cpu", seed=3, for_training=False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from egt.errors import EgtError
 from egt.rm.sources import mix_sources, parse_source, planned_counts, sample_indices
+from real_data import shared_data
 
 
 def test_parse_source_strings_and_mappings():
@@ -19,16 +21,16 @@ def test_parse_source_strings_and_mappings():
     assert parse_source("x/hh.jsonl.gz").name == "hh"
     hf = parse_source({"path": "hf:org/prefs", "split": "test", "n": 5})
     assert hf.is_hf and hf.name == "org/prefs" and hf.n == 5 and hf.split == "test"
-    for bad in [
-        "a.jsonl,weight",
-        "a.jsonl,colour=red",
-        "a.jsonl,n=2,weight=1",
-        "a.jsonl,n=-1",
-        "a.jsonl,n=x",
-        "a.jsonl,format=csv",
-        "",
+    for bad, why in [
+        ("a.jsonl,weight", "expected key=value after the path, got 'weight'"),
+        ("a.jsonl,colour=red", r"unknown keys \['colour'\]"),
+        ("a.jsonl,n=2,weight=1", "give n or weight, not both"),
+        ("a.jsonl,n=-1", "n and weight must be ≥ 0"),
+        ("a.jsonl,n=x", "'x'"),
+        ("a.jsonl,format=csv", r"unknown format 'csv' \(one of auto, pairs"),
+        ("", r"expected 'PATH\[,key=value...\]'"),
     ]:
-        with pytest.raises(EgtError):
+        with pytest.raises(EgtError, match=rf"^source {re.escape(repr(bad))}: .*{why}"):
             parse_source(bad)
 
 
@@ -132,8 +134,6 @@ def test_hf_dataset_source(tmp_path):
 
 
 def test_real_hh_rlhf_file_reads():
-    path = Path(__file__).resolve().parents[3] / "shared/data/hh_rlhf/harmless-base_test.jsonl.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = shared_data("hh_rlhf", "harmless-base_test.jsonl.gz")
     mix = mix_sources([f"{path},n=50"], seed=0, skip_bad=True)
     assert len(mix.examples) == 50 and mix.report["sources"][0]["available"] >= 2300

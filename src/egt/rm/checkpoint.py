@@ -9,13 +9,16 @@
                                                           adapter; written last, it marks a whole
                                                           checkpoint (:data:`egt.judge.args.JUDGE_KINDS`)
 
-Loading refuses a checkpoint whose stored head differs from the head asked for, or whose head
-weights do not match its declared head.
+Loading refuses a checkpoint whose stored head differs from the head asked for, whose head
+weights do not match its declared head, or whose backbone file lacks a weight (transformers would
+initialise it at random and only log it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -127,7 +130,13 @@ def load_backbone(path: Path, meta: dict[str, Any], *, dtype: str, device: str, 
         if not for_training:
             backbone = backbone.merge_and_unload()
     else:
-        loaded = load_model(str(path), dtype=dtype, device=device, for_training=for_training)
+        with missing_weights() as missing:
+            loaded = load_model(str(path), dtype=dtype, device=device, for_training=for_training)
+        if missing:
+            raise EgtError(
+                f"{path}: the checkpoint is missing {len(missing)} backbone weight(s) ({', '.join(missing[:3])}"
+                f"{', …' if len(missing) > 3 else ''}); refusing to load them initialised at random"
+            )
         backbone = loaded.model
     processor = (
         (load_processor(str(path)) if meta["is_vision"] else AutoTokenizer.from_pretrained(str(path)))
@@ -138,6 +147,30 @@ def load_backbone(path: Path, meta: dict[str, Any], *, dtype: str, device: str, 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return backbone, processor
+
+
+@contextlib.contextmanager
+def missing_weights() -> Iterator[list[str]]:
+    """The weights a ``from_pretrained`` inside the block did not find in its checkpoint (tied ones
+    excepted), from transformers' own loading report; empty where this transformers has none."""
+    import transformers.modeling_utils as modeling_utils
+
+    missing: list[str] = []
+    report = getattr(modeling_utils, "log_state_dict_report", None)
+    if report is None:  # pragma: no cover - another transformers: nothing to read
+        yield missing
+        return
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        info = kwargs.get("loading_info")
+        missing.extend(sorted(getattr(info, "missing_keys", ())))
+        return report(*args, **kwargs)
+
+    modeling_utils.log_state_dict_report = read
+    try:
+        yield missing
+    finally:
+        modeling_utils.log_state_dict_report = report
 
 
 def load_head_weights(head: nn.Module, weights_path: Path, head_type: str) -> None:

@@ -176,11 +176,11 @@ class RewardModelTrainer(Trainer):
         loaded, _ = RewardModel.from_pretrained(
             resume_from_checkpoint, model.head_config, device="cpu", for_training=True
         )
-        missing = model.load_state_dict(loaded.state_dict(), strict=False)
-        if missing.unexpected_keys:
+        fit = model.load_state_dict(loaded.state_dict(), strict=False)
+        if fit.missing_keys or fit.unexpected_keys:  # strict, with the keys named
             raise EgtError(
-                f"{resume_from_checkpoint}: checkpoint does not fit the model "
-                f"(unexpected: {missing.unexpected_keys[:3]})"
+                f"{resume_from_checkpoint}: checkpoint does not fit the model (missing: {fit.missing_keys[:3]}, "
+                f"unexpected: {fit.unexpected_keys[:3]}); resume with the settings it was trained with (LoRA, head)"
             )
 
 
