@@ -211,6 +211,29 @@ def _rate(pairs: Sequence, key: str) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def write_linked_pool(
+    pairs: Sequence, root: Path, out: Path, name: str, link_images: bool, what: str
+) -> tuple[Path, int]:
+    """Write ``pairs`` to ``out/name`` (``.parquet`` instead when images are embedded) with their image
+    files hard-linked (or copied) beside it; missing files are refused first, named as ``what``.
+    Returns the file written and the number of images linked."""
+    from egt.records import write_pairs
+
+    embedded = any(not isinstance(ref, str) for p in pairs for ref in p.images)
+    if link_images and not embedded:
+        missing = missing_images(pairs, root)
+        if missing:
+            raise EgtError(
+                f"{len(missing)} image file(s) {what} are missing under {root.resolve()} "
+                f"(first: {missing[0][1]}); pass --images_dir, or --link_images false"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    linked = link_pair_images(pairs, root, out) if link_images and not embedded else 0
+    target = out / (Path(name).with_suffix(".parquet").name if embedded else name)
+    write_pairs(pairs, target, images_root=root)
+    return target, linked
+
+
 def curate_pool(
     scores_path: str | Path,
     data_path: str | Path,
@@ -237,7 +260,7 @@ def curate_pool(
     """
     from egt.entropy.score_store import read_scores
     from egt.entropy.summary import missing_signal_warning
-    from egt.records import default_images_root, read_pairs, write_pairs
+    from egt.records import default_images_root, read_pairs
 
     if not 0.0 <= lam <= 1.0:
         raise EgtError(f"--lam: must be in [0, 1], got {lam}")
@@ -257,20 +280,8 @@ def curate_pool(
     root = Path(images_dir) if images_dir else default_images_root(data_path)
     if images_dir and not root.is_dir():
         raise EgtError(f"--images_dir: {root}: no such folder")
-    embedded = any(not isinstance(ref, str) for p in kept for ref in p.images)
-    if link_images and not embedded:
-        missing = missing_images(kept, root)
-        if missing:
-            raise EgtError(
-                f"{len(missing)} image file(s) of kept items are missing under {root.resolve()} "
-                f"(first: {missing[0][1]}); pass --images_dir, or --link_images false"
-            )
-
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    linked = link_pair_images(kept, root, out) if link_images and not embedded else 0
-    selected_path = out / ("selected.parquet" if embedded else SELECTED)
-    write_pairs(kept, selected_path, images_root=root)
+    selected_path, linked = write_linked_pool(kept, root, out, SELECTED, link_images, "of kept items")
     atomic_write_text(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     accuracy = {
         "kept": _mean([r["scores"]["accuracy"] for r in rows if r["kept"]]),
@@ -285,7 +296,7 @@ def curate_pool(
         "fraction": fraction,
         "scores": str(Path(scores_path).resolve()),
         "data": str(Path(data_path).resolve()),
-        "images_root": str(out.resolve()) if link_images and not embedded else str(root.resolve()),
+        "images_root": str(out.resolve()) if link_images and selected_path.suffix == ".jsonl" else str(root.resolve()),
         "counts": {
             "pool": len(rows),
             "kept": len(kept),

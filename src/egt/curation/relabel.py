@@ -91,9 +91,8 @@ def relabel_pool(
     link_images: bool = True,
 ) -> dict:
     """Apply ``corrections`` to the pool ``data`` and write ``out_dir`` (module doc); the summary."""
-    from egt.curation.manifest import link_pair_images
-    from egt.data.readers import missing_images
-    from egt.records import default_images_root, read_pairs, write_pairs
+    from egt.curation.manifest import write_linked_pool
+    from egt.records import default_images_root, read_pairs
 
     pairs = read_pairs(data)
     fixes = read_corrections(corrections, {p.id: p.preferred for p in pairs}, data)
@@ -126,26 +125,16 @@ def relabel_pool(
         result.append(dataclasses.replace(pair, preferred=label, meta=meta))
     if not result:
         raise EgtError(f"{corrections}: drops every item of {data}; nothing would be left")
-    embedded = any(not isinstance(ref, str) for p in result for ref in p.images)
-    if link_images and not embedded:
-        missing = missing_images(result, root)
-        if missing:
-            raise EgtError(
-                f"{len(missing)} image file(s) of the pool are missing under {root.resolve()} "
-                f"(first: {missing[0][1]}); pass --images_dir, or --link_images false"
-            )
-
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    linked = link_pair_images(result, root, out) if link_images and not embedded else 0
-    target = out / ("relabelled.parquet" if embedded else RELABELLED)
-    write_pairs(result, target, images_root=root)
+    target, linked = write_linked_pool(result, root, out, RELABELLED, link_images, "of the pool")
     counts = {a: sum(f["action"] == a for f in fixes.values()) for a in ACTIONS}
     summary = {
         "data": str(Path(data).resolve()),
         "corrections": str(Path(corrections).resolve()),
         "output": target.name,
-        "images_root": str(out.resolve()) if link_images and not embedded else str(root.resolve()),
+        "images_root": str(out.resolve())
+        if linked or (link_images and target.suffix == ".jsonl")
+        else str(root.resolve()),
         "counts": {"pool": len(pairs), "written": len(result), **counts},
         "linked_images": linked,
         "flipped_ids": flipped,
