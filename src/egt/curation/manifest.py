@@ -98,7 +98,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     """Read a curation manifest (``DIR`` or ``DIR/manifest.jsonl``); every error names the file, the line
     and the field. ``id``, ``scores`` and ``kept`` are required; ``rank``, ``selector``, ``by`` and
     ``reason`` (always written by :func:`curate_pool`) are optional."""
-    from egt.data.readers import iter_jsonl
+    from egt.data.readers import iter_jsonl, record_id
 
     path = manifest_path(path)
     if not path.is_file():
@@ -106,12 +106,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     entries, seen = [], set()
     for lineno, obj in iter_jsonl(path):
         here = f"{path}: line {lineno}"
-        if not isinstance(obj, dict):
-            raise EgtError(f"{here}: expected a JSON object")
-        rid = obj.get("id")
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-            raise EgtError(f"{here}: field 'id': missing or empty")
-        rid = str(rid)
+        rid = record_id(obj, here)
         if rid in seen:
             raise EgtError(f"{here} (id={rid!r}): field 'id': duplicate id")
         seen.add(rid)

@@ -40,7 +40,7 @@ RELABELLED, SUMMARY = "relabelled.jsonl", "relabel.json"
 def read_corrections(path: str | Path, labels: dict[str, int], pool: str | Path) -> dict[str, dict]:
     """``{id: {"action", "note", "time", "line"}}`` from a corrections file, checked against the pool's
     ``labels`` (id → stored label); every error names the file, the line and the field."""
-    from egt.data.readers import iter_jsonl
+    from egt.data.readers import iter_jsonl, record_id
 
     path = Path(path)
     if not path.is_file():
@@ -48,12 +48,7 @@ def read_corrections(path: str | Path, labels: dict[str, int], pool: str | Path)
     out: dict[str, dict] = {}
     for lineno, obj in iter_jsonl(path):
         here = f"{path}: line {lineno}"
-        if not isinstance(obj, dict):
-            raise EgtError(f"{here}: expected a JSON object")
-        rid = obj.get("id")
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-            raise EgtError(f"{here}: field 'id': missing or empty")
-        rid = str(rid)
+        rid = record_id(obj, here)
         here = f"{here} (id={rid!r})"
         if rid not in labels:
             raise EgtError(f"{here}: field 'id': no such item in {pool}")

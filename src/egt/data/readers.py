@@ -88,6 +88,17 @@ def parse_json_line(line: bytes | str, where: str) -> Any:
         raise EgtError(f"{where}: {json_problem(e, text)}") from None
 
 
+def record_id(obj, here: str) -> str:
+    """The ``id`` of one JSONL object as a string; ``here`` (``"FILE: line N"``) names the place in the
+    error when the line is not an object or its id is missing, empty or not a string / integer."""
+    if not isinstance(obj, dict):
+        raise EgtError(f"{here}: expected a JSON object")
+    rid = obj.get("id")
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+        raise EgtError(f"{here}: field 'id': missing or empty")
+    return str(rid)
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, decoded_object)`` for every non-blank line of a ``.jsonl`` / ``.jsonl.gz``."""
     path = Path(path)
