@@ -21,3 +21,12 @@ def test_cpu_sft_defaults_make_a_cpu_sft_config_without_checkpointing(tmp_path):
     assert not config.activation_checkpointing  # TRL's SFTConfig turns it on by default
     assert SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False).activation_checkpointing
     assert defaults is not cpu_sft_defaults()  # a fresh dict each call: callers may update it
+
+
+def test_resume_values_from_a_command_line_become_what_trainer_train_takes():
+    from egt.models.training import resume_value
+
+    assert [resume_value(v) for v in ("true", "True", "1", "yes")] == [True] * 4
+    assert [resume_value(v) for v in ("", "false", "no", "None")] == [None] * 4
+    assert resume_value("runs/judge.checkpoints/checkpoint-8") == "runs/judge.checkpoints/checkpoint-8"
+    assert resume_value(None) is None and resume_value(True) is True

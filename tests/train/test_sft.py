@@ -241,3 +241,41 @@ def test_text_only_model_trains_through_the_same_trainer(small_lab, tmp_path):
         a = old.compute_loss(model, dict(batch)).item()
         b = fast.compute_loss(model, dict(batch)).item()
     assert abs(a - b) < 1e-5
+
+
+@pytest.mark.slow
+def test_an_interrupted_sft_run_resumes_from_its_newest_checkpoint(small_lab, tmp_path):
+    """``--resume_from_checkpoint true`` (a string, as the CLI and the experiment runner give it)
+    continues from ``<output_dir>.checkpoints``: it once reached ``Trainer.train`` as the path "True"."""
+    from trl import SFTConfig
+
+    from egt.models.training import cpu_sft_defaults
+    from egt.train.sft import JudgeSFTArgs, train_judge_sft
+
+    def config(max_steps, resume=None):
+        return SFTConfig(
+            **{
+                **cpu_sft_defaults(),
+                "output_dir": str(tmp_path / "judge"),
+                "max_steps": max_steps,
+                "per_device_train_batch_size": 8,
+                "logging_steps": 1,
+                "disable_tqdm": True,
+                "warmup_steps": 0,
+                "save_strategy": "steps",
+                "save_steps": 2,
+                "resume_from_checkpoint": resume,
+            }
+        )
+
+    args = JudgeSFTArgs(data=str(small_lab / "sft.jsonl"), keep_checkpoints=True, limit=24)
+    first = train_judge_sft(args, config(2))
+    assert (tmp_path / "judge.checkpoints" / "checkpoint-2").is_dir()
+    import shutil
+
+    shutil.rmtree(tmp_path / "judge")  # the run "died" after checkpoint-2
+    resumed = train_judge_sft(args, config(4, resume="true"))
+    assert resumed["steps"] == 4
+    # the history up to step 2 is the checkpoint's, so the first loss is the interrupted run's
+    assert resumed["first_loss"] == first["first_loss"]
+    assert (tmp_path / "judge.checkpoints" / "checkpoint-4").is_dir()

@@ -2,6 +2,7 @@
 
 - :func:`cpu_sft_defaults`: the ``SFTConfig`` values that train a tiny model on a laptop CPU (the
   tiny judge's stage-1 recipe, docs/methods.md; a command line overrides any of them).
+- :func:`resume_value`: a ``resume_from_checkpoint`` string as ``Trainer.train`` takes it.
 - :func:`checkpoint_dir`: a trainer writes its checkpoints to ``<output_dir>.checkpoints``, beside
   the final model, so the model folder itself appears atomically at the end of a run.
 """
@@ -56,6 +57,21 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
     folder is written atomically at the end."""
     out = Path(output_dir)
     return out.with_name(out.name + ".checkpoints")
+
+
+def resume_value(value: Any) -> Any:
+    """A ``resume_from_checkpoint`` value as ``Trainer.train`` takes it.
+
+    The CLI and YAML give strings; ``Trainer.train`` treats the string ``"true"`` as a checkpoint path
+    ("Can't find a valid checkpoint at True"), so ``true / 1 / yes`` become ``True`` (the newest
+    checkpoint in the trainer's ``output_dir``), ``false / 0 / no / none / ""`` become ``None``, and a
+    path stays a path.
+    """
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("", "false", "0", "no", "none"):
+        return None
+    return value
 
 
 def ensure_float32_masters(model: Any, *, engine_keeps_masters: bool) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from egt.errors import EgtError
-from egt.models.training import checkpoint_dir
+from egt.models.training import checkpoint_dir, resume_value
 from egt.rl.estimators import get_advantage_estimator
 from egt.rl.trainer import TRL_ADVANTAGES
 
@@ -46,14 +46,6 @@ def _own_copy(config):
     for f in dataclasses.fields(config):
         setattr(run, f.name, copy.deepcopy(getattr(config, f.name)))
     return run
-
-
-def _resume_value(value: Any) -> Any:
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes"):
-        return True
-    if isinstance(value, str) and value.lower() in ("", "false", "0", "no", "none"):
-        return None
-    return value
 
 
 def _log_means(history: list[dict], key: str, n: int) -> tuple[float | None, float | None]:
@@ -243,7 +235,7 @@ def train_judge_rl(args, config) -> dict:
             passes,
             args.curriculum_repeat,
         )
-    result = trainer.train(resume_from_checkpoint=_resume_value(run.resume_from_checkpoint))
+    result = trainer.train(resume_from_checkpoint=resume_value(run.resume_from_checkpoint))
 
     history = trainer.state.log_history
     reward_first, reward_last = _log_means(history, "reward", 5)

@@ -28,7 +28,7 @@ from egt.judge.base import original_choice
 from egt.judge.parse import parse_verdict
 from egt.judge.prompt import judge_prompt, judge_user_text
 from egt.models.args import ImageSizeArgs
-from egt.models.training import checkpoint_dir
+from egt.models.training import checkpoint_dir, resume_value
 from egt.records import PreferencePair, open_images
 
 
@@ -272,7 +272,7 @@ def train_judge_sft(args: JudgeSFTArgs, config) -> dict:
         config,
         output_dir=str(checkpoint_dir(config.output_dir)),
     )
-    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=resume_value(config.resume_from_checkpoint))
     final_dir = Path(config.output_dir)
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
