@@ -1,5 +1,6 @@
-"""What a review budget buys (issue 25 item 4, first half): label noise left after a simulated reviewer
-corrects the top k items of each suspicion ranking, against the same budget spent on random items.
+"""What a review budget buys (issue 25 item 4): label noise left after a simulated reviewer corrects the
+top k items of each suspicion ranking, against the same budget spent on random items — and, with
+``--experiment``, the accuracy of a judge trained with RL on each corrected pool.
 
 The reviewer is the lab's truth: for each of the first k items of a ranking it flips the label when
 the lab says it is flipped, else keeps it. Its decisions are written as a ``corrections.jsonl``
@@ -8,14 +9,24 @@ exactly as the review page exports them and applied with ``egt relabel``
 read; the flip rate left in it is read back from the relabelled records (relabel recomputes the
 lab's ``flipped`` against the new label). Random: the mean over ``--seeds`` seeded orders.
 
-Not measured here (the second half of item 4): accuracy of an SFT or RL judge trained on each
-corrected pool. ``--keep_pools DIR`` keeps the pools for that.
+Flip rate only (seconds; ``--keep_pools DIR`` keeps the corrected pools):
 
     .venv/bin/python bench/review_budget.py --scores runs/demo/seed0/stats/rq1/scores.jsonl \\
         --data runs/demo/seed0/lab/rl_pool.jsonl [--budgets 25 50 100 200] [--seeds 5]
 
-Prints one row per ranking (flip rate left, in %, per budget) and writes ``review_budget.json`` and
+prints one row per ranking (flip rate left, in %, per budget) and writes ``review_budget.json`` and
 ``review_budget.png`` beside the scores (or into ``--output_dir``).
+
+Accuracy after training (``egt.pipelines.experiment.review``; ≈ 5 CPU-min per RL run, resumable):
+
+    .venv/bin/python bench/review_budget.py --experiment runs/experiment/lab_noise --seeds 0 1 2 \\
+        --rankings disagreement peak random all --budgets 100 250
+
+reads a finished ``egt experiment`` folder (configs/experiment/lab_noise.yaml: its systematic-noise
+pool, weak SFT judge and that judge's scores), trains the strong RL setting on each corrected pool
+and prints the clean-test accuracy overall and in the biased region, each with its Δ vs the
+uncorrected pool (table N's ``full`` cell, k = 0) and a seed-level 95% CI (seeds, then items).
+Writes ``review/review_budget.json`` and ``review/review_budget.png`` in the experiment folder.
 """
 
 from __future__ import annotations
@@ -45,19 +56,109 @@ def flip_rate_after(data: Path, fixes: list[dict], work: Path) -> float:
     return sum(bool(p.meta["flipped"]) for p in pairs) / len(pairs)
 
 
+def _pct(x: dict | None) -> str:
+    if x is None:
+        return "—"
+    ci = x.get("ci95")
+    return f"{100 * x['mean']:+.1f}" + (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else "")
+
+
+def trained(args) -> None:
+    """``--experiment``: RL on each corrected pool (module doc)."""
+    import dataclasses
+
+    from egt.data.atomic import atomic_write_json, read_json
+    from egt.pipelines.experiment.config import ExperimentConfig
+    from egt.pipelines.experiment.review import full_cell, run_review_cell, summarise
+
+    root = Path(args.experiment)
+    saved = read_json(root / "experiment.json")
+    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    cfg = ExperimentConfig(**{k: v for k, v in saved.items() if k in names and k != "output_dir"}, output_dir=str(root))
+    results = []
+    for seed in args.seeds:
+        if full_cell(cfg, seed) is None:
+            print(f"seed {seed}: table N's full cell (k = 0) has not finished; its Δ column stays empty")
+        for ranking in args.rankings:
+            for k in [0] if ranking == "all" else args.budgets:
+                results.append(run_review_cell(cfg, seed, ranking, k))
+                r = results[-1]
+                print(
+                    f"seed {seed} {ranking:<13} k={r['k']:<5} flips found {r['flips_found']}/{r['flipped_before']}"
+                    f"  accuracy {100 * r['final']['accuracy']:.1f}%  ({r['seconds']:.0f} s)",
+                    flush=True,
+                )
+    summary = summarise(cfg, results)
+    print(
+        f"\nRL on the corrected pool (strong setting), Δ vs the uncorrected pool (k = 0, seeds {summary['k0_seeds']})"
+    )
+    print(
+        f"{'ranking':<13}{'k':>6}  {'flips found':>12}  {'Δ overall (pts)':>24}  {'Δ region (pts)':>24}"
+        "  per-seed Δ region"
+    )
+    for row in summary["rows"]:
+        found = f"{sum(row['flips_found'])}/{sum(row['flipped_before'])}"
+        per_seed = " ".join(f"{100 * d:+.1f}" for d in (row["delta_region"] or {}).get("per_seed", []))
+        print(
+            f"{row['ranking']:<13}{row['k']:>6}  {found:>12}  {_pct(row['delta_overall']):>24}  "
+            f"{_pct(row['delta_region']):>24}  {per_seed}"
+        )
+    out = root / "review"
+    atomic_write_json(out / "review_budget.json", {"seeds": args.seeds, **summary})
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("overall", "region")):
+        for ranking in sorted({r["ranking"] for r in summary["rows"]} - {"all"}):
+            rows = [r for r in summary["rows"] if r["ranking"] == ranking and r[f"delta_{metric}"]]
+            if rows:
+                ks = [0] + [r["k"] for r in rows]
+                ax.plot(
+                    ks,
+                    [0] + [100 * r[f"delta_{metric}"]["mean"] for r in rows],
+                    "k--" if ranking == "random" else "o-",
+                    label=ranking,
+                )
+        for r in summary["rows"]:
+            if r["ranking"] == "all" and r[f"delta_{metric}"]:
+                ax.axhline(100 * r[f"delta_{metric}"]["mean"], color="grey", lw=0.8, label="every flip corrected")
+        ax.set_xlabel("items reviewed (k)")
+        ax.set_ylabel(f"Δ {metric} accuracy vs uncorrected (pts)")
+        ax.legend(frameon=False, fontsize=8)
+    fig.suptitle("RL on a reviewed pool (simulated reviewer = lab truth; mean over seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "review_budget.png", dpi=110)
+    print(f"wrote {out / 'review_budget.json'}, {out / 'review_budget.png'}")
+
+
 def main() -> None:
     from egt.analysis.suspicion import SIGNALS, ranked_ids, suspicion_scores
     from egt.entropy.score_store import read_scores
     from egt.records import read_pairs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scores", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--scores", help="flip-rate mode: a scores file of the pool")
+    ap.add_argument("--data", help="flip-rate mode: the pool the scores are of")
+    ap.add_argument("--experiment", default="", help="training mode: a finished egt experiment folder (lab_noise)")
+    ap.add_argument("--rankings", nargs="+", default=["disagreement", "peak", "random", "all"])
+    ap.add_argument(
+        "--budgets", type=int, nargs="+", default=None, help="default 25 50 100 200; 100 250 with --experiment"
+    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="random orders (default 5) or experiment seeds")
     ap.add_argument("--output_dir", default="")
     ap.add_argument("--keep_pools", default="", help="keep every corrected pool under this folder")
     args = ap.parse_args()
+    if args.experiment:
+        args.budgets = args.budgets or [100, 250]
+        args.seeds = args.seeds or [0, 1, 2]
+        return trained(args)
+    if not (args.scores and args.data):
+        ap.error("give --scores and --data (flip rate), or --experiment (accuracy after RL)")
+    args.budgets = args.budgets or [25, 50, 100, 200]
+    args.seeds = args.seeds[0] if args.seeds else 5
 
     _, records = read_scores(args.scores)
     pairs = read_pairs(args.data)
