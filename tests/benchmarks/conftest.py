@@ -1,7 +1,7 @@
 """Small fixtures in each benchmark's real release format, a scripted judge, the tiny judge.
 
-Every fixture holds the tricky cases its benchmark has: POVID ``hallucination_pair-*`` ids, an
-upper-case ``RLAIF-V`` id, a winner stored second (VL-RewardBench); Meta.Category and the
+Every fixture holds the tricky cases its benchmark has: VL-RewardBench is the release-shaped rows of
+``releases.py``; correctness and preference rows, the
 math/coding, bias/toxicity splits (Multimodal RewardBench); repeated question ids and a video
 frame folder (MM-RLHF-RewardBench); subsets of every section, one outside them (RewardBench).
 """
@@ -46,58 +46,22 @@ def write_jsonl(path: Path, rows: Sequence[dict]) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# VL-RewardBench: 7 pairs, hallucination 3 / reasoning 2 / general 2; mmmu-pro_7 stores its winner
-# second; wildvision-battle_3's responses have equal length (a tie for `longer`)
-
-VL_ROWS = [
-    (
-        "hallucination_pair-1003",
-        "povid",
-        [0, 1],
-        "Describe the image.",
-        ("Two cats on a sofa.", "Three cats and a dog on a red sofa."),
-    ),
-    ("RLAIF-V-Dataset_417", "RLAIF-V", [0, 1], "What is on the table?", ("A cup.", "A cup and a phone.")),
-    ("pair_0042", "POVID", [0, 1], "Count the birds.", ("Four birds.", "Five birds on a wire.")),
-    ("mathverse_12", "MathVerse", [0, 1], "Find x.", ("x = 3 because the triangle is isosceles.", "x = 4.")),
-    ("mmmu-pro_7", "mmmu_pro", [1, 0], "Which option?", ("B", "A, since the graph rises.")),
-    ("wildvision-battle_3", "wildvision", [0, 1], "Is it raining?", ("Yes.", "Nope")),
-    ("vlfeedback_88", "VLFeedback", [0, 1], "Describe the colours.", ("Mostly blue and white.", "Red.")),
-]
-VL_CATEGORIES = {
-    "hallucination_pair-1003": "hallucination",
-    "RLAIF-V-Dataset_417": "hallucination",
-    "pair_0042": "hallucination",
-    "mathverse_12": "reasoning",
-    "mmmu-pro_7": "reasoning",
-    "wildvision-battle_3": "general",
-    "vlfeedback_88": "general",
-}
+# VL-RewardBench: the release-shaped rows of releases.py (subset image folders, real id shapes, a
+# repeated WildVision id, a winner stored second, reasoning rows without query_source)
 
 
 def vl_records() -> list[dict]:
-    return [
-        {
-            "id": rid,
-            "query": q,
-            "response": list(resp),
-            "human_ranking": rank,
-            "image_path": f"images/{i}.png",
-            "query_source": src,
-            "models": ["m1", "m2"],
-            "judge": "human",
-            "rationale": "",
-            "ground_truth": "",
-        }
-        for i, (rid, src, rank, q, resp) in enumerate(VL_ROWS)
-    ]
+    from .releases import VL_ROWS
+
+    return [json.loads(json.dumps(r)) for r in VL_ROWS]
 
 
 @pytest.fixture
 def vl_jsonl(tmp_path) -> Path:
-    for i in range(len(VL_ROWS)):
-        write_image(tmp_path / "vl" / "images" / f"{i}.png", (30 * i, 100, 200))
-    return write_jsonl(tmp_path / "vl" / "vl_rewardbench.jsonl", vl_records())
+    """``data/data.jsonl`` of the GitHub release, every image present under ``data/images/<subset>/``."""
+    from .releases import write_vl_release
+
+    return write_vl_release(tmp_path / "vl")
 
 
 @pytest.fixture
@@ -108,9 +72,8 @@ def vl_parquet(tmp_path) -> Path:
 
     rows = []
     for i, rec in enumerate(vl_records()):
-        rec = dict(rec)
-        rec.pop("image_path")
-        rec["image"] = {"bytes": png_bytes((30 * i, 100, 200)), "path": f"{i}.png"}
+        name = rec.pop("image_path").rsplit("/", 1)[-1]
+        rec["image"] = {"bytes": png_bytes((30 * i, 100, 200)), "path": name}
         rows.append(rec)
     path = tmp_path / "vl_hf" / "data" / "test-00000-of-00001.parquet"
     path.parent.mkdir(parents=True)
@@ -119,17 +82,18 @@ def vl_parquet(tmp_path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Multimodal RewardBench: all_data.json, a JSON list; one record keeps its category in Meta
+# Multimodal RewardBench: all_data.json, a JSON list, ``Category`` on every record (as released)
 
 MMRB_ROWS = [
     ("nocaps_13062", "open_generation/correctness_task", "Output2"),
-    ("visitbench_235", "open_generation/preference_task", "Output1"),
+    ("visitbench_235", "open_generation/correctness_task", "Output2"),  # as outputs/example.jsonl
     ("mmmu-s_10", "knowledge", "Output1"),
     ("mathvista_5", "reasoning", "Output2"),
     ("EMMA-Coding_3", "reasoning", "Output1"),
     ("PAIRS_occupation_1", "safety", "Output1"),
     ("hateful_memes_12", "safety", "Output2"),
     ("RealworldQA_8", "vqa", "Output1"),
+    ("nocaps_4500", "open_generation/preference_task", "Output1"),
 ]
 
 
@@ -144,10 +108,7 @@ def mmrb_records() -> list[dict]:
             "Output2": f"the second answer {i}!",
             "Better": better,
         }
-        if rid.startswith("hateful"):
-            rec["Meta"] = {"Category": cat}
-        else:
-            rec["Category"] = cat
+        rec["Category"] = cat
         out.append(rec)
     return out
 

@@ -10,9 +10,12 @@ names) from rows modelled on real ones, shortened. What each one carries, and wh
   winner stored second (``human_ranking [1, 0]``); one WildVision id on two rows (same image and
   query, other models and responses — the release has 18 such ids); an MMMU-Pro id with a ``_2``
   suffix whose image has none.
-- Multimodal RewardBench, ``data/all_data.json`` (a JSON list, indent 2): a category in ``Meta``,
-  the math/coding and bias/toxicity splits, and a Hateful Memes row whose image is absent (the
-  release cannot ship it; ``0_download_data.py`` does not fetch it).
+- Multimodal RewardBench, ``data/all_data.json`` (a JSON list, indent 2): ``Category`` on every
+  record (``Meta.Category`` is where the official *outputs* files keep it: ``1_run_model_as_judge``
+  stores the whole record as ``Meta``); ``visitbench_235`` as in the official ``outputs/example.jsonl``
+  (correctness task, Label B = Output2 better); VisIT-Bench and NoCaps rows in both the correctness
+  and the preference task (the paper's Table 1); the math/coding and bias/toxicity splits; a Hateful
+  Memes row whose image is absent (the release cannot ship it; ``0_download_data.py`` does not fetch it).
 - MM-RLHF-RewardBench, ``mm_reward_bench.jsonl`` (rows from the real file, texts shortened): pairs
   sharing their question's id, an id holding ``/``, image names like ``…png.png``, a video frame
   folder not named after its id (``video/-77dfCjTbSc`` for ``-77dfCjTbSc_2_94421``), a safety
@@ -204,10 +207,10 @@ MMRB_ROWS = [
         "ID": "visitbench_235",
         "Text": "Write a short poem inspired by this painting.",
         "Image": "images/visitbench/235.jpg",
-        "Output1": "Gold light spills on the quiet bay,\nboats asleep at the end of day.",
-        "Output2": "The painting shows boats.",
-        "Better": "Output1",
-        "Category": "open_generation/preference_task",
+        "Output1": "The painting shows boats.",
+        "Output2": "Gold light spills on the quiet bay,\nboats asleep at the end of day.",
+        "Better": "Output2",
+        "Category": "open_generation/correctness_task",
     },
     {
         "ID": "mmmu-s_10",
@@ -252,7 +255,7 @@ MMRB_ROWS = [
         "Output1": "no",
         "Output2": "yes",
         "Better": "Output2",
-        "Meta": {"Category": "safety"},
+        "Category": "safety",
     },
     {
         "ID": "RealworldQA_8",
@@ -262,6 +265,16 @@ MMRB_ROWS = [
         "Output2": "Four lanes in each direction.",
         "Better": "Output1",
         "Category": "vqa",
+    },
+    {
+        "ID": "nocaps_4500",
+        "Text": "Please generate a detailed caption of this image. Please be as descriptive as possible.",
+        "Image": "images/nocaps/4500.jpg",
+        "Output1": "A wet city street at night: a yellow taxi waits at a red light while people with umbrellas cross "
+        "in front of a lit bakery window.",
+        "Output2": "A city street at night.",
+        "Better": "Output1",
+        "Category": "open_generation/preference_task",
     },
 ]
 MMRB_MISSING = "images/hateful_memes/12.png"

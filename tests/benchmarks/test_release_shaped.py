@@ -247,9 +247,10 @@ def test_mm_rlhf_real_file_matches_the_release_counts():
 
 
 def test_mmrb_release_missing_hateful_memes_image(tmp_path, capsys):
-    """`first` (half policy, no ties): Better = Output1 on 5 of 8 → stored 5/8, swapped 3/8, overall 50.0%.
-    `longer`: right on nocaps, visitbench, mmmu-s, EMMA-Coding, PAIRS, hateful_memes ("yes" beats "no"),
-    wrong on mathvista and RealworldQA → 6/8 = 75.0%; reasoning 1/2 (math 0, coding 1), safety 1, vqa 0.
+    """`first` (half policy, no ties): Better = Output1 on 5 of 9 → stored 5/9, swapped 4/9, overall 50.0%.
+    `longer`: right on both nocaps rows, visitbench, mmmu-s, EMMA-Coding, PAIRS, hateful_memes ("yes"
+    beats "no"), wrong on mathvista and RealworldQA → 7/9; correctness 1, preference 1, reasoning 1/2
+    (math 0, coding 1), safety 1, vqa 0.
     The Hateful Memes image is absent: the baselines run on every row; an image-reading judge is stopped."""
     data = R.write_mmrb_release(tmp_path / "release")
     out = tmp_path / "first"
@@ -259,7 +260,8 @@ def test_mmrb_release_missing_hateful_memes_image(tmp_path, capsys):
     )
     report = report_of(out)
     m = report["metrics"]
-    assert m["overall"] == 0.5 and m["overall_stored_order"] == 0.625 and m["overall_swapped_order"] == 0.375
+    assert m["overall"] == 0.5 and m["overall_stored_order"] == round(5 / 9, 6)
+    assert m["overall_swapped_order"] == round(4 / 9, 6)
     assert report["images"]["items_missing_images"] == 1 and R.MMRB_MISSING in report["images"]["first_missing"][0]
     assert list(report["release"]["categories"]) == [
         "correctness",
@@ -271,14 +273,9 @@ def test_mmrb_release_missing_hateful_memes_image(tmp_path, capsys):
     ]
     fresh, again = fresh_and_reaggregated(tmp_path, "--benchmark", "multimodal_rewardbench", "--data", str(data))
     acc = {c: v["accuracy"] for c, v in fresh["categories"].items()}
-    assert fresh["metrics"]["overall"] == 0.75
-    assert (acc["reasoning"], acc["reasoning/math"], acc["reasoning/coding"], acc["safety"], acc["vqa"]) == (
-        0.5,
-        0.0,
-        1.0,
-        1.0,
-        0.0,
-    )
+    assert fresh["metrics"]["overall"] == round(7 / 9, 6)
+    assert (acc["correctness"], acc["preference"], acc["reasoning"], acc["reasoning/math"]) == (1.0, 1.0, 0.5, 0.0)
+    assert (acc["reasoning/coding"], acc["safety"], acc["vqa"]) == (1.0, 1.0, 0.0)
     for block in SAME_BLOCKS:
         assert again.get(block) == fresh.get(block), block
     pairs = multimodal_rewardbench.load(data)
@@ -293,7 +290,7 @@ def test_mmrb_repeated_id_is_another_line(tmp_path):
     path.write_text(json.dumps(rows))
     pairs = multimodal_rewardbench.load(path)
     assert [p.id for p in pairs if p.meta.get("original_id") == "mmmu-s_10"] == ["mmmu-s_10#0", "mmmu-s_10#1"]
-    assert len(pairs) == 9 and pairs[2].category == "knowledge"
+    assert len(pairs) == 10 and pairs[2].category == "knowledge"
 
 
 # --------------------------------------------------------------------------------------------

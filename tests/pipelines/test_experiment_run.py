@@ -100,3 +100,63 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
     md = (out / "results.md").read_text()
     assert "T1 — selection at 50% of the pool" in md and "oracle 50%" in md
     assert (out / "curves_T1_converged.png").stat().st_size > 1000
+
+    _an_interrupted_cell_equals_an_uninterrupted_one(preset, out)
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) -> None:
+    """A cell interrupted right after its step-1 checkpoint and run again resumes from that checkpoint
+    and ends exactly where the uninterrupted cell ends: the same curve and the same per-item answers
+    on the clean test (in-process, one thread, so both runs do the same arithmetic)."""
+    import shutil
+
+    import torch
+
+    from egt.config import parse_config
+    from egt.pipelines.experiment import ExperimentConfig
+    from egt.pipelines.experiment.cells import run_cell
+    from egt.pipelines.experiment.grid import Arm
+    from egt.pipelines.experiment.steps import cell_dir
+    from egt.rl.trainer import JudgeGRPOTrainer
+
+    (cfg,) = parse_config([ExperimentConfig], ["--config", str(preset)], "test")
+    arm = Arm("random", fraction=0.5)
+    folder = cell_dir(cfg, 0, "converged", arm)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    original = JudgeGRPOTrainer._save_checkpoint
+    try:
+        shutil.rmtree(folder)
+        whole = run_cell(cfg, 0, "converged", arm)
+        shutil.rmtree(folder)
+
+        def save_then_die(self, model, trial):
+            original(self, model, trial)
+            if self.state.global_step == 1:
+                raise Interrupted
+
+        JudgeGRPOTrainer._save_checkpoint = save_then_die
+        with pytest.raises(Interrupted):
+            run_cell(cfg, 0, "converged", arm)
+        assert not (folder / "done.json").exists()
+        assert sorted(p.name for p in (folder / "judge.checkpoints").glob("checkpoint-*")) == ["checkpoint-1"]
+        saved = []
+
+        def save_and_record(self, model, trial):
+            original(self, model, trial)
+            saved.append(self.state.global_step)
+
+        JudgeGRPOTrainer._save_checkpoint = save_and_record
+        resumed = run_cell(cfg, 0, "converged", arm)
+    finally:
+        JudgeGRPOTrainer._save_checkpoint = original
+        torch.set_num_threads(threads)
+    assert saved == [2], "the rerun trained from step 0 instead of resuming from checkpoint-1"
+    assert resumed["rl"]["steps"] == whole["rl"]["steps"] == 2
+    assert resumed["curve"] == whole["curve"]
+    assert resumed["final"]["per_item"] == whole["final"]["per_item"]
+    assert resumed["selection"] == whole["selection"]
