@@ -37,7 +37,15 @@ import numpy as np
 from egt.data.atomic import atomic_path, atomic_write_json
 from egt.errors import EgtError
 from egt.lab.items import TEACHERS, sample_item, teacher_trace
-from egt.lab.noise import NOISE_MODELS, REGION_COLOURS, parse_colours, systematic_labels
+from egt.lab.noise import (
+    BASE_FLIP,
+    NOISE_MODELS,
+    REGION_COLOURS,
+    REGION_FLIP,
+    REGION_MIN_AMBIGUITY,
+    parse_colours,
+    systematic_labels,
+)
 from egt.lab.scenes import render
 from egt.records import PreferencePair, write_pairs
 
@@ -101,11 +109,11 @@ class LabConfig:
         metadata={"help": "systematic: the asked colours of the biased region, comma-separated."},
     )
     region_min_ambiguity: float = field(
-        default=0.5, metadata={"help": "systematic: the region's hues are at least this ambiguous."}
+        default=REGION_MIN_AMBIGUITY, metadata={"help": "systematic: the region's hues are at least this ambiguous."}
     )
-    region_flip: float = field(default=0.9, metadata={"help": "systematic: label-flip rate inside the region."})
+    region_flip: float = field(default=REGION_FLIP, metadata={"help": "systematic: label-flip rate inside the region."})
     base_flip: float = field(
-        default=0.06,
+        default=BASE_FLIP,
         metadata={
             "help": "systematic: label-flip rate outside the region "
             "(0.06: about 1 in 8 labels flipped overall, as random)."

@@ -31,6 +31,11 @@ from egt.records import PreferencePair
 
 NOISE_MODELS = ("random", "systematic")
 REGION_COLOURS = ("red", "yellow", "blue")
+# the systematic model's defaults, shared by ``egt lab make`` and ``egt experiment``: ~9% of the pool in the
+# region flipped at 0.9, the rest at 0.06 — about 1 label in 8 flipped overall, as the random model
+REGION_MIN_AMBIGUITY = 0.5
+REGION_FLIP = 0.9
+BASE_FLIP = 0.06
 SYSTEMATIC_STREAM = 2  # the label stream's tag: the item's stream is [seed, split, i], the teacher's [.., 1]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from egt.errors import EgtError
+from egt.lab.noise import BASE_FLIP, REGION_COLOURS, REGION_FLIP, REGION_MIN_AMBIGUITY
 
 SIGNALS = ("answer", "sentence", "mixed", "vote", "peak")
 TEACHERS = ("scripted", "annotator")
@@ -19,7 +20,6 @@ TABLES = ("T0", "T1", "T2", "T3", "T4", "T5", "N")
 CURRICULA = ("sorted", "staged", "off", "reverse")
 ESTIMATORS = ("grpo", "dr_grpo", "gtpo", "grpo_s")
 BACKENDS = ("transformers", "vllm")
-NOISE_MODELS = ("random", "systematic")
 RL_STRENGTHS = ("gentle", "strong")
 
 
@@ -189,12 +189,16 @@ class ExperimentConfig:
     max_generation_batches: int = field(
         default=3, metadata={"help": "Dynamic-sampling arms: generation batches per step at most (DAPO refill)."}
     )
+    # the systematic model's settings, passed to egt lab make (egt.lab.LabConfig: the same defaults)
     region_colours: str = field(
-        default="red,yellow,blue", metadata={"help": "Systematic noise: the biased region's colours (egt lab make)."}
+        default=",".join(REGION_COLOURS),
+        metadata={"help": "Systematic noise: the biased region's colours (egt lab make)."},
     )
-    region_min_ambiguity: float = field(default=0.5, metadata={"help": "Systematic noise: the region's ambiguity."})
-    region_flip: float = field(default=0.9, metadata={"help": "Systematic noise: flip rate inside the region."})
-    base_flip: float = field(default=0.06, metadata={"help": "Systematic noise: flip rate outside the region."})
+    region_min_ambiguity: float = field(
+        default=REGION_MIN_AMBIGUITY, metadata={"help": "Systematic noise: the region's ambiguity."}
+    )
+    region_flip: float = field(default=REGION_FLIP, metadata={"help": "Systematic noise: flip rate inside the region."})
+    base_flip: float = field(default=BASE_FLIP, metadata={"help": "Systematic noise: flip rate outside the region."})
     control_drop: float = field(
         default=0.05,
         metadata={

@@ -20,7 +20,8 @@ import re
 from dataclasses import asdict, dataclass
 
 from egt.errors import EgtError
-from egt.pipelines.experiment.config import NOISE_MODELS, RL_STRENGTHS, ExperimentConfig
+from egt.lab.noise import NOISE_MODELS
+from egt.pipelines.experiment.config import RL_STRENGTHS, ExperimentConfig
 
 SELECTORS = ("sft", "full", "random", "accuracy", "entropy", "highest", "oracle", "pass_rate")
 
