@@ -217,6 +217,55 @@ def test_the_noise_grid_runs_end_to_end_and_renders_its_tables(tmp_path):
         assert heading in md
     assert "(seeds " in md and (out / "answer.png").stat().st_size > 1000
 
+    _review_budget_cells_correct_what_the_reviewer_read(out, preset)
+
+
+def _review_budget_cells_correct_what_the_reviewer_read(out, preset):
+    """Issue 25 item 4 on the same folder: the corrected pool has exactly the flips the reviewer found
+    in the first k of its ranking fixed, RL trains on it, a rerun is skipped, and bench/review_budget.py
+    prints the Δ vs the full cell per seed."""
+    import subprocess
+    import sys
+
+    from egt.config import parse_config
+    from egt.pipelines.experiment import ExperimentConfig
+    from egt.pipelines.experiment.review import review_order, run_review_cell, scored_pool, summarise
+    from egt.records import read_pairs
+
+    (cfg,) = parse_config([ExperimentConfig], ["--config", str(preset), "--output_dir", str(out)], "test")
+    results = []
+    for seed in (0, 1):
+        records, pool = scored_pool(cfg, seed)
+        flipped = {p.id for p in pool if p.meta["flipped"]}
+        for ranking, k in (("disagreement", 6), ("all", 0)):
+            cell = run_review_cell(cfg, seed, ranking, k)
+            results.append(cell)
+            read = review_order(records, ranking, seed)[: k or len(pool)]
+            assert cell["flips_found"] == len(flipped & set(read)) and cell["flipped_before"] == len(flipped)
+            folder = out / "review" / f"seed{seed}" / f"{ranking}-{k}"
+            corrected = read_pairs(folder / "pool" / "relabelled.jsonl")
+            assert sum(bool(p.meta["flipped"]) for p in corrected) == len(flipped) - cell["flips_found"]
+            assert cell["rl"]["steps"] == 2 and len(cell["final"]["per_item"]) == 40
+        assert results[-1]["flips_found"] == len(flipped) > 0  # "all" fixes every flipped label
+    done = (out / "review" / "seed0" / "all-0" / "done.json").stat().st_mtime_ns
+    assert run_review_cell(cfg, 0, "all", 0) == results[1]
+    assert (out / "review" / "seed0" / "all-0" / "done.json").stat().st_mtime_ns == done
+    summary = summarise(cfg, results)
+    assert summary["k0_seeds"] == [0, 1] and [(r["ranking"], r["k"]) for r in summary["rows"]] == [
+        ("all", 24),
+        ("disagreement", 6),
+    ]
+    assert len(summary["rows"][0]["delta_overall"]["per_seed"]) == 2
+    bench = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "review_budget.py"), "--experiment", str(out), "--seeds", "0", "1"]
+        + ["--rankings", "disagreement", "all", "--budgets", "6"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "disagreement" in bench.stdout and "Δ vs the uncorrected pool" in bench.stdout
+    assert (out / "review" / "review_budget.png").stat().st_size > 1000
+
 
 def _row(token, acc_region, delta_region=None, acc_overall=0.9):
     return {
