@@ -146,3 +146,26 @@ def test_nan_or_infinity_in_a_scores_file_is_refused_naming_line_and_field(tmp_p
     assert main(["curate", "--scores", str(path), "--data", "x", "--output_dir", str(tmp_path / "c"), "--n", "2"]) == 2
     assert "line 7 (id='rl_pool-00006'): field 'answer_entropy': NaN or infinity" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_judge_that_answers_by_position_is_flagged_on_stderr_in_the_json_and_on_the_page(
+    tmp_path, small_lab, pool, capsys
+):
+    """Every rollout picks the response shown first, half the rollouts in each order: the label-aware
+    rankings then follow presentation, and analyze says so instead of presenting them as label checks."""
+    records = synthetic_records(pool)
+    for r in records:
+        r["swapped"] = [False, True]
+        r["verdicts"] = [0, 1]  # stored index 0 shown first, then stored index 1 shown first
+    scores = write_scores(tmp_path / "scores.jsonl", records)
+    out = tmp_path / "a"
+    data = str(small_lab / "rl_pool.jsonl")
+    assert main(["analyze", "--scores", str(scores), "--output_dir", str(out), "--data", data]) == 0
+    assert "egt: warning: the judge picks the response shown first in 100% of its 64 parsed rollouts" in (
+        capsys.readouterr().err
+    )
+    saved = json.loads((out / "analysis.json").read_text())
+    assert saved["suspicion"]["position"] == {"first": 1.0, "n": 64, "both_orders": True}
+    assert any("shown first" in w for w in saved["warnings"])
+    page = (out / "review.html").read_text()
+    assert 'class="banner"' in page and "its verdicts follow position" in page

@@ -101,3 +101,31 @@ def test_an_untrained_judge_has_no_ranking_and_says_so():
     assert "4 of 4 items (100%) have no parsable verdict" in message
     assert signal_warning(2, 4, "peak") is None  # half is not "most"
     assert "no peak entropy" in signal_warning(3, 4, "peak")
+
+
+def _shown(verdict_first: list[bool], swapped: list[bool]) -> dict:
+    """A record whose rollouts pick the response shown first (True) or second, in the given orders."""
+    verdicts = [(1 if s else 0) if first else (0 if s else 1) for first, s in zip(verdict_first, swapped)]
+    return {"id": "x", "preferred": 0, "verdicts": verdicts, "swapped": swapped}
+
+
+def test_a_judge_that_answers_by_position_is_named():
+    from egt.analysis.suspicion import position_bias, position_warning
+
+    # 10 items × 4 rollouts, two in each order; 38 of 40 pick the response shown first
+    records = [_shown([True, True, True, True], [False, True, False, True]) for _ in range(9)]
+    records.append(_shown([True, False, None, False], [False, True, False, True]))
+    records[-1]["verdicts"][2] = None  # a format failure is not a verdict
+    bias = position_bias(records)
+    assert bias == {"first": 37 / 39, "n": 39, "both_orders": True}
+    message = position_warning(bias)
+    assert "picks the response shown first in 95% of its 39 parsed rollouts" in message
+    assert suspicion_report(records)["position"] == bias
+    # the content decides (half the picks on each side), or too few verdicts, or one order only: no warning
+    even = [_shown([True, False], [False, True]) for _ in range(20)]
+    assert position_bias(even)["first"] == 0.5 and position_warning(position_bias(even)) is None
+    assert position_warning(position_bias(records[:4])) is None  # 16 verdicts < 20
+    one_order = [_shown([True] * 4, [False] * 4) for _ in range(10)]
+    assert position_bias(one_order)["both_orders"] is False and position_warning(position_bias(one_order)) is None
+    second = [_shown([False] * 4, [False, True, False, True]) for _ in range(10)]
+    assert "shown second in 100%" in position_warning(position_bias(second))

@@ -38,7 +38,7 @@ def analyze_scores(
     from egt.analysis.plots import plot_accuracy_by_bin, plot_entropy_histogram
     from egt.analysis.review import page_ids, render_review_page
     from egt.analysis.stats import analyze_records
-    from egt.analysis.suspicion import SIGNALS, signal_warning, suspicion_report
+    from egt.analysis.suspicion import SIGNALS, position_warning, signal_warning, suspicion_report
     from egt.data.atomic import atomic_write_json, atomic_write_text
     from egt.data.readers import image_problems
     from egt.entropy.score_store import read_scores, show_ids
@@ -60,8 +60,11 @@ def analyze_scores(
     analysis["lam"] = lam
     analysis["suspicion"] = suspicion_report(records, lam)
     analysis["review_by"] = review_by
-    warning = signal_warning(analysis["suspicion"]["missing"][review_by], len(records), review_by)
-    analysis["warnings"] = [warning] if warning else []
+    warnings = (
+        signal_warning(analysis["suspicion"]["missing"][review_by], len(records), review_by),
+        position_warning(analysis["suspicion"]["position"]),
+    )
+    analysis["warnings"] = [w for w in warnings if w]
 
     page = None
     if review_top > 0:

@@ -17,7 +17,8 @@ escaped text:
 The toolbar sorts by any signal, filters by category, agreement with the label, format failures
 and review status, pages 50 at a time and searches ids. Items without any parsable verdict (every
 rollout failed the judge format) are in a section of their own, so they never crowd out label
-suspects; a banner says when the ranking signal is missing for most items or the format rate is
+suspects; a banner says when the judge answers by position (≥ 90% of its verdicts on one side),
+when the ranking signal is missing for most items or the format rate is
 low. Nothing is fetched from the network: styles, script and images are inline.
 """
 
@@ -32,7 +33,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egt.analysis.stats import ENTROPY_FIELDS, ranks
-from egt.analysis.suspicion import SIGNALS, label_votes, missing_counts, signal_warning, suspicion_scores
+from egt.analysis.suspicion import (
+    SIGNALS,
+    label_votes,
+    missing_counts,
+    position_bias,
+    position_warning,
+    signal_warning,
+    suspicion_scores,
+)
 from egt.data.atomic import atomic_write_text
 
 PAGE_SIZE = 50
@@ -250,7 +259,7 @@ def render_review_page(
 
     n = len(records)
     missing = missing_counts(records)
-    banners = [w for w in (signal_warning(missing[by], n, by),) if w]
+    banners = [w for w in (signal_warning(missing[by], n, by), position_warning(position_bias(records))) if w]
     format_rate = sum(r.get("format_rate", 1.0) for r in records) / max(1, n)
     if format_rate < LOW_FORMAT_RATE:
         banners.append(

@@ -145,7 +145,11 @@ def precision_at_k(ids_ranked: Sequence[str], truth: dict[str, bool], k: int) ->
 
 
 def suspicion_report(records: Sequence[dict], lam: float = 0.5) -> dict:
-    """``{"signals", "missing", "n_items", ["n_flipped", "k", "auroc_flipped", "precision_at_k_flipped", "best"]}``.
+    """``{"signals", "missing", "n_items", "position", [lab: "n_flipped", "k", "auroc_flipped",
+    "precision_at_k_flipped", "best"]}``.
+
+    ``position``: :func:`position_bias` (a judge that answers by position makes every label-aware
+    ranking follow the presentation order).
 
     The flipped-label numbers only when every record carries ``flipped`` (the lab); a signal no
     record carries, or that is the same for every item, has None. ``best`` is the signal with the
@@ -154,7 +158,12 @@ def suspicion_report(records: Sequence[dict], lam: float = 0.5) -> dict:
     from sklearn.metrics import roc_auc_score
 
     records = list(records)
-    out: dict = {"signals": list(SIGNALS), "n_items": len(records), "missing": missing_counts(records)}
+    out: dict = {
+        "signals": list(SIGNALS),
+        "n_items": len(records),
+        "missing": missing_counts(records),
+        "position": position_bias(records),
+    }
     if not records or not all(r.get("flipped") is not None for r in records):
         return out
     flipped = {r["id"]: bool(r["flipped"]) for r in records}
@@ -180,6 +189,41 @@ def suspicion_report(records: Sequence[dict], lam: float = 0.5) -> dict:
     return out
 
 
+POSITION_BIAS = 0.9  # share of parsed verdicts on one presented position from which analyze and the page warn
+MIN_POSITION_VERDICTS = 20
+
+
+def position_bias(records: Sequence[dict]) -> dict:
+    """``{"first", "n", "both_orders"}``: the share of parsed rollout verdicts that pick the response
+    shown first, over ``n`` parsed verdicts; ``both_orders`` when rollouts saw both presentation
+    orders (only then is the share about position rather than about where the labels sit)."""
+    first = n = 0
+    orders = set()
+    for r in records:
+        for verdict, swapped in zip(r.get("verdicts") or [], r.get("swapped") or [], strict=False):
+            orders.add(bool(swapped))
+            if verdict is None:
+                continue
+            n += 1
+            first += verdict == (1 if swapped else 0)  # verdicts are stored-order indices
+    return {"first": first / n if n else None, "n": n, "both_orders": len(orders) == 2}
+
+
+def position_warning(bias: dict) -> str | None:
+    """One line when the judge picks one presented position in ≥ :data:`POSITION_BIAS` of its verdicts."""
+    share = bias.get("first")
+    if share is None or bias["n"] < MIN_POSITION_VERDICTS or not bias["both_orders"]:
+        return None
+    side, rate = ("first", share) if share >= 0.5 else ("second", 1 - share)
+    if rate < POSITION_BIAS:
+        return None
+    return (
+        f"the judge picks the response shown {side} in {rate:.0%} of its {bias['n']} parsed rollouts, whatever "
+        "the content: its verdicts follow position, so the label-aware rankings (disagreement, combined) "
+        "flag items by the order they were shown in, not by whether the label is wrong; train the judge further"
+    )
+
+
 def signal_warning(missing: int, total: int, signal: str) -> str | None:
     """:func:`egt.entropy.summary.missing_signal_warning` for any of :data:`SIGNALS`."""
     from egt.entropy.summary import missing_signal_warning
@@ -195,6 +239,8 @@ __all__ = [
     "PRECISION_AT",
     "SIGNALS",
     "label_votes",
+    "position_bias",
+    "position_warning",
     "missing_counts",
     "precision_at_k",
     "ranked_ids",
