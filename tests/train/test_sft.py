@@ -244,38 +244,60 @@ def test_text_only_model_trains_through_the_same_trainer(small_lab, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_sft_run_resumes_from_its_newest_checkpoint(small_lab, tmp_path):
-    """``--resume_from_checkpoint true`` (a string, as the CLI and the experiment runner give it)
-    continues from ``<output_dir>.checkpoints``: it once reached ``Trainer.train`` as the path "True"."""
+def test_an_interrupted_sft_run_resumes_and_ends_where_the_uninterrupted_run_ends(small_lab, tmp_path):
+    """Killed right after its step-3 checkpoint and rerun with ``--resume_from_checkpoint true`` (a
+    string, as the CLI and the experiment runner give it), the run ends with the uninterrupted run's
+    weights. Two defects this caught: "true" reached ``Trainer.train`` as the path "True", and
+    ``Trainer`` loaded none of the checkpoint's weights (saved under the released key names) — the
+    resumed run went on from the initial weights and ended elsewhere."""
     from trl import SFTConfig
 
+    from egt.models.load import load_model
     from egt.models.training import cpu_sft_defaults
     from egt.train.sft import JudgeSFTArgs, train_judge_sft
+    from egt.train.sft_trainer import JudgeSFTTrainer
 
-    def config(max_steps, resume=None):
+    def config(out, resume=None):
         return SFTConfig(
             **{
                 **cpu_sft_defaults(),
-                "output_dir": str(tmp_path / "judge"),
-                "max_steps": max_steps,
+                "output_dir": str(out),
+                "max_steps": 6,
                 "per_device_train_batch_size": 8,
                 "logging_steps": 1,
                 "disable_tqdm": True,
                 "warmup_steps": 0,
                 "save_strategy": "steps",
-                "save_steps": 2,
+                "save_steps": 3,
                 "resume_from_checkpoint": resume,
             }
         )
 
-    args = JudgeSFTArgs(data=str(small_lab / "sft.jsonl"), keep_checkpoints=True, limit=24)
-    first = train_judge_sft(args, config(2))
-    assert (tmp_path / "judge.checkpoints" / "checkpoint-2").is_dir()
-    import shutil
+    class Killed(Exception):
+        pass
 
-    shutil.rmtree(tmp_path / "judge")  # the run "died" after checkpoint-2
-    resumed = train_judge_sft(args, config(4, resume="true"))
-    assert resumed["steps"] == 4
-    # the history up to step 2 is the checkpoint's, so the first loss is the interrupted run's
-    assert resumed["first_loss"] == first["first_loss"]
-    assert (tmp_path / "judge.checkpoints" / "checkpoint-4").is_dir()
+    args = JudgeSFTArgs(data=str(small_lab / "sft.jsonl"), keep_checkpoints=True, limit=48)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # both runs do the same arithmetic
+    original = JudgeSFTTrainer._save_checkpoint
+    try:
+        whole = train_judge_sft(args, config(tmp_path / "whole"))
+
+        def save_then_die(self, model, trial):
+            original(self, model, trial)
+            if self.state.global_step == 3:
+                raise Killed
+
+        JudgeSFTTrainer._save_checkpoint = save_then_die
+        with pytest.raises(Killed):
+            train_judge_sft(args, config(tmp_path / "cut"))
+        JudgeSFTTrainer._save_checkpoint = original
+        assert not (tmp_path / "cut").exists() and (tmp_path / "cut.checkpoints" / "checkpoint-3").is_dir()
+        resumed = train_judge_sft(args, config(tmp_path / "cut", resume="true"))
+    finally:
+        JudgeSFTTrainer._save_checkpoint = original
+        torch.set_num_threads(threads)
+    assert resumed["steps"] == whole["steps"] == 6 and resumed["last_loss"] == whole["last_loss"]
+    a = load_model(str(tmp_path / "whole"), device="cpu").model.state_dict()
+    b = load_model(str(tmp_path / "cut"), device="cpu").model.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6

@@ -3,6 +3,8 @@
 - :func:`cpu_sft_defaults`: the ``SFTConfig`` values that train a tiny model on a laptop CPU (the
   tiny judge's stage-1 recipe, docs/methods.md; a command line overrides any of them).
 - :func:`resume_value`: a ``resume_from_checkpoint`` string as ``Trainer.train`` takes it.
+- :class:`ConvertedCheckpointMixin`: resume loads a checkpoint's weights through the model's own key
+  conversion (``Trainer`` alone loads none of a Qwen2.5-VL's, silently).
 - :func:`checkpoint_dir`: a trainer writes its checkpoints to ``<output_dir>.checkpoints``, beside
   the final model, so the model folder itself appears atomically at the end of a run.
 """
@@ -72,6 +74,43 @@ def resume_value(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("", "false", "0", "no", "none"):
         return None
     return value
+
+
+class ConvertedCheckpointMixin:
+    """Resume a ``Trainer`` from a checkpoint whose weights are stored under the released key names.
+
+    ``save_pretrained`` writes a Qwen2.5-VL (and any model with a checkpoint conversion mapping) under
+    the released names (``model.layers.*``, ``visual.*``) while the module's own names are
+    ``model.language_model.layers.*``, ``model.visual.*``. ``Trainer._load_from_checkpoint`` loads
+    the file with ``load_state_dict(strict=False)``: no key matches, nothing is loaded, a log line
+    at warning level is all that is said, and the run goes on from the weights it started with —
+    the optimiser's state and the step count restored, the model not (an interrupted 10-epoch SFT
+    run resumed at 99% test accuracy and ended at 50%). Here the checkpoint is read by
+    ``from_pretrained``, which applies the conversion, and copied in strictly; a key that still does
+    not fit is an error that names it. DeepSpeed, FSDP and adapter checkpoints go the trainer's way.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        import os
+
+        from egt.errors import EgtError
+
+        model = self.model if model is None else model
+        full = any(
+            os.path.isfile(os.path.join(resume_from_checkpoint, name))
+            for name in ("model.safetensors", "model.safetensors.index.json")
+        )
+        if not full or self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(model, "from_pretrained"):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        dtype = next(model.parameters()).dtype
+        loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        fit = model.load_state_dict(loaded.state_dict(), strict=False)
+        del loaded
+        if fit.missing_keys or fit.unexpected_keys:
+            raise EgtError(
+                f"{resume_from_checkpoint}: the checkpoint does not fit the model (missing: {fit.missing_keys[:3]}, "
+                f"unexpected: {fit.unexpected_keys[:3]}); resume with the model and settings it was trained with"
+            )
 
 
 def ensure_float32_masters(model: Any, *, engine_keeps_masters: bool) -> list[str]:

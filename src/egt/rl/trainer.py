@@ -75,7 +75,7 @@ from trl.trainer.utils import split_pixel_values_by_grid, unsplit_pixel_values_b
 
 from egt.errors import EgtError
 from egt.models.generation import reset_generation_config
-from egt.models.training import ensure_float32_masters, trainer_keeps_masters
+from egt.models.training import ConvertedCheckpointMixin, ensure_float32_masters, trainer_keeps_masters
 from egt.rl.curriculum import Curriculum, CurriculumSampler, PromptStream
 from egt.rl.dynamic_sampling import METRICS, ListEntry, fill_plan, merge_rows, split_rows, uniform_groups
 from egt.rl.estimators import (
@@ -109,7 +109,7 @@ _FORWARD_KEYS = (
 )
 
 
-class JudgeGRPOTrainer(GRPOTrainer):
+class JudgeGRPOTrainer(ConvertedCheckpointMixin, GRPOTrainer):
     """``GRPOTrainer`` with EGT's advantage estimators and curriculum (module docstring).
 
     Args (beside ``GRPOTrainer``'s):

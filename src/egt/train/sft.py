@@ -338,9 +338,7 @@ def make_sft_trainer(
     """
     import copy
 
-    from trl import SFTTrainer
-
-    from egt.train.sft_trainer import JudgeSFTTrainer
+    from egt.train.sft_trainer import JudgeSFTTrainer, PlainSFTTrainer
 
     config = copy.copy(config)
     if output_dir is not None:
@@ -356,7 +354,7 @@ def make_sft_trainer(
     if collator is not None:
         config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
         config.remove_unused_columns = False
-    trainer_cls = JudgeSFTTrainer if args.completion_head else SFTTrainer
+    trainer_cls = JudgeSFTTrainer if args.completion_head else PlainSFTTrainer
     trainer = trainer_cls(
         model=model,
         args=config,

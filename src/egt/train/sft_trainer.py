@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from trl import SFTTrainer
 
-from egt.models.training import ensure_float32_masters, trainer_keeps_masters
+from egt.models.training import ConvertedCheckpointMixin, ensure_float32_masters, trainer_keeps_masters
 
 MAX_LOGITS = 2**26  # 256 MiB of fp32 logits (the tiny judge's batch of 32: ~1M)
 _LOGIT_SCALES = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
@@ -75,7 +75,11 @@ def completion_head_applies(trainer: SFTTrainer) -> bool:
     )
 
 
-class JudgeSFTTrainer(SFTTrainer):
+class PlainSFTTrainer(ConvertedCheckpointMixin, SFTTrainer):
+    """TRL's ``SFTTrainer`` as it is (``--completion_head false``), resuming as :class:`JudgeSFTTrainer` does."""
+
+
+class JudgeSFTTrainer(ConvertedCheckpointMixin, SFTTrainer):
     """``SFTTrainer`` (loop, logging, checkpoints, accelerate) with the completion-only LM head."""
 
     def __init__(self, *args, **kwargs):
