@@ -110,20 +110,34 @@ class Interrupted(Exception):
 
 def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) -> None:
     """A cell interrupted right after its step-1 checkpoint and run again resumes from that checkpoint
-    and ends exactly where the uninterrupted cell ends: the same curve and the same per-item answers
+    and ends exactly where the uninterrupted cell ends: the same weights, curve and per-item answers
     on the clean test (in-process, one thread, so both runs do the same arithmetic)."""
+    import dataclasses
     import shutil
 
     import torch
 
     from egt.config import parse_config
+    from egt.models.load import load_model
     from egt.pipelines.experiment import ExperimentConfig
     from egt.pipelines.experiment.cells import run_cell
     from egt.pipelines.experiment.grid import Arm
-    from egt.pipelines.experiment.steps import cell_dir
+    from egt.pipelines.experiment.steps import cell_dir, judge_dir, regime_epoch
     from egt.rl.trainer import JudgeGRPOTrainer
+    from trained_judge import train_judge
 
     (cfg,) = parse_config([ExperimentConfig], ["--config", str(preset)], "test")
+    # RL must move the weights for "the same weights" to mean anything: the micro SFT judge fails the
+    # format on every rollout (all rewards 0), so the cell starts from a judge that closes most of them
+    # (tests/trained_judge.py, on this lab's traces; 48 tokens fit its rollouts, 4 per prompt give groups
+    # whose rewards differ) at a learning rate that shows in two steps
+    cfg = dataclasses.replace(cfg, rl_learning_rate=1e-3, rl_max_completion_length=48, rl_generations=4)
+    sft_judge = judge_dir(cfg, 0, cfg.rl_teacher, regime_epoch(cfg, "converged"))
+    trained = train_judge(out / "seed0" / "lab-annotator" / "sft.jsonl", out.parent / "trained-judge")
+    for f in trained.iterdir():  # the judge's files; its stats/ folder (the cell reads it) stays
+        if f.is_file():
+            shutil.copyfile(f, sft_judge / f.name)
+    start_weights = load_model(str(sft_judge), device="cpu").model.state_dict()
     arm = Arm("random", fraction=0.5)
     folder = cell_dir(cfg, 0, "converged", arm)
     threads = torch.get_num_threads()
@@ -132,6 +146,7 @@ def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) ->
     try:
         shutil.rmtree(folder)
         whole = run_cell(cfg, 0, "converged", arm)
+        whole_weights = load_model(str(folder / "judge"), device="cpu").model.state_dict()
         shutil.rmtree(folder)
 
         def save_then_die(self, model, trial):
@@ -160,3 +175,6 @@ def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) ->
     assert resumed["curve"] == whole["curve"]
     assert resumed["final"]["per_item"] == whole["final"]["per_item"]
     assert resumed["selection"] == whole["selection"]
+    assert max((whole_weights[k] - start_weights[k]).abs().max().item() for k in start_weights) > 1e-4
+    weights = load_model(str(folder / "judge"), device="cpu").model.state_dict()
+    assert max((weights[k] - whole_weights[k]).abs().max().item() for k in weights) <= 1e-6

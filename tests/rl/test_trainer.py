@@ -21,6 +21,7 @@ from transformers import TrainerCallback
 from trl import GRPOConfig
 
 from egt.errors import EgtError
+from egt.models.load import load_model
 from egt.records import read_pairs
 from egt.rl.config import JudgeRLArgs, cpu_rl_defaults
 from egt.rl.curriculum import Curriculum
@@ -598,6 +599,13 @@ class StopAt(TrainerCallback):
             control.should_training_stop = True  # an interruption right after the checkpoint
 
 
+class Snapshot(TrainerCallback):
+    """The model's weights when training begins (after a checkpoint was loaded)."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.weights = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+
+
 def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_path):
     """6 rows, 2 prompts per step ⇒ 3 steps per epoch; a staged curriculum reshuffles per epoch.
     Interrupted at step 2 (checkpoint-2) and resumed, the run consumes the same ids as an
@@ -625,9 +633,17 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     assert checkpoint.is_dir()
 
     resumed = make_trainer(small_lab, tiny_judge_dir, tmp_path / "cut", "grpo", **common)
+    start = Snapshot()
+    resumed.add_callback(start)
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.state.global_step == 6
     assert resumed.consumed_ids == full.consumed_ids[2:]
+    # the resumed run starts from checkpoint-2's weights (Trainer alone loaded none of them: saved
+    # under the released key names, they matched no parameter), and those moved from the SFT judge's
+    at_cut = {k: v.detach().float() for k, v in cut.model.state_dict().items()}
+    initial = load_model(str(tiny_judge_dir), device="cpu").model.state_dict()
+    assert max((at_cut[k] - initial[k].float()).abs().max().item() for k in initial) > 1e-4
+    assert max((start.weights[k] - at_cut[k]).abs().max().item() for k in at_cut) <= 1e-6
     epochs = [[ids for _, ids in full.consumed_ids[k : k + 3]] for k in (0, 3)]
     assert epochs[0] != epochs[1]  # the staged order is reshuffled in epoch 1, and the resumed run followed it
 
@@ -685,13 +701,10 @@ def test_shipped_recipes_parse(recipe, overrides):
     assert config.generation_batch_size % config.num_generations == 0
 
 
-def test_resume_flag_values():
-    from egt.rl.recipe import _resume_value, checkpoint_dir
+def test_rl_checkpoints_go_beside_the_judge():
+    from egt.rl.recipe import checkpoint_dir
 
-    assert _resume_value("true") is True and _resume_value("True") is True
-    assert _resume_value("") is None and _resume_value("false") is None and _resume_value(None) is None
-    assert _resume_value("runs/x.checkpoints/checkpoint-4") == "runs/x.checkpoints/checkpoint-4"
-    assert str(checkpoint_dir("runs/rl/judge")) == "runs/rl/judge.checkpoints"
+    assert str(checkpoint_dir("runs/rl/judge")) == "runs/rl/judge.checkpoints"  # resume values: tests/models
 
 
 def test_a_registered_toy_estimator_trains_through_the_same_dispatch(
