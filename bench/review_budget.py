@@ -81,7 +81,13 @@ def trained(args) -> None:
             print(f"seed {seed}: table N's full cell (k = 0) has not finished; its Δ column stays empty")
         for ranking in args.rankings:
             for k in [0] if ranking == "all" else args.budgets:
-                results.append(run_review_cell(cfg, seed, ranking, k))
+                if args.report_only:
+                    folder = root / "review" / f"seed{seed}" / f"{ranking}-{k}"
+                    if not (folder / "done.json").is_file():
+                        continue
+                    results.append(read_json(folder / "done.json"))
+                else:
+                    results.append(run_review_cell(cfg, seed, ranking, k))
                 r = results[-1]
                 print(
                     f"seed {seed} {ranking:<13} k={r['k']:<5} flips found {r['flips_found']}/{r['flipped_before']}"
@@ -150,6 +156,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="random orders (default 5) or experiment seeds")
     ap.add_argument("--output_dir", default="")
     ap.add_argument("--keep_pools", default="", help="keep every corrected pool under this folder")
+    ap.add_argument("--report_only", action="store_true", help="--experiment: summarise the finished cells, train none")
     args = ap.parse_args()
     if args.experiment:
         args.budgets = args.budgets or [100, 250]
