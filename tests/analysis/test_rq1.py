@@ -36,6 +36,9 @@ def test_rq1_reports_every_signal_the_ceiling_and_the_targets(tmp_path, scores_f
     text = "\n".join(" | ".join(row) for row in rows)
     assert "peak entropy (curated by)" in text and "answer entropy (best)" in text and "ceiling" in text
     assert "1.000 (100%)" in text
+    # the pool's review page ranks by what finds flipped labels (disagreement), not by the curation signal
+    page = (tmp_path / "rq1" / "analysis" / "review.html").read_text()
+    assert "items ranked by disagreement, most suspect first" in page
 
 
 def test_best_signal_and_targets_follow_the_numbers():

@@ -109,7 +109,9 @@ def rq1_from_scores(
     out = Path(out_dir)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    analysis = analyze_scores(scores_path, out / "analysis", data=pool_path, images_dir=images_root, review_by=signal)
+    # the review page ranks by the default review signal (what finds flipped labels), not by the entropy
+    # under study: the signal's own AUROC is in the RQ1 numbers
+    analysis = analyze_scores(scores_path, out / "analysis", data=pool_path, images_dir=images_root)
     seconds["analyze"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     selection = curate_pool(
