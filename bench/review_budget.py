@@ -122,19 +122,20 @@ def trained(args) -> None:
             rows = [r for r in summary["rows"] if r["ranking"] == ranking and r[f"delta_{metric}"]]
             if rows:
                 ks = [0] + [r["k"] for r in rows]
-                ax.plot(
-                    ks,
-                    [0] + [100 * r[f"delta_{metric}"]["mean"] for r in rows],
-                    "k--" if ranking == "random" else "o-",
-                    label=ranking,
-                )
+                deltas = [r[f"delta_{metric}"] for r in rows]
+                means = [0.0] + [100 * d["mean"] for d in deltas]
+                cis = [(0.0, 0.0)] + [tuple(100 * c for c in (d["ci95"] or (d["mean"], d["mean"]))) for d in deltas]
+                yerr = [[m - lo for m, (lo, _) in zip(means, cis)], [hi - m for m, (_, hi) in zip(means, cis)]]
+                ax.errorbar(ks, means, yerr=yerr, fmt="k--" if ranking == "random" else "o-", capsize=3, label=ranking)
         for r in summary["rows"]:
             if r["ranking"] == "all" and r[f"delta_{metric}"]:
                 ax.axhline(100 * r[f"delta_{metric}"]["mean"], color="grey", lw=0.8, label="every flip corrected")
         ax.set_xlabel("items reviewed (k)")
         ax.set_ylabel(f"Δ {metric} accuracy vs uncorrected (pts)")
         ax.legend(frameon=False, fontsize=8)
-    fig.suptitle("RL on a reviewed pool (simulated reviewer = lab truth; mean over seeds)", fontsize=10)
+    fig.suptitle(
+        "RL on a reviewed pool (simulated reviewer = lab truth): mean over seeds, seed-level 95% CI", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out / "review_budget.png", dpi=110)
     print(f"wrote {out / 'review_budget.json'}, {out / 'review_budget.png'}")
