@@ -104,18 +104,12 @@ def test_killed_experiment_resumes_without_redoing_finished_cells(tmp_path):
     _an_interrupted_cell_equals_an_uninterrupted_one(preset, out)
 
 
-class Interrupted(Exception):
-    """Stands for a kill right after a checkpoint was written."""
-
-
 def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) -> None:
     """A cell interrupted right after its step-1 checkpoint and run again resumes from that checkpoint
     and ends exactly where the uninterrupted cell ends: the same weights, curve and per-item answers
     on the clean test (in-process, one thread, so both runs do the same arithmetic)."""
     import dataclasses
     import shutil
-
-    import torch
 
     from egt.config import parse_config
     from egt.models.load import load_model
@@ -124,6 +118,7 @@ def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) ->
     from egt.pipelines.experiment.grid import Arm
     from egt.pipelines.experiment.steps import cell_dir, judge_dir, regime_epoch
     from egt.rl.trainer import JudgeGRPOTrainer
+    from resume_helpers import Killed, killed_after_checkpoint, max_weight_difference, one_thread, saved_steps
     from trained_judge import train_judge
 
     (cfg,) = parse_config([ExperimentConfig], ["--config", str(preset)], "test")
@@ -140,41 +135,22 @@ def _an_interrupted_cell_equals_an_uninterrupted_one(preset: Path, out: Path) ->
     start_weights = load_model(str(sft_judge), device="cpu").model.state_dict()
     arm = Arm("random", fraction=0.5)
     folder = cell_dir(cfg, 0, "converged", arm)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    original = JudgeGRPOTrainer._save_checkpoint
-    try:
+    with one_thread():
         shutil.rmtree(folder)
         whole = run_cell(cfg, 0, "converged", arm)
         whole_weights = load_model(str(folder / "judge"), device="cpu").model.state_dict()
         shutil.rmtree(folder)
-
-        def save_then_die(self, model, trial):
-            original(self, model, trial)
-            if self.state.global_step == 1:
-                raise Interrupted
-
-        JudgeGRPOTrainer._save_checkpoint = save_then_die
-        with pytest.raises(Interrupted):
+        with killed_after_checkpoint(JudgeGRPOTrainer, 1), pytest.raises(Killed):
             run_cell(cfg, 0, "converged", arm)
         assert not (folder / "done.json").exists()
         assert sorted(p.name for p in (folder / "judge.checkpoints").glob("checkpoint-*")) == ["checkpoint-1"]
-        saved = []
-
-        def save_and_record(self, model, trial):
-            original(self, model, trial)
-            saved.append(self.state.global_step)
-
-        JudgeGRPOTrainer._save_checkpoint = save_and_record
-        resumed = run_cell(cfg, 0, "converged", arm)
-    finally:
-        JudgeGRPOTrainer._save_checkpoint = original
-        torch.set_num_threads(threads)
+        with saved_steps(JudgeGRPOTrainer) as saved:
+            resumed = run_cell(cfg, 0, "converged", arm)
     assert saved == [2], "the rerun trained from step 0 instead of resuming from checkpoint-1"
     assert resumed["rl"]["steps"] == whole["rl"]["steps"] == 2
     assert resumed["curve"] == whole["curve"]
     assert resumed["final"]["per_item"] == whole["final"]["per_item"]
     assert resumed["selection"] == whole["selection"]
-    assert max((whole_weights[k] - start_weights[k]).abs().max().item() for k in start_weights) > 1e-4
+    assert max_weight_difference(whole_weights, start_weights) > 1e-4
     weights = load_model(str(folder / "judge"), device="cpu").model.state_dict()
-    assert max((weights[k] - whole_weights[k]).abs().max().item() for k in weights) <= 1e-6
+    assert max_weight_difference(weights, whole_weights) <= 1e-6

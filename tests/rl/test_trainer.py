@@ -29,6 +29,7 @@ from egt.rl.dataset import build_rl_dataset, presentation_rows
 from egt.rl.recipe import train_judge_rl
 from egt.rl.rewards import completion_text
 from egt.rl.trainer import JudgeGRPOTrainer
+from resume_helpers import max_weight_difference
 
 
 @pytest.fixture(autouse=True)
@@ -640,10 +641,10 @@ def test_resume_continues_the_same_data_order(small_lab, tiny_judge_dir, tmp_pat
     assert resumed.consumed_ids == full.consumed_ids[2:]
     # the resumed run starts from checkpoint-2's weights (Trainer alone loaded none of them: saved
     # under the released key names, they matched no parameter), and those moved from the SFT judge's
-    at_cut = {k: v.detach().float() for k, v in cut.model.state_dict().items()}
+    at_cut = {k: v.detach() for k, v in cut.model.state_dict().items()}
     initial = load_model(str(tiny_judge_dir), device="cpu").model.state_dict()
-    assert max((at_cut[k] - initial[k].float()).abs().max().item() for k in initial) > 1e-4
-    assert max((start.weights[k] - at_cut[k]).abs().max().item() for k in at_cut) <= 1e-6
+    assert max_weight_difference(at_cut, initial) > 1e-4
+    assert max_weight_difference(start.weights, at_cut) <= 1e-6
     epochs = [[ids for _, ids in full.consumed_ids[k : k + 3]] for k in (0, 3)]
     assert epochs[0] != epochs[1]  # the staged order is reshuffled in epoch 1, and the resumed run followed it
 

@@ -256,6 +256,7 @@ def test_an_interrupted_sft_run_resumes_and_ends_where_the_uninterrupted_run_end
     from egt.models.training import cpu_sft_defaults
     from egt.train.sft import JudgeSFTArgs, train_judge_sft
     from egt.train.sft_trainer import JudgeSFTTrainer
+    from resume_helpers import Killed, killed_after_checkpoint, max_weight_difference, one_thread
 
     def config(out, resume=None):
         return SFTConfig(
@@ -273,31 +274,14 @@ def test_an_interrupted_sft_run_resumes_and_ends_where_the_uninterrupted_run_end
             }
         )
 
-    class Killed(Exception):
-        pass
-
     args = JudgeSFTArgs(data=str(small_lab / "sft.jsonl"), keep_checkpoints=True, limit=48)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # both runs do the same arithmetic
-    original = JudgeSFTTrainer._save_checkpoint
-    try:
+    with one_thread():  # both runs do the same arithmetic
         whole = train_judge_sft(args, config(tmp_path / "whole"))
-
-        def save_then_die(self, model, trial):
-            original(self, model, trial)
-            if self.state.global_step == 3:
-                raise Killed
-
-        JudgeSFTTrainer._save_checkpoint = save_then_die
-        with pytest.raises(Killed):
+        with killed_after_checkpoint(JudgeSFTTrainer, 3), pytest.raises(Killed):
             train_judge_sft(args, config(tmp_path / "cut"))
-        JudgeSFTTrainer._save_checkpoint = original
         assert not (tmp_path / "cut").exists() and (tmp_path / "cut.checkpoints" / "checkpoint-3").is_dir()
         resumed = train_judge_sft(args, config(tmp_path / "cut", resume="true"))
-    finally:
-        JudgeSFTTrainer._save_checkpoint = original
-        torch.set_num_threads(threads)
     assert resumed["steps"] == whole["steps"] == 6 and resumed["last_loss"] == whole["last_loss"]
     a = load_model(str(tmp_path / "whole"), device="cpu").model.state_dict()
     b = load_model(str(tmp_path / "cut"), device="cpu").model.state_dict()
-    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    assert max_weight_difference(a, b) <= 1e-6
