@@ -69,7 +69,8 @@ def trained(args) -> None:
 
     from egt.data.atomic import atomic_write_json, read_json
     from egt.pipelines.experiment.config import ExperimentConfig
-    from egt.pipelines.experiment.review import full_cell, run_review_cell, summarise
+    from egt.pipelines.experiment.review import full_cell, review_dir, run_review_cell, summarise
+    from egt.pipelines.experiment.steps import is_done, read_done
 
     root = Path(args.experiment)
     saved = read_json(root / "experiment.json")
@@ -82,10 +83,10 @@ def trained(args) -> None:
         for ranking in args.rankings:
             for k in [0] if ranking == "all" else args.budgets:
                 if args.report_only:
-                    folder = root / "review" / f"seed{seed}" / f"{ranking}-{k}"
-                    if not (folder / "done.json").is_file():
+                    folder = review_dir(cfg, seed, ranking, k)
+                    if not is_done(folder):
                         continue
-                    results.append(read_json(folder / "done.json"))
+                    results.append(read_done(folder))
                 else:
                     results.append(run_review_cell(cfg, seed, ranking, k))
                 r = results[-1]

@@ -354,7 +354,7 @@ def run_cell(
     """
     from egt.entropy.score_store import read_scores
     from egt.judge.generative import read_judge_meta
-    from egt.pipelines.experiment.steps import judge_dir
+    from egt.pipelines.experiment.steps import judge_dir, region_of
     from egt.records import read_pairs
 
     t0 = time.perf_counter()
@@ -370,12 +370,7 @@ def run_cell(
     meta = read_judge_meta(sft_judge)
     _, records = read_scores(regime_stats_dir(cfg, seed, regime) / "rq1" / "scores.jsonl")
     if noise is not None:  # table N: the cell's noise model's labels, and the biased region either way
-        from egt.lab.noise import in_region, parse_colours
-
-        colours = parse_colours(cfg.region_colours)
-        records = relabel_scores(
-            records, read_pairs(files["pool"]), lambda m: in_region(m, colours, cfg.region_min_ambiguity)
-        )
+        records = relabel_scores(records, read_pairs(files["pool"]), region_of(cfg))
     if arm.selector == "pass_rate":
         rows = pass_rate_rows(cfg, seed, records, files, by, out)
         truth = {r["id"]: r for r in records}

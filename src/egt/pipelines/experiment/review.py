@@ -39,16 +39,14 @@ FULL = Arm("full")
 def scored_pool(cfg: ExperimentConfig, seed: int) -> tuple[list[dict], list]:
     """The weak judge's score records against the systematic labels, and the systematic pool's pairs."""
     from egt.entropy.score_store import read_scores
-    from egt.lab.noise import in_region, parse_colours
     from egt.records import read_pairs
 
     stats = steps.regime_stats_dir(cfg, seed, cfg.main_regime)
     if not steps.is_done(stats):
         raise EgtError(f"{stats}: the {cfg.main_regime} judge of seed {seed} has not been scored yet (egt experiment)")
     pool = read_pairs(steps.data_files(cfg, seed, cfg.rl_teacher, NOISE)["pool"])
-    colours = parse_colours(cfg.region_colours)
     _, records = read_scores(stats / "rq1" / "scores.jsonl")
-    return relabel_scores(records, pool, lambda m: in_region(m, colours, cfg.region_min_ambiguity)), pool
+    return relabel_scores(records, pool, steps.region_of(cfg)), pool
 
 
 def review_order(records: list[dict], ranking: str, seed: int) -> list[str]:
@@ -67,11 +65,16 @@ def review_order(records: list[dict], ranking: str, seed: int) -> list[str]:
     return ranked_ids(records, suspicion_scores(records)[ranking])
 
 
+def review_dir(cfg: ExperimentConfig, seed: int, ranking: str, k: int) -> Path:
+    """``<output_dir>/review/seed{s}/{ranking}-{k}``: one review cell."""
+    return Path(cfg.output_dir) / "review" / f"seed{seed}" / f"{ranking}-{k}"
+
+
 def run_review_cell(cfg: ExperimentConfig, seed: int, ranking: str, k: int) -> dict:
     """Correct the top ``k`` of ``ranking``, RL on the corrected pool, evaluate; ``done.json``'s content."""
     from egt.curation.relabel import relabel_pool
 
-    out = Path(cfg.output_dir) / "review" / f"seed{seed}" / f"{ranking}-{k}"
+    out = review_dir(cfg, seed, ranking, k)
     if steps.is_done(out):
         return steps.read_done(out)
     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from egt.data.atomic import atomic_write_json, read_json
@@ -185,14 +186,20 @@ def run_noise(cfg: ExperimentConfig, seed: int, noise: str) -> dict:
     return result
 
 
-def region_mask(cfg: ExperimentConfig, seed: int) -> list[bool]:
-    """Per clean-test item (file order), whether it lies in the systematic model's biased region."""
+def region_of(cfg: ExperimentConfig) -> Callable[[dict], bool]:
+    """``meta → bool``: whether a lab item lies in the systematic model's biased region."""
     from egt.lab.noise import in_region, parse_colours
-    from egt.records import read_pairs
 
     colours = parse_colours(cfg.region_colours)
-    pairs = read_pairs(data_files(cfg, seed, cfg.rl_teacher)["test"])
-    return [in_region(p.meta, colours, cfg.region_min_ambiguity) for p in pairs]
+    return lambda meta: in_region(meta, colours, cfg.region_min_ambiguity)
+
+
+def region_mask(cfg: ExperimentConfig, seed: int) -> list[bool]:
+    """Per clean-test item (file order), whether it lies in the systematic model's biased region."""
+    from egt.records import read_pairs
+
+    region = region_of(cfg)
+    return [region(p.meta) for p in read_pairs(data_files(cfg, seed, cfg.rl_teacher)["test"])]
 
 
 def sft_schedule(n_examples: int, cfg: ExperimentConfig) -> tuple[int, dict[float, int], int]:
