@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,11 +69,14 @@ def trained(args) -> None:
     import dataclasses
 
     from egt.data.atomic import atomic_write_json, read_json
+    from egt.errors import EgtError
     from egt.pipelines.experiment.config import ExperimentConfig
     from egt.pipelines.experiment.review import full_cell, review_dir, run_review_cell, summarise
     from egt.pipelines.experiment.steps import is_done, read_done
 
     root = Path(args.experiment)
+    if not (root / "experiment.json").is_file():
+        raise EgtError(f"--experiment {root}: no experiment.json here (an 'egt experiment' output folder)")
     saved = read_json(root / "experiment.json")
     names = {f.name for f in dataclasses.fields(ExperimentConfig)}
     cfg = ExperimentConfig(**{k: v for k, v in saved.items() if k in names and k != "output_dir"}, output_dir=str(root))
@@ -151,7 +155,9 @@ def main() -> None:
     ap.add_argument("--scores", help="flip-rate mode: a scores file of the pool")
     ap.add_argument("--data", help="flip-rate mode: the pool the scores are of")
     ap.add_argument("--experiment", default="", help="training mode: a finished egt experiment folder (lab_noise)")
-    ap.add_argument("--rankings", nargs="+", default=["disagreement", "peak", "random", "all"])
+    ap.add_argument(
+        "--rankings", nargs="+", default=["disagreement", "peak", "random", "all"], choices=["random", "all", *SIGNALS]
+    )
     ap.add_argument(
         "--budgets", type=int, nargs="+", default=None, help="default 25 50 100 200; 100 250 with --experiment"
     )
@@ -163,7 +169,13 @@ def main() -> None:
     if args.experiment:
         args.budgets = args.budgets or [100, 250]
         args.seeds = args.seeds or [0, 1, 2]
-        return trained(args)
+        from egt.errors import EgtError
+
+        try:
+            return trained(args)
+        except EgtError as e:  # one line, exit 2, as the egt commands do; nothing is written before the checks
+            print(f"review_budget.py: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
     if not (args.scores and args.data):
         ap.error("give --scores and --data (flip rate), or --experiment (accuracy after RL)")
     args.budgets = args.budgets or [25, 50, 100, 200]

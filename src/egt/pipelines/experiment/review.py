@@ -78,8 +78,8 @@ def run_review_cell(cfg: ExperimentConfig, seed: int, ranking: str, k: int) -> d
     if steps.is_done(out):
         return steps.read_done(out)
     t0 = time.perf_counter()
+    records, pool = scored_pool(cfg, seed)  # checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    records, pool = scored_pool(cfg, seed)
     truth = {p.id: bool(p.meta["flipped"]) for p in pool}
     reviewed = review_order(records, ranking, seed)[: len(pool) if ranking == "all" else k]
     fixes = [{"id": i, "action": "flip" if truth[i] else "keep", "note": "lab truth"} for i in reviewed]
